@@ -1,0 +1,84 @@
+package domain
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Role orders what a caller may do: viewer < operator < admin.
+type Role string
+
+const (
+	RoleViewer   Role = "viewer"
+	RoleOperator Role = "operator"
+	RoleAdmin    Role = "admin"
+)
+
+func (r Role) rank() int {
+	switch r {
+	case RoleViewer:
+		return 1
+	case RoleOperator:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r.rank() > 0 }
+
+// Allows reports whether r includes need.
+func (r Role) Allows(need Role) bool { return r.rank() >= need.rank() && need.rank() > 0 }
+
+// Actor is who caused a change: an API key, a user or moor itself.
+type Actor struct {
+	Kind string `json:"kind"` // "apikey", "user" or "system"
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+	Role Role   `json:"role,omitempty"`
+}
+
+// String is how the actor appears in history: "apikey:ci".
+func (a Actor) String() string { return a.Kind + ":" + a.Name }
+
+// System is moor acting on its own (the reconciler).
+var System = Actor{Kind: "system", Name: "moor"}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor in ctx, or System.
+func ActorFrom(ctx context.Context) Actor {
+	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
+		return a
+	}
+	return System
+}
+
+// Event is one entry of the change stream, numbered by a rising sequence.
+type Event struct {
+	Seq         int64           `json:"seq"`
+	Time        time.Time       `json:"time"`
+	Kind        string          `json:"kind"`
+	ContainerID string          `json:"container_id,omitempty"`
+	Container   string          `json:"container,omitempty"`
+	Actor       string          `json:"actor"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// HistoryEntry is one line of a container's deployment history.
+type HistoryEntry struct {
+	ID        int64           `json:"id"`
+	Time      time.Time       `json:"time"`
+	Container string          `json:"container"`
+	Action    string          `json:"action"`
+	Actor     string          `json:"actor"`
+	Details   json.RawMessage `json:"details,omitempty"`
+}

@@ -1,0 +1,88 @@
+package domain
+
+import (
+	"strconv"
+	"time"
+)
+
+// Status is what moor last observed of a container.
+type Status string
+
+const (
+	StatusPending  Status = "pending"
+	StatusCreating Status = "creating"
+	StatusRunning  Status = "running"
+	StatusStopped  Status = "stopped"
+	StatusFailed   Status = "failed"
+	StatusRemoving Status = "removing"
+)
+
+// DesiredState is what the user asked for; the reconciler makes Docker match it.
+type DesiredState string
+
+const (
+	DesiredRunning DesiredState = "running"
+	DesiredStopped DesiredState = "stopped"
+	DesiredRemoved DesiredState = "removed"
+)
+
+// MaxReplicas bounds scale requests.
+const MaxReplicas = 20
+
+// Container is a managed deployment: one name, one type, one or more replicas.
+type Container struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Type         string            `json:"type"`
+	Image        string            `json:"image"`
+	Status       Status            `json:"status"`
+	StatusReason string            `json:"status_reason,omitempty"`
+	DesiredState DesiredState      `json:"desired_state"`
+	Replicas     int               `json:"replicas"`
+	Env          map[string]string `json:"env"`
+	// Spec is the type as it was when the container was created, with the
+	// user's values resolved: later catalog changes do not move it.
+	Spec        Type       `json:"-"`
+	KeepVolumes bool       `json:"-"`
+	Generation  int64      `json:"generation"`
+	Instances   []Instance `json:"instances"`
+	Ports       []Port     `json:"ports"`
+	DNS         DNSNames   `json:"dns"`
+	InternalIP  string     `json:"internal_ip"`
+	URL         string     `json:"url,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	CreatedBy   string     `json:"created_by"`
+}
+
+// Instance is one replica: its own Docker container and IP.
+type Instance struct {
+	Index      int       `json:"index"`
+	DockerID   string    `json:"docker_id,omitempty"`
+	InternalIP string    `json:"internal_ip,omitempty"`
+	Status     Status    `json:"status"`
+	Health     string    `json:"health,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Port is a published container port.
+type Port struct {
+	Name     string `json:"name"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol"`
+	HTTP     bool   `json:"http,omitempty"`
+}
+
+// DNSNames are the names a container answers to.
+type DNSNames struct {
+	Host      string `json:"host"`
+	Container string `json:"container"`
+}
+
+// DockerName is the Docker container name of replica i.
+func DockerName(name string, replica int) string {
+	return "moor-" + name + "-" + strconv.Itoa(replica)
+}
+
+// VolumeName is the Docker volume name of a container's volume.
+func VolumeName(name, volume string) string { return "moor-" + name + "-" + volume }
