@@ -42,17 +42,21 @@ type Container struct {
 	Env          map[string]string `json:"env"`
 	// Spec is the type as it was when the container was created, with the
 	// user's values resolved: later catalog changes do not move it.
-	Spec        Type       `json:"-"`
-	KeepVolumes bool       `json:"-"`
-	Generation  int64      `json:"generation"`
-	Instances   []Instance `json:"instances"`
-	Ports       []Port     `json:"ports"`
-	DNS         DNSNames   `json:"dns"`
-	InternalIP  string     `json:"internal_ip"`
-	URL         string     `json:"url,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	CreatedBy   string     `json:"created_by"`
+	Spec        Type  `json:"-"`
+	KeepVolumes bool  `json:"-"`
+	Generation  int64 `json:"generation"`
+	// ObservedGeneration is the generation the reconciler last made real.
+	ObservedGeneration int64 `json:"-"`
+	// RestartAt asks for every replica started before it to be restarted.
+	RestartAt  time.Time  `json:"-"`
+	Instances  []Instance `json:"instances"`
+	Ports      []Port     `json:"ports"`
+	DNS        DNSNames   `json:"dns"`
+	InternalIP string     `json:"internal_ip"`
+	URL        string     `json:"url,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	CreatedBy  string     `json:"created_by"`
 }
 
 // Instance is one replica: its own Docker container and IP.

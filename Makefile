@@ -1,0 +1,92 @@
+# moor: developer entry points. `make run` to try it, `make test` before pushing.
+#
+# Variables (make VAR=value):
+#   RACE=1         make test builds with the race detector (slower; off by default so
+#                  the suite fits its timeout on 2 cores and timing-sensitive tests hold)
+#   FUZZTIME=10s   per fuzz target in make test (make test FUZZTIME=0 skips fuzzing)
+#   TESTFLAGS=     extra go test flags, e.g. TESTFLAGS='-run TestX -v'
+#   PGDIR=.moor/pg where make run keeps its PostgreSQL cluster
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+RACE ?=
+FUZZTIME ?= 10s
+TESTFLAGS ?=
+TESTTIMEOUT ?= 20m
+PGDIR ?= .moor/pg
+
+.PHONY: build run testimage test test-race bench clean distclean pg-start pg-stop
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/moor ./cmd/moor
+
+# Without MOOR_DATABASE_URL, a local cluster is started (or reused) in $(PGDIR); it
+# keeps running after moor stops (make pg-stop stops it).
+run: build
+	@if [ -z "$${MOOR_DATABASE_URL:-}" ]; then \
+		MOOR_DATABASE_URL=$$(scripts/pg.sh start '$(PGDIR)'); \
+		export MOOR_DATABASE_URL; \
+		echo "moor: using the local PostgreSQL in $(PGDIR) (stop it with: make pg-stop)"; \
+	fi; \
+	bin/moor migrate; \
+	addr=$${MOOR_HTTP_ADDR:-127.0.0.1:8080}; \
+	case $$addr in \
+		:*) addr=127.0.0.1$$addr ;; \
+		0.0.0.0:*) addr=127.0.0.1:$${addr#0.0.0.0:} ;; \
+	esac; \
+	echo; \
+	echo "moor: serving on http://$$addr/"; \
+	echo "moor: get an API key (admin) in another terminal with:"; \
+	echo "  MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor apikey create --name me --role admin"; \
+	echo; \
+	exec bin/moor serve
+
+# Test images are built from testdata sources (no registry is reachable).
+testimage:
+	$(GO) run ./testdata/images/build
+
+# One throwaway cluster (fsync off) serves every package's tests through
+# MOOR_TEST_DATABASE_URL, unless that is already set; it is stopped and removed
+# however the run ends.
+test: testimage
+	@pgdir=''; \
+	if [ -z "$${MOOR_TEST_DATABASE_URL:-}" ]; then \
+		pgdir=$$(mktemp -d "$${TMPDIR:-/tmp}/moor-pgtest.XXXXXX"); \
+		trap 'scripts/pg.sh stop "$$pgdir" >/dev/null 2>&1 || true; rm -rf "$$pgdir"' EXIT; \
+		trap 'exit 130' INT TERM; \
+		scripts/pg.sh start "$$pgdir" --fast >/dev/null; \
+		MOOR_TEST_DATABASE_URL=$$(scripts/pg.sh url "$$pgdir" postgres); \
+		export MOOR_TEST_DATABASE_URL; \
+	fi; \
+	echo "+ MOOR_TEST_DATABASE_URL=$$MOOR_TEST_DATABASE_URL"; \
+	echo "+ $(GO) vet ./..."; \
+	$(GO) vet ./...; \
+	echo "+ $(GO) test -count=1 -timeout $(TESTTIMEOUT) $(if $(RACE),-race )$(TESTFLAGS) ./..."; \
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(if $(RACE),-race )$(TESTFLAGS) ./...; \
+	if [ '$(FUZZTIME)' != 0 ]; then scripts/fuzz.sh '$(FUZZTIME)'; fi
+
+test-race:
+	$(MAKE) test RACE=1
+
+bench:
+	bash bench/run.sh
+
+pg-start:
+	@scripts/pg.sh start '$(PGDIR)'
+
+pg-stop:
+	@scripts/pg.sh stop '$(PGDIR)'
+
+clean:
+	rm -rf bin
+
+# Also stops and deletes make run's database.
+distclean: clean
+	scripts/pg.sh stop '$(PGDIR)'
+	if [ -f '$(PGDIR)/datadir' ]; then rm -rf "$$(cat '$(PGDIR)/datadir')"; fi
+	rm -rf '$(PGDIR)' .moor

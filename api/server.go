@@ -1,0 +1,416 @@
+// Package api serves moor's REST API: authentication, authorisation, one
+// route table, JSON errors.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/moorhq/moor/internal/auth"
+	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/lifecycle"
+)
+
+// Lifecycle is what the container endpoints drive.
+type Lifecycle interface {
+	Create(ctx context.Context, req lifecycle.CreateRequest) (domain.Container, error)
+	Get(ctx context.Context, name string) (domain.Container, error)
+	List(ctx context.Context) ([]domain.Container, error)
+	Start(ctx context.Context, name string) (domain.Container, error)
+	Stop(ctx context.Context, name string) (domain.Container, error)
+	Restart(ctx context.Context, name string) (domain.Container, error)
+	Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error)
+	Scale(ctx context.Context, name string, replicas int) (domain.Container, error)
+	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
+	Credentials(ctx context.Context, name string) (map[string]string, error)
+	Logs(ctx context.Context, name string, replica, tail int, w io.Writer) error
+}
+
+// Catalog lists container types.
+type Catalog interface {
+	Get(id string) (domain.Type, error)
+	List() []domain.Type
+}
+
+// Keys authenticates and issues API keys.
+type Keys interface {
+	ActorByKeyHash(ctx context.Context, hash []byte) (domain.Actor, error)
+	CreateAPIKey(ctx context.Context, name string, role domain.Role, hash []byte) (string, error)
+}
+
+// Events reads the event stream.
+type Events interface {
+	EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error)
+}
+
+// Check is a readiness probe: nil when its part is usable.
+type Check func(ctx context.Context) error
+
+// Server is the HTTP API.
+type Server struct {
+	Lifecycle Lifecycle
+	Catalog   Catalog
+	Keys      Keys
+	Events    Events
+	Ready     map[string]Check // name -> probe, for /readyz
+	Logger    *slog.Logger
+	Version   string
+	// LastEvent is the highest event seq this process has heard of.
+	LastEvent func() int64
+}
+
+// route is one endpoint and the least role that may call it. Public routes
+// have role "".
+type route struct {
+	method, path string
+	role         domain.Role
+	handler      func(*Server, http.ResponseWriter, *http.Request) error
+}
+
+var routes = []route{
+	{"GET", "/healthz", "", (*Server).healthz},
+	{"GET", "/readyz", "", (*Server).readyz},
+	{"GET", "/api/v1/types", domain.RoleViewer, (*Server).listTypes},
+	{"GET", "/api/v1/types/{id}", domain.RoleViewer, (*Server).getType},
+	{"GET", "/api/v1/containers", domain.RoleViewer, (*Server).listContainers},
+	{"POST", "/api/v1/containers", domain.RoleOperator, (*Server).createContainer},
+	{"GET", "/api/v1/containers/{name}", domain.RoleViewer, (*Server).getContainer},
+	{"DELETE", "/api/v1/containers/{name}", domain.RoleOperator, (*Server).removeContainer},
+	{"POST", "/api/v1/containers/{name}/start", domain.RoleOperator, (*Server).startContainer},
+	{"POST", "/api/v1/containers/{name}/stop", domain.RoleOperator, (*Server).stopContainer},
+	{"POST", "/api/v1/containers/{name}/restart", domain.RoleOperator, (*Server).restartContainer},
+	{"POST", "/api/v1/containers/{name}/scale", domain.RoleOperator, (*Server).scaleContainer},
+	{"GET", "/api/v1/containers/{name}/logs", domain.RoleOperator, (*Server).containerLogs},
+	{"GET", "/api/v1/containers/{name}/history", domain.RoleViewer, (*Server).containerHistory},
+	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
+	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
+	{"POST", "/api/v1/apikeys", domain.RoleAdmin, (*Server).createAPIKey},
+}
+
+// Handler returns the router with every route behind authentication and
+// authorisation.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, s.Logger, &requestError{http.StatusNotFound, "not_found", "no such endpoint"})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, s.Logger, &requestError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"})
+	})
+	for _, rt := range routes {
+		r.Handle(rt.path, s.wrap(rt)).Methods(rt.method)
+	}
+	return r
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.role != "" {
+			actor, err := s.authenticate(r)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="moor"`)
+				writeError(w, r, s.Logger, err)
+				return
+			}
+			if !actor.Role.Allows(rt.role) {
+				writeError(w, r, s.Logger, fmt.Errorf("%s requires the %s role, the caller has %s: %w", rt.path, rt.role, actor.Role, domain.ErrForbidden))
+				return
+			}
+			r = r.WithContext(domain.WithActor(r.Context(), actor))
+		}
+		if err := rt.handler(s, w, r); err != nil {
+			writeError(w, r, s.Logger, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (domain.Actor, error) {
+	h := r.Header.Get("Authorization")
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || key == "" {
+		return domain.Actor{}, &requestError{http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>"}
+	}
+	if !auth.WellFormed(key) {
+		return domain.Actor{}, &requestError{http.StatusUnauthorized, "unauthorized", "invalid API key"}
+	}
+	a, err := s.Keys.ActorByKeyHash(r.Context(), auth.HashKey(key))
+	if errors.Is(err, domain.ErrUnauthorized) {
+		return a, &requestError{http.StatusUnauthorized, "unauthorized", "invalid API key"}
+	}
+	return a, err
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	status := http.StatusOK
+	for name, check := range s.Ready {
+		if err := check(ctx); err != nil {
+			checks[name] = "unavailable"
+			status = http.StatusServiceUnavailable
+			s.Logger.Warn("readiness check failed", "check", name, "err", err)
+		} else {
+			checks[name] = "ok"
+		}
+	}
+	out := map[string]any{"ready": status == http.StatusOK, "checks": checks}
+	if s.LastEvent != nil {
+		out["last_event_seq"] = s.LastEvent()
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
+func (s *Server) listTypes(w http.ResponseWriter, r *http.Request) error {
+	types := s.Catalog.List()
+	if c := r.URL.Query().Get("category"); c != "" {
+		var out []domain.Type
+		for _, t := range types {
+			for _, tc := range t.Categories {
+				if strings.EqualFold(tc, c) {
+					out = append(out, t)
+					break
+				}
+			}
+		}
+		types = out
+	}
+	if types == nil {
+		types = []domain.Type{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"types": types})
+	return nil
+}
+
+func (s *Server) getType(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.Catalog.Get(mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
+	cs, err := s.Lifecycle.List(r.Context())
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []domain.Container{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"containers": cs})
+	return nil
+}
+
+func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
+	var req lifecycle.CreateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	c, err := s.Lifecycle.Create(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/containers/"+c.Name)
+	writeJSON(w, http.StatusAccepted, c)
+	return nil
+}
+
+func (s *Server) getContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Lifecycle.Get(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// accepted answers a change the reconciler will carry out.
+func accepted(w http.ResponseWriter, c domain.Container, err error) error {
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/containers/"+c.Name)
+	writeJSON(w, http.StatusAccepted, c)
+	return nil
+}
+
+func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
+	keep, err := boolParam(r, "keep_volumes")
+	if err != nil {
+		return err
+	}
+	c, err := s.Lifecycle.Remove(r.Context(), mux.Vars(r)["name"], keep)
+	return accepted(w, c, err)
+}
+
+func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Lifecycle.Start(r.Context(), mux.Vars(r)["name"])
+	return accepted(w, c, err)
+}
+
+func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Lifecycle.Stop(r.Context(), mux.Vars(r)["name"])
+	return accepted(w, c, err)
+}
+
+func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Lifecycle.Restart(r.Context(), mux.Vars(r)["name"])
+	return accepted(w, c, err)
+}
+
+func (s *Server) scaleContainer(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Replicas *int `json:"replicas"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Replicas == nil {
+		return domain.Invalid("replicas", "is required")
+	}
+	c, err := s.Lifecycle.Scale(r.Context(), mux.Vars(r)["name"], *req.Replicas)
+	return accepted(w, c, err)
+}
+
+func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
+	tail, err := intParam(r, "tail", 200, 0, 10000)
+	if err != nil {
+		return err
+	}
+	replica, err := intParam(r, "replica", 0, 0, domain.MaxReplicas)
+	if err != nil {
+		return err
+	}
+	var buf strings.Builder
+	if err := s.Lifecycle.Logs(r.Context(), mux.Vars(r)["name"], replica, tail, &buf); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, err = io.WriteString(w, buf.String())
+	return err
+}
+
+func (s *Server) containerHistory(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.Lifecycle.History(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"history": h})
+	return nil
+}
+
+func (s *Server) containerCredentials(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Lifecycle.Credentials(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": c})
+	return nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	after, err := intParam(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	evs, err := s.Events.EventsSince(r.Context(), int64(after), limit)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []domain.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	return nil
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := auth.ValidateKeyName(req.Name); err != nil {
+		return err
+	}
+	role, err := auth.ParseRole(req.Role)
+	if err != nil {
+		return err
+	}
+	key, hash, err := auth.NewKey()
+	if err != nil {
+		return err
+	}
+	id, err := s.Keys.CreateAPIKey(r.Context(), req.Name, role, hash)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": req.Name, "role": string(role), "key": key})
+	return nil
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, domain.Invalid(name, "must be a whole number from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, domain.Invalid(name, "must be true or false")
+	}
+	return b, nil
+}
+
+// RouteInfo describes an endpoint and the least role that may call it ("" for
+// public endpoints).
+type RouteInfo struct {
+	Method, Path string
+	Role         domain.Role
+}
+
+// Routes lists every endpoint, for documentation and the authorisation test.
+func Routes() []RouteInfo {
+	out := make([]RouteInfo, len(routes))
+	for i, rt := range routes {
+		out[i] = RouteInfo{rt.method, rt.path, rt.role}
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// config is moor's configuration: each environment variable has a flag of
+// the same meaning; a flag given on the command line wins.
+type config struct {
+	DatabaseURL   string
+	HTTPAddr      string
+	DNSAddr       string
+	HostZone      string
+	ContainerZone string
+	PublicIP      string
+	Network       string
+	DockerHost    string
+	CatalogDir    string
+	ProviderToken string
+	SecretKey     string
+	DataDir       string
+	DNSTTL        int
+	Resync        time.Duration
+	LogFormat     string
+	LogLevel      string
+	HaltAt        string
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database-url", envOr("MOOR_DATABASE_URL", ""), "PostgreSQL URL (MOOR_DATABASE_URL)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", envOr("MOOR_HTTP_ADDR", "127.0.0.1:8080"), "API, UI and provider address (MOOR_HTTP_ADDR)")
+	fs.StringVar(&c.DNSAddr, "dns-addr", envOr("MOOR_DNS_ADDR", "127.0.0.1:5353"), "DNS listener (MOOR_DNS_ADDR)")
+	fs.StringVar(&c.HostZone, "host-zone", envOr("MOOR_HOST_ZONE", "moor.localhost"), "zone for clients outside Docker (MOOR_HOST_ZONE)")
+	fs.StringVar(&c.ContainerZone, "container-zone", envOr("MOOR_CONTAINER_ZONE", "moor.internal"), "zone for containers (MOOR_CONTAINER_ZONE)")
+	fs.StringVar(&c.PublicIP, "public-ip", envOr("MOOR_PUBLIC_IP", "127.0.0.1"), "address host-zone names resolve to (MOOR_PUBLIC_IP)")
+	fs.StringVar(&c.Network, "network", envOr("MOOR_NETWORK", "moor"), "Docker network of managed containers (MOOR_NETWORK)")
+	fs.StringVar(&c.DockerHost, "docker-host", envOr("DOCKER_HOST", ""), "Docker engine (DOCKER_HOST)")
+	fs.StringVar(&c.CatalogDir, "catalog-dir", envOr("MOOR_CATALOG_DIR", ""), "extra catalog directory (MOOR_CATALOG_DIR)")
+	fs.StringVar(&c.ProviderToken, "provider-token", envOr("MOOR_PROVIDER_TOKEN", ""), "bearer token for Traefik (MOOR_PROVIDER_TOKEN)")
+	fs.StringVar(&c.SecretKey, "secret-key", envOr("MOOR_SECRET_KEY", ""), "base64 key for stored credentials (MOOR_SECRET_KEY)")
+	fs.StringVar(&c.DataDir, "data-dir", envOr("MOOR_DATA_DIR", ".moor"), "directory for the key file (MOOR_DATA_DIR)")
+	ttl, _ := strconv.Atoi(envOr("MOOR_DNS_TTL", "5"))
+	fs.IntVar(&c.DNSTTL, "dns-ttl", ttl, "TTL of container records, seconds (MOOR_DNS_TTL)")
+	resync, _ := time.ParseDuration(envOr("MOOR_RESYNC", "30s"))
+	fs.DurationVar(&c.Resync, "resync", resync, "period of the full reconcile pass (MOOR_RESYNC)")
+	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
+	// A testing aid: halt the reconciler at a named step so a crash test can
+	// kill -9 moor exactly there.
+	fs.StringVar(&c.HaltAt, "debug-halt-at", envOr("MOOR_DEBUG_HALT_AT", ""), "testing: halt at this reconcile step (MOOR_DEBUG_HALT_AT)")
+}
+
+func (c *config) validate() error {
+	if c.DatabaseURL == "" {
+		return fmt.Errorf("MOOR_DATABASE_URL is required (make run starts a local PostgreSQL for you)")
+	}
+	for name, zone := range map[string]string{"MOOR_HOST_ZONE": c.HostZone, "MOOR_CONTAINER_ZONE": c.ContainerZone} {
+		if err := validZone(zone); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if _, err := netip.ParseAddr(c.PublicIP); err != nil {
+		return fmt.Errorf("MOOR_PUBLIC_IP: must be an IP address: %q", c.PublicIP)
+	}
+	if !domain.IsLabel(c.Network) {
+		return fmt.Errorf("MOOR_NETWORK: must be a DNS label: %q", c.Network)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("MOOR_HTTP_ADDR: %w", err)
+	}
+	if c.DNSTTL < 1 || c.DNSTTL > 86400 {
+		return fmt.Errorf("MOOR_DNS_TTL: must be 1 to 86400 seconds")
+	}
+	if c.Resync < time.Second {
+		return fmt.Errorf("MOOR_RESYNC: must be at least 1s")
+	}
+	return nil
+}
+
+// validZone accepts dot-separated DNS labels.
+func validZone(z string) error {
+	if z == "" || len(z) > 200 {
+		return fmt.Errorf("must be a DNS name of at most 200 characters")
+	}
+	start := 0
+	for i := 0; i <= len(z); i++ {
+		if i == len(z) || z[i] == '.' {
+			if !domain.IsLabel(z[start:i]) {
+				return fmt.Errorf("%q: each label must be lower-case letters, digits and '-'", z)
+			}
+			start = i + 1
+		}
+	}
+	return nil
+}

@@ -1,0 +1,346 @@
+// Command moor is a self-hosted control plane for Docker.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/moorhq/moor/api"
+	"github.com/moorhq/moor/internal/auth"
+	"github.com/moorhq/moor/internal/catalog"
+	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/engine"
+	"github.com/moorhq/moor/internal/lifecycle"
+	"github.com/moorhq/moor/internal/reconciler"
+	"github.com/moorhq/moor/internal/secretbox"
+	"github.com/moorhq/moor/internal/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `moor: a self-hosted control plane for Docker
+
+Usage:
+  moor serve                                 serve API, UI, DNS and the Traefik provider
+  moor migrate [-down N]                     apply (or revert N) database migrations
+  moor apikey create --name N --role R       print a new API key (admin|operator|viewer)
+  moor user add --username U --role R        add a user; the password is read from stdin
+  moor version
+
+Configuration comes from MOOR_* environment variables or flags of the same
+meaning; run "moor serve -h" to list them.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "moor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "serve":
+		return serve(args, stderr)
+	case "migrate":
+		return migrate(args, stdout, stderr)
+	case "apikey":
+		return apikey(args, stdout, stderr)
+	case "user":
+		return user(args, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func parse(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, error) {
+	var c config
+	fs := flag.NewFlagSet("moor "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return &c, nil
+}
+
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStore(ctx context.Context, c *config, logger *slog.Logger) (*store.Store, error) {
+	if c.DatabaseURL == "" {
+		return nil, errors.New("MOOR_DATABASE_URL is required")
+	}
+	return store.Open(ctx, c.DatabaseURL, logger)
+}
+
+func migrate(args []string, stdout, stderr io.Writer) error {
+	var down int
+	c, err := parse("migrate", args, stderr, func(fs *flag.FlagSet) {
+		fs.IntVar(&down, "down", 0, "revert this many migrations instead")
+	})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, c, newLogger(c, stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var names []string
+	verb := "applied"
+	if down > 0 {
+		verb = "reverted"
+		names, err = st.MigrateDown(ctx, down)
+	} else {
+		names, err = st.Migrate(ctx)
+	}
+	for _, n := range names {
+		fmt.Fprintf(stdout, "%s %s\n", verb, n)
+	}
+	if err == nil && len(names) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	return err
+}
+
+func apikey(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New(`usage: moor apikey create --name N --role admin|operator|viewer`)
+	}
+	var name, role string
+	c, err := parse("apikey create", args[1:], stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "key name (a DNS label)")
+		fs.StringVar(&role, "role", "viewer", "admin, operator or viewer")
+	})
+	if err != nil {
+		return err
+	}
+	if err := auth.ValidateKeyName(name); err != nil {
+		return err
+	}
+	r, err := auth.ParseRole(role)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, c, newLogger(c, stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	key, hash, err := auth.NewKey()
+	if err != nil {
+		return err
+	}
+	if _, err := st.CreateAPIKey(ctx, name, r, hash); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, key)
+	return nil
+}
+
+func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New(`usage: moor user add --username U --role admin|operator|viewer (password on stdin)`)
+	}
+	var username, role string
+	c, err := parse("user add", args[1:], stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "user name (a DNS label)")
+		fs.StringVar(&role, "role", "viewer", "admin, operator or viewer")
+	})
+	if err != nil {
+		return err
+	}
+	if !domain.IsLabel(username) {
+		return domain.Invalid("username", "must be a DNS label")
+	}
+	r, err := auth.ParseRole(role)
+	if err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if len(password) < 12 || len(password) > 72 {
+		return domain.Invalid("password", "must be 12 to 72 characters (read from stdin)")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, c, newLogger(c, stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	if _, err := st.AddUser(ctx, username, string(hash), r); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added user %s (%s)\n", username, r)
+	return nil
+}
+
+func serve(args []string, stderr io.Writer) error {
+	c, err := parse("serve", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	logger := newLogger(c, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := openStore(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range applied {
+		logger.Info("migration applied", "name", m)
+	}
+	installation, err := st.InstallationID(ctx)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.Load(c.CatalogDir, logger)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	box, err := secretbox.LoadKey(c.SecretKey, filepath.Join(c.DataDir, "secret.key"), logger)
+	if err != nil {
+		return err
+	}
+	docker, err := engine.New(c.DockerHost, logger)
+	if err != nil {
+		return err
+	}
+	defer docker.Close()
+	locker := st.NewLocker()
+	defer locker.Close()
+
+	rc := reconciler.New(st, docker, locker, box, reconciler.Config{
+		InstallationID: installation, Network: c.Network, ContainerZone: c.ContainerZone,
+		TTL: c.DNSTTL, Resync: c.Resync, Hook: haltHook(c.HaltAt, logger),
+	}, logger)
+	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{
+		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
+	}, logger)
+	srv := &api.Server{
+		Lifecycle: svc, Catalog: cat, Keys: st, Events: st, Logger: logger, Version: version,
+		Ready: map[string]api.Check{
+			"database": st.Ping,
+			"docker": func(ctx context.Context) error {
+				if ok, why := rc.DockerReady(); !ok {
+					return fmt.Errorf("docker: %s", why)
+				}
+				return docker.Ping(ctx)
+			},
+		},
+	}
+	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	logger.Info("moor serving", "url", "http://"+ln.Addr().String(), "version", version, "installation", installation)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rc.Run(gctx) })
+	var lastEvent atomic.Int64
+	srv.LastEvent = lastEvent.Load
+	g.Go(func() error {
+		return st.Listen(gctx, func(seq int64) {
+			if seq > lastEvent.Load() {
+				lastEvent.Store(seq)
+			}
+			rc.Notify(seq)
+		})
+	})
+	g.Go(func() error {
+		if err := httpServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return httpServer.Shutdown(shutdownCtx)
+	})
+	err = g.Wait()
+	logger.Info("moor stopped")
+	return err
+}
+
+// haltHook stops the reconciler forever at one step, for crash tests.
+func haltHook(step string, logger *slog.Logger) func(string) {
+	if step == "" {
+		return nil
+	}
+	return func(s string) {
+		if s == step {
+			logger.Warn("halted for testing", "step", s)
+			select {}
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/moorhq/moor/api"
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// TestEveryRouteIsAuthorised calls every route with no key, a forged key and
+// each role, and checks who gets through.
+func TestEveryRouteIsAuthorised(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	keys := map[domain.Role]string{domain.RoleAdmin: e.Admin}
+	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator} {
+		keys[r] = strings.TrimSpace(e.run("apikey", "create", "--name", "k-"+string(r), "--role", string(r)))
+	}
+	forged := "moor_" + strings.Repeat("A", 43)
+	routes := api.Routes()
+	if len(routes) < 15 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for _, rt := range routes {
+		path := strings.NewReplacer("{name}", "nosuch", "{id}", "nosuch").Replace(rt.Path)
+		if rt.Role == "" {
+			if !(rt.Path == "/healthz" || rt.Path == "/readyz") {
+				t.Errorf("%s %s is public", rt.Method, rt.Path)
+			}
+			continue
+		}
+		if !strings.HasPrefix(rt.Path, "/api/v1/") {
+			t.Errorf("%s %s: protected route outside /api/v1", rt.Method, rt.Path)
+		}
+		for name, key := range map[string]string{"no key": "", "forged key": forged, "garbage": "x`y"} {
+			if status, body := m.Do(rt.Method, path, nil, key); status != 401 {
+				t.Errorf("%s %s with %s: %d %s", rt.Method, path, name, status, body)
+			}
+		}
+		for role, key := range keys {
+			status, body := m.Do(rt.Method, path, nil, key)
+			allowed := role.Allows(rt.Role)
+			switch {
+			case allowed && (status == 401 || status == 403):
+				t.Errorf("%s %s as %s: %d %s, want allowed", rt.Method, path, role, status, body)
+			case !allowed && status != 403:
+				t.Errorf("%s %s as %s: %d %s, want 403", rt.Method, path, role, status, body)
+			}
+		}
+	}
+	// Operators can never deploy a type with host mounts; admins can.
+	op := keys[domain.RoleOperator]
+	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "hm", "type": "testapp-hostmount"}, op); status != 403 {
+		t.Fatalf("operator deployed a host-mount type: %d %s", status, body)
+	}
+	if n := e.Count(`SELECT count(*) FROM containers`); n != 0 {
+		t.Fatalf("refused deploy left %d rows", n)
+	}
+	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "hm", "type": "testapp-hostmount"}); status != 202 {
+		t.Fatalf("admin could not deploy a host-mount type: %d %s", status, body)
+	}
+	// Keys are stored as hashes only.
+	for _, key := range keys {
+		if n := e.Count(`SELECT count(*) FROM api_keys WHERE encode(hash, 'escape') LIKE '%' || $1 || '%'`, key[5:20]); n != 0 {
+			t.Fatal("a key is stored in clear")
+		}
+	}
+}

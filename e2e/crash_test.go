@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitHalted waits until moor has halted at step.
+func waitHalted(t *testing.T, m *Moor, step string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(m.Logs(), "halted for testing") || !strings.Contains(m.Logs(), "step="+step) {
+		if time.Now().After(deadline) {
+			t.Fatalf("moor never reached step %s:\n%s", step, m.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkDeployed asserts the one container c1 runs with one replica, one Docker
+// container, its volume and its DNS rows, and nothing else exists.
+func checkDeployed(t *testing.T, e *Env, m *Moor) {
+	t.Helper()
+	c := m.WaitStatus("c1", "running", 60*time.Second)
+	if ids := e.DockerIDs(""); len(ids) != 1 || !strings.HasPrefix(c.Instances[0].DockerID, ids[0]) {
+		t.Fatalf("docker containers %v, moor says %+v", ids, c.Instances)
+	}
+	if vols := e.Volumes(); len(vols) != 1 || vols[0] != "moor-c1-data" {
+		t.Fatalf("volumes %v", vols)
+	}
+	rows := e.Query(`SELECT zone, name, value FROM dns_entries ORDER BY zone, name`)
+	if len(rows) != 3 || rows[0][1] != "0.c1.moor.internal" || rows[1][1] != "c1.moor.internal" || rows[2][1] != "c1.moor.localhost" || rows[1][2].(string) != c.InternalIP {
+		t.Fatalf("dns rows %v (ip %s)", rows, c.InternalIP)
+	}
+}
+
+// TestCrashDuringDeploy kills moor with SIGKILL at each step of a deploy,
+// restarts it, and checks the deploy completes with nothing left over.
+func TestCrashDuringDeploy(t *testing.T) {
+	for _, step := range []string{"creating", "network", "image", "volumes", "created", "started", "observed"} {
+		t.Run(step, func(t *testing.T) {
+			e := NewEnv(t)
+			m := e.Start("MOOR_DEBUG_HALT_AT=" + step)
+			m.Create(map[string]any{"name": "c1", "type": "testapp"})
+			waitHalted(t, m, step)
+			m.Kill()
+			m = e.Start()
+			checkDeployed(t, e, m)
+		})
+	}
+}
+
+// TestCrashDuringRemove kills moor at each step of a removal.
+func TestCrashDuringRemove(t *testing.T) {
+	for _, step := range []string{"removed-containers", "removed-volumes"} {
+		t.Run(step, func(t *testing.T) {
+			e := NewEnv(t)
+			m := e.Start()
+			m.Create(map[string]any{"name": "c1", "type": "testapp"})
+			checkDeployed(t, e, m)
+			m.Kill()
+			m = e.Start("MOOR_DEBUG_HALT_AT=" + step)
+			if status, body := m.Do("DELETE", "/api/v1/containers/c1", nil); status != 202 {
+				t.Fatalf("delete: %d %s", status, body)
+			}
+			waitHalted(t, m, step)
+			m.Kill()
+			m = e.Start()
+			m.WaitFor("c1", 60*time.Second, "removed", func(c Container, ok bool) bool { return !ok })
+			if ids := e.DockerIDs(""); len(ids) != 0 {
+				t.Fatalf("docker containers left: %v", ids)
+			}
+			if vols := e.Volumes(); len(vols) != 0 {
+				t.Fatalf("volumes left: %v", vols)
+			}
+			if n := e.Count(`SELECT count(*) FROM dns_entries`); n != 0 {
+				t.Fatalf("%d dns rows left", n)
+			}
+			if n := e.Count(`SELECT count(*) FROM deployment_history WHERE container_name = 'c1' AND action = 'removed'`); n != 1 {
+				t.Fatalf("%d 'removed' history rows", n)
+			}
+		})
+	}
+}
+
+// TestCrashBeforeReconcile: a kill right after the API accepted a deploy
+// leaves a pending row, which the next moor deploys.
+func TestCrashBeforeReconcile(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_DEBUG_HALT_AT=creating")
+	m.Create(map[string]any{"name": "c1", "type": "testapp"})
+	m.Kill()
+	checkDeployed(t, e, e.Start())
+}
+
+// TestOrphanRemoved: a Docker container labelled as this installation's but
+// unknown to its database (e.g. after a database restore) is removed.
+func TestOrphanRemoved(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	_ = m
+	name := "moor-orphan-" + randSuffix()
+	docker(t, "create", "--name", name, "--label", "moor.test=1", "--label", "moor.owner="+e.Installation(),
+		"--label", "moor.id=00000000-0000-0000-0000-000000000001", "moor-testapp:latest")
+	t.Cleanup(func() { dockerQuiet("rm", "-f", name) })
+	deadline := time.Now().Add(30 * time.Second)
+	for len(e.DockerIDs("")) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("orphan not removed")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

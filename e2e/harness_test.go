@@ -1,0 +1,431 @@
+// Package e2e runs the moor binary against real PostgreSQL and the real
+// Docker engine, as a user would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/moorhq/moor/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.RunMain(m) }
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// moorBinary builds cmd/moor once per test process.
+func moorBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "moor-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "moor")
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Dir(filepath.Dir(file))
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/moor")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build moor: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func randSuffix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Env is one moor installation under test: its own database, network, data
+// directory and API keys.
+type Env struct {
+	t       testing.TB
+	DBURL   string
+	Network string
+	DataDir string
+	Admin   string // admin API key
+	Extra   []string
+}
+
+// Moor is one running moor process.
+type Moor struct {
+	env  *Env
+	URL  string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// NewEnv prepares an installation: database migrated, admin key, and a
+// cleanup that removes every Docker object it created, even on failure.
+func NewEnv(t testing.TB, extra ...string) *Env {
+	t.Helper()
+	testenv.TestImage(t)
+	e := &Env{t: t, DBURL: testenv.Postgres(t), Network: "moor-t-" + randSuffix(), DataDir: t.TempDir(), Extra: extra}
+	out := e.run("migrate")
+	if !strings.Contains(out, "0001_core") {
+		t.Fatalf("migrate printed %q", out)
+	}
+	e.Admin = strings.TrimSpace(e.run("apikey", "create", "--name", "test-admin", "--role", "admin"))
+	t.Cleanup(e.cleanupDocker)
+	return e
+}
+
+func (e *Env) environ(extra ...string) []string {
+	_, file, _, _ := runtime.Caller(0)
+	env := append(os.Environ(),
+		"MOOR_DATABASE_URL="+e.DBURL,
+		"MOOR_NETWORK="+e.Network,
+		"MOOR_DATA_DIR="+e.DataDir,
+		"MOOR_CATALOG_DIR="+filepath.Join(filepath.Dir(file), "testdata", "catalog"),
+		"MOOR_RESYNC=2s",
+		"MOOR_LOG_LEVEL=debug",
+	)
+	env = append(env, e.Extra...)
+	return append(env, extra...)
+}
+
+// run runs a moor subcommand to completion and returns its stdout.
+func (e *Env) run(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command(moorBinary(e.t), args...)
+	cmd.Env = e.environ()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("moor %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// Start runs `moor serve` and waits until it answers /healthz.
+func (e *Env) Start(extra ...string) *Moor {
+	e.t.Helper()
+	port := freePort(e.t)
+	m := &Moor{env: e, URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
+	m.cmd = exec.Command(moorBinary(e.t), "serve")
+	m.cmd.Env = e.environ(append([]string{fmt.Sprintf("MOOR_HTTP_ADDR=127.0.0.1:%d", port)}, extra...)...)
+	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := m.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { m.cmd.Wait(); close(m.done) }()
+	e.t.Cleanup(func() {
+		m.Kill()
+		if e.t.Failed() {
+			e.t.Logf("moor logs (%s):\n%s", m.URL, m.logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(m.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return m
+			}
+		}
+		select {
+		case <-m.done:
+			e.t.Fatalf("moor exited early:\n%s", m.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("moor did not answer /healthz:\n%s", m.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL, as a crash would, and waits for the process to go.
+func (m *Moor) Kill() {
+	if m.cmd.Process != nil {
+		m.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-m.done
+}
+
+// Logs returns what moor printed so far.
+func (m *Moor) Logs() string { return m.logs.String() }
+
+// Do sends a request with the admin key, or with key when given.
+func (m *Moor) Do(method, path string, body any, key ...string) (int, []byte) {
+	m.env.t.Helper()
+	return m.DoCT(method, path, body, "application/json", key...)
+}
+
+// DoCT is Do with a Content-Type for the body.
+func (m *Moor) DoCT(method, path string, body any, contentType string, key ...string) (int, []byte) {
+	m.env.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, m.URL+path, rd)
+	if err != nil {
+		m.env.t.Fatal(err)
+	}
+	k := m.env.Admin
+	if len(key) > 0 {
+		k = key[0]
+	}
+	if k != "" {
+		req.Header.Set("Authorization", "Bearer "+k)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		m.env.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// Container is the API's view of a container, as tests read it.
+type Container struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Type         string            `json:"type"`
+	Image        string            `json:"image"`
+	Status       string            `json:"status"`
+	StatusReason string            `json:"status_reason"`
+	DesiredState string            `json:"desired_state"`
+	Replicas     int               `json:"replicas"`
+	InternalIP   string            `json:"internal_ip"`
+	Env          map[string]string `json:"env"`
+	DNS          struct{ Host, Container string }
+	URL          string `json:"url"`
+	Instances    []struct {
+		Index      int    `json:"index"`
+		DockerID   string `json:"docker_id"`
+		InternalIP string `json:"internal_ip"`
+		Status     string `json:"status"`
+	} `json:"instances"`
+	Ports []struct {
+		Name string `json:"name"`
+		Port int    `json:"port"`
+	} `json:"ports"`
+}
+
+// Get returns the container, or ok=false on 404.
+func (m *Moor) Get(name string) (Container, bool) {
+	m.env.t.Helper()
+	status, body := m.Do("GET", "/api/v1/containers/"+name, nil)
+	if status == 404 {
+		return Container{}, false
+	}
+	if status != 200 {
+		m.env.t.Fatalf("GET %s: %d %s", name, status, body)
+	}
+	var c Container
+	if err := json.Unmarshal(body, &c); err != nil {
+		m.env.t.Fatal(err)
+	}
+	return c, true
+}
+
+// WaitFor polls until cond holds for the container (ok=false: it is gone).
+func (m *Moor) WaitFor(name string, timeout time.Duration, what string, cond func(c Container, ok bool) bool) Container {
+	m.env.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, ok := m.Get(name)
+		if cond(c, ok) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			m.env.t.Fatalf("%s: not %s after %s; last: %+v", name, what, timeout, c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// WaitStatus waits for a status.
+func (m *Moor) WaitStatus(name, status string, timeout time.Duration) Container {
+	m.env.t.Helper()
+	return m.WaitFor(name, timeout, status, func(c Container, ok bool) bool { return ok && c.Status == status })
+}
+
+// Create posts a container and expects 202.
+func (m *Moor) Create(body map[string]any) Container {
+	m.env.t.Helper()
+	status, out := m.Do("POST", "/api/v1/containers", body)
+	if status != 202 {
+		m.env.t.Fatalf("create %v: %d %s", body, status, out)
+	}
+	var c Container
+	json.Unmarshal(out, &c)
+	return c
+}
+
+// Query runs SQL against the installation's database.
+func (e *Env) Query(sql string, args ...any) [][]any {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.DBURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out [][]any
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// Count runs a COUNT query.
+func (e *Env) Count(sql string, args ...any) int64 {
+	e.t.Helper()
+	rows := e.Query(sql, args...)
+	return rows[0][0].(int64)
+}
+
+// Installation is the owner label of this installation's Docker objects.
+func (e *Env) Installation() string {
+	e.t.Helper()
+	rows := e.Query(`SELECT id::text FROM installation`)
+	return rows[0][0].(string)
+}
+
+// docker runs the docker CLI, as a user (or an attacker) behind moor's back.
+func docker(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// DockerIDs lists this installation's Docker containers, optionally of one
+// moor container.
+func (e *Env) DockerIDs(name string) []string {
+	e.t.Helper()
+	args := []string{"ps", "-aq", "--filter", "label=moor.owner=" + e.Installation()}
+	if name != "" {
+		args = append(args, "--filter", "label=moor.name="+name)
+	}
+	out := docker(e.t, args...)
+	if out == "" {
+		return nil
+	}
+	return strings.Fields(out)
+}
+
+// Volumes lists this installation's volumes.
+func (e *Env) Volumes() []string {
+	e.t.Helper()
+	out := docker(e.t, "volume", "ls", "-q", "--filter", "label=moor.owner="+e.Installation())
+	if out == "" {
+		return nil
+	}
+	return strings.Fields(out)
+}
+
+func (e *Env) cleanupDocker() {
+	inst := ""
+	if rows, err := func() (id string, err error) {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, e.DBURL)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close(ctx)
+		err = conn.QueryRow(ctx, `SELECT id::text FROM installation`).Scan(&id)
+		return id, err
+	}(); err == nil {
+		inst = rows
+	}
+	if inst != "" {
+		if out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=moor.owner="+inst).Output(); len(out) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f", "-v"}, strings.Fields(string(out))...)...).Run()
+		}
+		if out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=moor.owner="+inst).Output(); len(out) > 0 {
+			exec.Command("docker", append([]string{"volume", "rm", "-f"}, strings.Fields(string(out))...)...).Run()
+		}
+	}
+	exec.Command("docker", "network", "rm", e.Network).Run()
+}
+
+// dockerQuiet runs the docker CLI for cleanup, ignoring failures.
+func dockerQuiet(args ...string) { exec.Command("docker", args...).Run() }

@@ -1,0 +1,579 @@
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// Portainer App Templates (v2 and v3) are read into moor types here.
+// Portainer's format: https://docs.portainer.io/advanced/app-templates/format
+//
+// Mapping decisions (all deterministic, so the same file always yields the
+// same catalog):
+//   - Only type 1 (container) templates are imported. Types 2 (swarm
+//     stack), 3 (compose stack) and 4 (edge stack) are skipped with reasons.
+//   - Windows templates are skipped: moor runs Linux containers.
+//   - Interactive templates (Portainer opens stdin and a TTY for them, e.g.
+//     "Ubuntu" running /bin/bash) are skipped: without a terminal they exit
+//     at once, and moor would restart them forever.
+//   - ID: "portainer-" + the title as a DNS label; a title already used in
+//     the same file gets "-2", "-3"... in file order.
+//   - Ports: the container port of "8080:80/tcp", "80/tcp", "53/udp" or "80".
+//     Portainer says nothing of which port speaks HTTP, so the HTTP port is
+//     the TCP port best ranked in httpPortRank; none if none is listed.
+//   - Env: select -> choices, with the `default: true` option as default;
+//     preset (a value Portainer hides and fixes) -> default and the only
+//     choice. Names that look secret (PASSWORD, SECRET, TOKEN, *KEY) are
+//     Secret; *PASSWORD* ones without a default are generated when left
+//     empty, so an empty password never reaches a database image.
+//   - Volumes: a named volume per container path, named after the path's
+//     last element ("/var/lib/mysql" -> "mysql"), "volN" when that is not a
+//     label; "bind" becomes HostPath (the type then needs the admin role).
+//   - Command: split like a shell would split words (quotes and backslash
+//     escapes, no expansion), as Portainer itself does. It is not wrapped in
+//     "sh -c": it is the CMD appended to the image's ENTRYPOINT, and many
+//     images (minio, filebrowser) expect bare arguments there.
+//   - restart_policy: always and unless-stopped -> always; on-failure; no.
+//   - note (HTML) is appended to the description as plain text, because it
+//     often carries the default credentials.
+
+// httpPortRank orders container ports by how likely they serve plain HTTP:
+// the generic web ports first, then well-known application UIs. 443 and
+// 8443 are absent on purpose: Traefik would speak plain HTTP to a TLS port.
+var httpPortRank = []int{
+	80, 8080, 8000, 3000, 8081, 8888, 5000,
+	2368,  // Ghost
+	8983,  // Solr
+	9200,  // Elasticsearch
+	4200,  // CrateDB admin UI
+	5678,  // n8n
+	15672, // RabbitMQ management
+	5601,  // Kibana
+	9090,  // Prometheus
+	1880,  // Node-RED
+}
+
+// htmlTagRE matches HTML tags in Portainer notes.
+var htmlTagRE = regexp.MustCompile(`<[^>]*>`)
+
+type ptFile struct {
+	Version   string            `json:"version"`
+	Templates []json.RawMessage `json:"templates"`
+}
+
+type ptTemplate struct {
+	Type          int        `json:"type"`
+	Title         string     `json:"title"`
+	Description   string     `json:"description"`
+	Note          string     `json:"note"`
+	Categories    []string   `json:"categories"`
+	Platform      string     `json:"platform"`
+	Logo          string     `json:"logo"`
+	Image         string     `json:"image"`
+	Registry      string     `json:"registry"`
+	Command       string     `json:"command"`
+	Env           []ptEnv    `json:"env"`
+	Ports         []string   `json:"ports"`
+	Volumes       []ptVolume `json:"volumes"`
+	Privileged    bool       `json:"privileged"`
+	Interactive   bool       `json:"interactive"`
+	RestartPolicy string     `json:"restart_policy"`
+}
+
+type ptEnv struct {
+	Name        string     `json:"name"`
+	Label       string     `json:"label"`
+	Description string     `json:"description"`
+	Default     string     `json:"default"`
+	Preset      bool       `json:"preset"`
+	Select      []ptChoice `json:"select"`
+	// Type "container" asks for another container's name.
+	Type string `json:"type"`
+}
+
+type ptChoice struct {
+	Text    string `json:"text"`
+	Value   string `json:"value"`
+	Default bool   `json:"default"`
+}
+
+type ptVolume struct {
+	Container string `json:"container"`
+	Bind      string `json:"bind"`
+	ReadOnly  bool   `json:"readonly"`
+}
+
+// renamed records a template whose ID got a suffix because its title was
+// already taken in the same file.
+type renamed struct {
+	Source, Title, ID string
+}
+
+// ImportPortainer converts a Portainer App Templates file (version "2" or
+// "3") into validated moor types with Source "portainer", in file order.
+// Templates that cannot be imported are returned as Skipped, with Source
+// "<source>:templates[<index>]" and a reason. The error is for the file as
+// a whole: not JSON, or not a v2/v3 templates file; it wraps
+// domain.ErrInvalid.
+func ImportPortainer(data []byte, source string) ([]domain.Type, []Skipped, error) {
+	r, err := importPortainer(data, source)
+	return r.types, r.skipped, err
+}
+
+// portainerResult is ImportPortainer's result plus what Load needs to
+// report: where each type came from and which IDs got a suffix.
+type portainerResult struct {
+	types   []domain.Type
+	where   []string // where[i] locates types[i]: "<source>:templates[<index>]"
+	skipped []Skipped
+	renamed []renamed
+}
+
+func importPortainer(data []byte, source string) (portainerResult, error) {
+	var f ptFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return portainerResult{}, fmt.Errorf("%s: %w", source, domain.Invalid("json", "not a Portainer App Templates file: %v", err))
+	}
+	if f.Version != "2" && f.Version != "3" {
+		return portainerResult{}, fmt.Errorf("%s: %w", source, domain.Invalid("version", "must be \"2\" or \"3\" (Portainer App Templates), got %q", f.Version))
+	}
+	var r portainerResult
+	taken := map[string]bool{}
+	for i, raw := range f.Templates {
+		where := fmt.Sprintf("%s:templates[%d]", source, i)
+		t, title, err := convertTemplate(raw)
+		if err == nil {
+			err = Validate(t)
+		}
+		if err != nil {
+			r.skipped = append(r.skipped, Skipped{Source: where, Title: title, Reason: err.Error()})
+			continue
+		}
+		// The ID is made unique only now, so a skipped template never
+		// takes a name from a later one.
+		id := uniqueID(t.ID, taken)
+		if id != t.ID {
+			r.renamed = append(r.renamed, renamed{Source: where, Title: title, ID: id})
+		}
+		taken[id] = true
+		t.ID = id
+		r.types = append(r.types, t)
+		r.where = append(r.where, where)
+	}
+	return r, nil
+}
+
+// convertTemplate maps one template. It also returns the title, as far as
+// it could be read, for the skip report.
+func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
+	var p ptTemplate
+	if err := json.Unmarshal(raw, &p); err != nil {
+		var named struct{ Title string }
+		_ = json.Unmarshal(raw, &named) // best effort: the title only labels the skip
+		return domain.Type{}, cleanText(named.Title, false), fmt.Errorf("malformed template: %v", err)
+	}
+	title := cleanText(p.Title, false)
+	if err := checkTemplate(p); err != nil {
+		return domain.Type{}, title, err
+	}
+	ports, err := convertPorts(p.Ports)
+	if err != nil {
+		return domain.Type{}, title, err
+	}
+	command, err := splitCommand(p.Command)
+	if err != nil {
+		return domain.Type{}, title, fmt.Errorf("command: %v", err)
+	}
+	restart, err := convertRestart(p.RestartPolicy)
+	if err != nil {
+		return domain.Type{}, title, err
+	}
+	volumes, err := convertVolumes(p.Volumes)
+	if err != nil {
+		return domain.Type{}, title, err
+	}
+	t := domain.Type{
+		ID:          portainerID(title),
+		Title:       title,
+		Description: describe(p.Description, p.Note),
+		Image:       imageRef(p.Registry, p.Image),
+		Categories:  convertCategories(p.Categories),
+		Ports:       ports,
+		Env:         convertEnvs(p.Env),
+		Volumes:     volumes,
+		Command:     command,
+		Restart:     restart,
+		Privileged:  p.Privileged,
+		Source:      "portainer",
+	}
+	if isWebURL(p.Logo) {
+		t.Logo = p.Logo
+	}
+	return normalize(t), title, nil
+}
+
+// checkTemplate refuses what moor cannot run, before any mapping.
+func checkTemplate(p ptTemplate) error {
+	switch p.Type {
+	case 1:
+	case 2:
+		return errors.New("type 2 (swarm stack) is not supported")
+	case 3:
+		return errors.New("type 3 (compose stack) is not supported")
+	case 4:
+		return errors.New("type 4 (edge stack) is not supported")
+	default:
+		return fmt.Errorf("type %d is not supported (only 1, container)", p.Type)
+	}
+	switch {
+	case p.Platform != "" && !strings.EqualFold(p.Platform, "linux"):
+		return fmt.Errorf("platform %q is not supported: moor runs Linux containers", p.Platform)
+	case p.Interactive:
+		return errors.New("interactive templates (stdin and a TTY) are not supported: the container would exit without a terminal")
+	case strings.TrimSpace(p.Title) == "":
+		return errors.New("no title")
+	case strings.TrimSpace(p.Image) == "":
+		return errors.New("no image")
+	}
+	return nil
+}
+
+// portainerID derives the type ID from the title.
+func portainerID(title string) string {
+	const prefix = "portainer-"
+	s := slug(title, domain.MaxNameLength-len(prefix))
+	if s == "" {
+		s = "template"
+	}
+	return prefix + s
+}
+
+// uniqueID returns base, or base with the first free "-N" suffix (N >= 2),
+// shortened so the result stays a DNS label.
+func uniqueID(base string, taken map[string]bool) string {
+	if !taken[base] {
+		return base
+	}
+	for n := 2; ; n++ {
+		suffix := "-" + strconv.Itoa(n)
+		stem := base
+		if len(stem)+len(suffix) > domain.MaxNameLength {
+			stem = strings.TrimRight(stem[:domain.MaxNameLength-len(suffix)], "-")
+		}
+		if id := stem + suffix; !taken[id] {
+			return id
+		}
+	}
+}
+
+// slug lower-cases s and turns every run of other characters than [a-z0-9]
+// into one '-', trimmed at both ends, at most max bytes long.
+func slug(s string, max int) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	out := b.String()
+	if len(out) > max {
+		out = out[:max]
+	}
+	return strings.Trim(out, "-")
+}
+
+// imageRef applies Portainer's optional registry field, which prefixes the
+// image name.
+func imageRef(registry, image string) string {
+	image = strings.TrimSpace(image)
+	registry = strings.TrimRight(strings.TrimSpace(registry), "/")
+	if registry == "" || strings.HasPrefix(image, registry+"/") {
+		return image
+	}
+	return registry + "/" + image
+}
+
+// describe joins the description and the note, the note stripped of HTML.
+func describe(description, note string) string {
+	d := cleanText(description, true)
+	n := cleanText(html.UnescapeString(htmlTagRE.ReplaceAllString(note, "")), true)
+	switch {
+	case n == "":
+		return d
+	case d == "":
+		return n
+	}
+	return d + "\n\n" + n
+}
+
+// cleanText trims s and replaces control characters, which Validate
+// refuses, by spaces: a stray one should not cost a whole template.
+func cleanText(s string, multiline bool) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?")))
+}
+
+// convertCategories makes Portainer's free-form categories ("Log
+// Management") labels ("log-management"), dropping empty and repeated ones.
+func convertCategories(in []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, c := range in {
+		s := slug(c, domain.MaxNameLength)
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// convertPorts reads Portainer port strings, drops repeats of the same
+// container port, and marks the HTTP port.
+func convertPorts(in []string) ([]domain.PortSpec, error) {
+	out := []domain.PortSpec{}
+	seen := map[string]bool{}
+	for i, s := range in {
+		port, proto, err := parsePort(s)
+		if err != nil {
+			return nil, fmt.Errorf("ports[%d] %q: %v", i, s, err)
+		}
+		key := fmt.Sprintf("%d/%s", port, proto)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, domain.PortSpec{Name: fmt.Sprintf("%s-%d", proto, port), Port: port, Protocol: proto})
+	}
+	if i := httpPortIndex(out); i >= 0 {
+		out[i].HTTP = true
+		out[i].Name = "http"
+	}
+	return out, nil
+}
+
+// parsePort returns the container port of "[ip:][host:]container[/proto]".
+func parsePort(s string) (int, string, error) {
+	spec, proto, found := strings.Cut(strings.TrimSpace(s), "/")
+	proto = strings.ToLower(proto)
+	if !found {
+		proto = "tcp"
+	}
+	if proto != "tcp" && proto != "udp" {
+		return 0, "", fmt.Errorf("protocol %q is not tcp or udp", proto)
+	}
+	// The container port is always last; host IP and port come before it.
+	if i := strings.LastIndex(spec, ":"); i >= 0 {
+		spec = spec[i+1:]
+	}
+	if strings.Contains(spec, "-") {
+		return 0, "", errors.New("port ranges are not supported")
+	}
+	n, err := strconv.Atoi(spec)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, "", errors.New("container port must be a number from 1 to 65535")
+	}
+	return n, proto, nil
+}
+
+// httpPortIndex returns the index of the best-ranked TCP port, or -1.
+func httpPortIndex(ports []domain.PortSpec) int {
+	best, bestRank := -1, len(httpPortRank)
+	for i, p := range ports {
+		if p.Protocol != "tcp" {
+			continue
+		}
+		for rank, candidate := range httpPortRank {
+			if p.Port == candidate && rank < bestRank {
+				best, bestRank = i, rank
+			}
+		}
+	}
+	return best
+}
+
+func convertEnvs(in []ptEnv) []domain.EnvSpec {
+	out := make([]domain.EnvSpec, 0, len(in))
+	for _, e := range in {
+		out = append(out, convertEnv(e))
+	}
+	return out
+}
+
+func convertEnv(e ptEnv) domain.EnvSpec {
+	s := domain.EnvSpec{
+		Name:        strings.TrimSpace(e.Name),
+		Label:       cleanText(e.Label, false),
+		Description: cleanText(e.Description, true),
+		Default:     e.Default,
+	}
+	if s.Description == "" && e.Type == "container" {
+		s.Description = "Name of another container: moor's container DNS name reaches it."
+	}
+	switch {
+	case len(e.Select) > 0:
+		s.Choices, s.Default = selectChoices(e.Select, e.Default)
+	case e.Preset:
+		// Portainer hides a preset and sends its value as is: a single
+		// choice keeps it fixed.
+		if s.Default != "" {
+			s.Choices = []string{s.Default}
+		}
+	default:
+		s.Secret = looksSecret(s.Name)
+		if s.Default == "" && isPasswordName(s.Name) {
+			s.Generate = GeneratePassword
+		}
+	}
+	return s
+}
+
+// selectChoices returns the option values, empty and repeated ones
+// dropped, and the default: the option marked default, else fallback if
+// it is one of the values.
+func selectChoices(options []ptChoice, fallback string) ([]string, string) {
+	var choices []string
+	def := ""
+	for _, o := range options {
+		if o.Value == "" || slices.Contains(choices, o.Value) {
+			continue
+		}
+		choices = append(choices, o.Value)
+		if o.Default && def == "" {
+			def = o.Value
+		}
+	}
+	if def == "" && slices.Contains(choices, fallback) {
+		def = fallback
+	}
+	return choices, def
+}
+
+func looksSecret(name string) bool {
+	n := strings.ToUpper(name)
+	return isPasswordName(n) || strings.Contains(n, "SECRET") || strings.Contains(n, "TOKEN") || strings.HasSuffix(n, "KEY")
+}
+
+func isPasswordName(name string) bool {
+	n := strings.ToUpper(name)
+	return strings.Contains(n, "PASSWORD") || strings.Contains(n, "PASSWD")
+}
+
+func convertVolumes(in []ptVolume) ([]domain.VolumeSpec, error) {
+	var out []domain.VolumeSpec
+	taken := map[string]bool{}
+	for i, v := range in {
+		container := strings.TrimSpace(v.Container)
+		if container == "" {
+			return nil, fmt.Errorf("volumes[%d]: no container path", i)
+		}
+		name := slug(path.Base(path.Clean(container)), 32)
+		if !domain.IsLabel(name) {
+			name = "vol" + strconv.Itoa(i+1)
+		}
+		name = uniqueID(name, taken)
+		taken[name] = true
+		vs := domain.VolumeSpec{Name: name, Path: path.Clean(container), ReadOnly: v.ReadOnly}
+		if bind := strings.TrimSpace(v.Bind); bind != "" {
+			vs.HostPath = path.Clean(bind)
+		}
+		out = append(out, vs)
+	}
+	return out, nil
+}
+
+func convertRestart(policy string) (domain.RestartPolicy, error) {
+	switch strings.ToLower(strings.TrimSpace(policy)) {
+	case "", "always", "unless-stopped":
+		// moor has no "stopped by hand" state apart from its own desired
+		// state, so unless-stopped and always mean the same here.
+		return domain.RestartAlways, nil
+	case "on-failure":
+		return domain.RestartOnFailure, nil
+	case "no":
+		return domain.RestartNever, nil
+	}
+	return "", fmt.Errorf("restart_policy %q is not always, unless-stopped, on-failure or no", policy)
+}
+
+// splitCommand splits s into words the way a POSIX shell does, without
+// any expansion: whitespace separates words, single quotes keep everything,
+// double quotes keep everything but backslash escapes of \ " $ and `, and
+// a backslash outside quotes escapes the next character.
+func splitCommand(s string) ([]string, error) {
+	var (
+		words  []string
+		cur    strings.Builder
+		inWord bool
+		quote  rune
+		escape bool
+	)
+	for _, r := range s {
+		switch {
+		case escape:
+			if quote == '"' && !strings.ContainsRune(`\"$`+"`", r) {
+				cur.WriteRune('\\')
+			}
+			cur.WriteRune(r)
+			escape = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch r {
+			case '"':
+				quote = 0
+			case '\\':
+				escape = true
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\\':
+			escape, inWord = true, true
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case unicode.IsSpace(r):
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	switch {
+	case quote != 0:
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	case escape:
+		return nil, errors.New("ends with a lone backslash")
+	case inWord:
+		words = append(words, cur.String())
+	}
+	return words, nil
+}

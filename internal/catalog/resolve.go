@@ -1,0 +1,122 @@
+package catalog
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// Resolve checks a user's environment values against t and completes them:
+// defaults are applied and generated values created. Values of specs marked
+// Secret or Generate are returned in secrets (stored encrypted, shown only
+// through the credentials endpoint), the others in env. Variables that end
+// up empty are left out of both maps: Docker then does not set them at all.
+//
+// An empty input value counts as not given, because forms send empty
+// fields: the default or a generated value takes its place.
+//
+// The first broken rule is returned as a *domain.FieldError with the field
+// "env.NAME" (unknown names first, in sorted order, then t.Env in order); it
+// unwraps to domain.ErrInvalid. Generated values are moor's own and are not
+// checked against a pattern.
+func Resolve(t domain.Type, input map[string]string) (env map[string]string, secrets map[string]string, err error) {
+	declared := make(map[string]bool, len(t.Env))
+	for _, s := range t.Env {
+		declared[s.Name] = true
+	}
+	keys := make([]string, 0, len(input))
+	for k := range input {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !declared[k] {
+			return nil, nil, domain.Invalid("env."+k, "is not declared by type %s", t.ID)
+		}
+	}
+	env, secrets = map[string]string{}, map[string]string{}
+	for _, s := range t.Env {
+		v, err := resolveValue(s, input[s.Name])
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case v == "":
+		case s.Secret || s.Generate != "":
+			secrets[s.Name] = v
+		default:
+			env[s.Name] = v
+		}
+	}
+	return env, secrets, nil
+}
+
+// resolveValue picks the value of one variable: the user's, else a
+// generated one, else the default.
+func resolveValue(s domain.EnvSpec, given string) (string, error) {
+	field := "env." + s.Name
+	switch {
+	case given != "":
+		return given, checkGiven(field, s, given)
+	case s.Generate != "":
+		v, err := generate(s.Generate)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", field, err)
+		}
+		return v, nil
+	case s.Default != "":
+		return s.Default, nil
+	case s.Required:
+		return "", domain.Invalid(field, "is required")
+	}
+	return "", nil
+}
+
+func checkGiven(field string, s domain.EnvSpec, v string) error {
+	if err := checkValue(field, v); err != nil {
+		return err
+	}
+	if len(s.Choices) > 0 && !slices.Contains(s.Choices, v) {
+		return domain.Invalid(field, "must be one of %s", strings.Join(s.Choices, ", "))
+	}
+	if s.Pattern != "" {
+		re, err := compilePattern(s.Pattern)
+		if err != nil {
+			// Validate catches this for catalog types; a hand-made type
+			// still must not let any value through.
+			return domain.Invalid(field, "has an invalid pattern in its type: %v", err)
+		}
+		if !re.MatchString(v) {
+			return domain.Invalid(field, "must match the pattern %s", s.Pattern)
+		}
+	}
+	return nil
+}
+
+// generate makes a random value. Password: 18 random bytes as 24 URL-safe
+// characters, so it survives shells, URLs and connection strings unquoted.
+// Hex32: 16 random bytes as 32 hex digits, the form encryption keys expect.
+func generate(kind string) (string, error) {
+	var n int
+	switch kind {
+	case GeneratePassword:
+		n = 18
+	case GenerateHex32:
+		n = 16
+	default:
+		return "", domain.Invalid("generate", "unknown generator %q", kind)
+	}
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate %s: %w", kind, err)
+	}
+	if kind == GenerateHex32 {
+		return hex.EncodeToString(b), nil
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,397 @@
+package catalog
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/distribution/reference"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// Limits on type fields. They keep a type small enough to store, render and
+// send over a websocket without surprises; real types are far below them.
+const (
+	maxTitle       = 200
+	maxDescription = 8192
+	maxImage       = 512
+	maxPattern     = 1024
+	// MaxValueBytes bounds one environment value (defaults and user input).
+	MaxValueBytes = 4096
+)
+
+// envNameRE is what a POSIX shell accepts as a variable name: anything else
+// cannot be read back by the entrypoint scripts most images use.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Generators moor knows for EnvSpec.Generate.
+const (
+	GeneratePassword = "password"
+	GenerateHex32    = "hex32"
+)
+
+// Validate checks t against the catalog rules. The first broken rule is
+// returned as a *domain.FieldError naming the field (a JSON path such as
+// "ports[0].port") and the rule; it unwraps to domain.ErrInvalid.
+//
+// Empty protocol and restart policy are accepted: they mean "tcp" and
+// "always", which ParseType and ImportPortainer fill in.
+func Validate(t domain.Type) error {
+	checks := []func(domain.Type) error{
+		validateMeta,
+		validateImage,
+		validatePorts,
+		validateEnv,
+		validateVolumes,
+		validateRuntime,
+	}
+	for _, check := range checks {
+		if err := check(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateMeta(t domain.Type) error {
+	switch {
+	case t.ID == "":
+		return domain.Invalid("id", "is required")
+	case len(t.ID) > domain.MaxNameLength:
+		return domain.Invalid("id", "must be at most %d characters", domain.MaxNameLength)
+	case !domain.IsLabel(t.ID):
+		return domain.Invalid("id", "must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit")
+	}
+	if strings.TrimSpace(t.Title) == "" {
+		return domain.Invalid("title", "is required")
+	}
+	if err := checkText("title", t.Title, maxTitle, false); err != nil {
+		return err
+	}
+	if err := checkText("description", t.Description, maxDescription, true); err != nil {
+		return err
+	}
+	if t.Logo != "" && !isWebURL(t.Logo) {
+		return domain.Invalid("logo", "must be an absolute http or https URL")
+	}
+	seen := make(map[string]bool, len(t.Categories))
+	for i, c := range t.Categories {
+		field := fmt.Sprintf("categories[%d]", i)
+		if !domain.IsLabel(c) {
+			return domain.Invalid(field, "must be lower-case letters, digits and '-' (got %q)", c)
+		}
+		if seen[c] {
+			return domain.Invalid(field, "duplicates %q", c)
+		}
+		seen[c] = true
+	}
+	return nil
+}
+
+// validateImage accepts what `docker pull` accepts. The reference parser
+// rejects whitespace, upper-case repositories and option-like strings
+// ("-x"), so an image can never smuggle anything into an engine call.
+func validateImage(t domain.Type) error {
+	switch {
+	case t.Image == "":
+		return domain.Invalid("image", "is required")
+	case len(t.Image) > maxImage:
+		return domain.Invalid("image", "must be at most %d characters", maxImage)
+	case strings.IndexFunc(t.Image, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return domain.Invalid("image", "must not contain whitespace or control characters")
+	}
+	if _, err := reference.ParseNormalizedNamed(t.Image); err != nil {
+		return domain.Invalid("image", "is not a valid image reference: %v", err)
+	}
+	return nil
+}
+
+func validatePorts(t domain.Type) error {
+	names := make(map[string]bool, len(t.Ports))
+	ports := make(map[string]bool, len(t.Ports))
+	httpPorts := 0
+	for i, p := range t.Ports {
+		field := fmt.Sprintf("ports[%d]", i)
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		switch {
+		case p.Name == "":
+			return domain.Invalid(field+".name", "is required")
+		case !domain.IsLabel(p.Name):
+			return domain.Invalid(field+".name", "must be a DNS label (got %q)", p.Name)
+		case names[p.Name]:
+			return domain.Invalid(field+".name", "duplicates %q", p.Name)
+		case p.Port < 1 || p.Port > 65535:
+			return domain.Invalid(field+".port", "must be between 1 and 65535")
+		case proto != "tcp" && proto != "udp":
+			return domain.Invalid(field+".protocol", "must be tcp or udp")
+		case ports[fmt.Sprintf("%d/%s", p.Port, proto)]:
+			return domain.Invalid(field+".port", "%d/%s is declared twice", p.Port, proto)
+		case p.HTTP && proto != "tcp":
+			// Traefik's HTTP routers only reach TCP ports.
+			return domain.Invalid(field+".http", "needs protocol tcp")
+		}
+		names[p.Name] = true
+		ports[fmt.Sprintf("%d/%s", p.Port, proto)] = true
+		if p.HTTP {
+			httpPorts++
+		}
+		if httpPorts > 1 {
+			// A container has one host name, so Traefik routes it to one port.
+			return domain.Invalid(field+".http", "only one port may be the HTTP port")
+		}
+	}
+	return nil
+}
+
+func validateEnv(t domain.Type) error {
+	seen := make(map[string]bool, len(t.Env))
+	for i, e := range t.Env {
+		field := fmt.Sprintf("env[%d]", i)
+		switch {
+		case e.Name == "":
+			return domain.Invalid(field+".name", "is required")
+		case !envNameRE.MatchString(e.Name):
+			return domain.Invalid(field+".name", "must match %s (got %q)", envNameRE, e.Name)
+		case seen[e.Name]:
+			return domain.Invalid(field+".name", "duplicates %q", e.Name)
+		}
+		seen[e.Name] = true
+		if err := validateEnvSpec(field, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateEnvSpec(field string, e domain.EnvSpec) error {
+	if err := checkText(field+".label", e.Label, maxTitle, false); err != nil {
+		return err
+	}
+	if err := checkText(field+".description", e.Description, maxDescription, true); err != nil {
+		return err
+	}
+	switch e.Generate {
+	case "", GeneratePassword, GenerateHex32:
+	default:
+		return domain.Invalid(field+".generate", "must be %q or %q", GeneratePassword, GenerateHex32)
+	}
+	if e.Generate != "" && (e.Default != "" || len(e.Choices) > 0) {
+		// A generated value is unpredictable by design: a default or a
+		// fixed list would silently win over it or be broken by it.
+		return domain.Invalid(field+".generate", "cannot be combined with default or choices")
+	}
+	var pattern *regexp.Regexp
+	if e.Pattern != "" {
+		var err error
+		if pattern, err = compilePattern(e.Pattern); err != nil {
+			return domain.Invalid(field+".pattern", "does not compile: %v", err)
+		}
+	}
+	choices := make(map[string]bool, len(e.Choices))
+	for j, c := range e.Choices {
+		cf := fmt.Sprintf("%s.choices[%d]", field, j)
+		if c == "" {
+			// An empty value means "not given" to Resolve, so it cannot be picked.
+			return domain.Invalid(cf, "must not be empty")
+		}
+		if err := checkValue(cf, c); err != nil {
+			return err
+		}
+		if choices[c] {
+			return domain.Invalid(cf, "duplicates %q", c)
+		}
+		choices[c] = true
+	}
+	if e.Default == "" {
+		return nil
+	}
+	if err := checkValue(field+".default", e.Default); err != nil {
+		return err
+	}
+	if len(choices) > 0 && !choices[e.Default] {
+		return domain.Invalid(field+".default", "must be one of %s", strings.Join(e.Choices, ", "))
+	}
+	if pattern != nil && !pattern.MatchString(e.Default) {
+		return domain.Invalid(field+".default", "must match the pattern %s", e.Pattern)
+	}
+	return nil
+}
+
+// compilePattern anchors p: a pattern describes the whole value, as in an
+// HTML form's pattern attribute, not a substring of it.
+func compilePattern(p string) (*regexp.Regexp, error) {
+	if len(p) > maxPattern {
+		return nil, fmt.Errorf("longer than %d bytes", maxPattern)
+	}
+	return regexp.Compile(`^(?:` + p + `)$`)
+}
+
+func validateVolumes(t domain.Type) error {
+	names := make(map[string]bool, len(t.Volumes))
+	paths := make(map[string]bool, len(t.Volumes))
+	for i, v := range t.Volumes {
+		field := fmt.Sprintf("volumes[%d]", i)
+		switch {
+		case v.Name == "":
+			return domain.Invalid(field+".name", "is required")
+		case !domain.IsLabel(v.Name):
+			return domain.Invalid(field+".name", "must be a DNS label (got %q)", v.Name)
+		case names[v.Name]:
+			return domain.Invalid(field+".name", "duplicates %q", v.Name)
+		}
+		names[v.Name] = true
+		if err := checkMountPath(field+".path", v.Path); err != nil {
+			return err
+		}
+		if v.Path == "/" {
+			return domain.Invalid(field+".path", "must not be /")
+		}
+		if paths[v.Path] {
+			return domain.Invalid(field+".path", "%s is mounted twice", v.Path)
+		}
+		paths[v.Path] = true
+		if v.HostPath != "" {
+			if err := checkMountPath(field+".host_path", v.HostPath); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkMountPath wants an absolute, clean path: a relative or ".."-laden
+// path means something different to Docker than it reads, and ':' would
+// break the "src:dst:ro" bind syntax.
+func checkMountPath(field, p string) error {
+	switch {
+	case p == "":
+		return domain.Invalid(field, "is required")
+	case !strings.HasPrefix(p, "/"):
+		return domain.Invalid(field, "must be an absolute path")
+	case path.Clean(p) != p:
+		return domain.Invalid(field, "must be a clean path (no '..', '.', '//' or trailing '/'): %s", path.Clean(p))
+	case strings.ContainsRune(p, ':'):
+		return domain.Invalid(field, "must not contain ':'")
+	case strings.IndexFunc(p, unicode.IsControl) >= 0:
+		return domain.Invalid(field, "must not contain control characters")
+	}
+	return nil
+}
+
+func validateRuntime(t domain.Type) error {
+	if t.Restart != "" && !t.Restart.Valid() {
+		return domain.Invalid("restart", "must be %s, %s or %s", domain.RestartAlways, domain.RestartOnFailure, domain.RestartNever)
+	}
+	r := t.Resources
+	switch {
+	case r.MemoryMB < 0:
+		return domain.Invalid("resources.memory_mb", "must not be negative")
+	case r.MemoryMB > 0 && r.MemoryMB < 6:
+		// Docker refuses memory limits below 6 MB.
+		return domain.Invalid("resources.memory_mb", "must be 0 (no limit) or at least 6")
+	case math.IsNaN(r.CPUs) || math.IsInf(r.CPUs, 0) || r.CPUs < 0:
+		return domain.Invalid("resources.cpus", "must be a non-negative number")
+	}
+	for i, arg := range t.Command {
+		if strings.ContainsRune(arg, 0) {
+			return domain.Invalid(fmt.Sprintf("command[%d]", i), "must not contain NUL")
+		}
+	}
+	if t.Health != nil {
+		return validateHealth(*t.Health)
+	}
+	return nil
+}
+
+// validateHealth mirrors what the Docker engine accepts, so a bad check
+// fails at load time rather than at the first deployment.
+func validateHealth(h domain.HealthSpec) error {
+	if len(h.Test) == 0 {
+		return domain.Invalid("health.test", "is required when health is set")
+	}
+	switch h.Test[0] {
+	case "NONE":
+		if len(h.Test) != 1 {
+			return domain.Invalid("health.test", "NONE takes no arguments")
+		}
+	case "CMD":
+		if len(h.Test) < 2 {
+			return domain.Invalid("health.test", "CMD needs a command")
+		}
+	case "CMD-SHELL":
+		if len(h.Test) != 2 {
+			return domain.Invalid("health.test", "CMD-SHELL takes exactly one shell command")
+		}
+	default:
+		return domain.Invalid("health.test[0]", "must be CMD, CMD-SHELL or NONE")
+	}
+	for i, arg := range h.Test {
+		if arg == "" || strings.ContainsRune(arg, 0) {
+			return domain.Invalid(fmt.Sprintf("health.test[%d]", i), "must be non-empty and contain no NUL")
+		}
+	}
+	durations := []struct {
+		field string
+		d     time.Duration
+	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"start_period", h.StartPeriod}}
+	for _, d := range durations {
+		if d.d != 0 && d.d < time.Millisecond {
+			return domain.Invalid("health."+d.field, "must be 0 (Docker's default) or at least 1ms")
+		}
+	}
+	if h.Retries < 0 {
+		return domain.Invalid("health.retries", "must not be negative")
+	}
+	return nil
+}
+
+// checkText bounds a human-readable field. Control characters are refused
+// because they garble logs and terminals; descriptions may span lines.
+func checkText(field, s string, max int, multiline bool) error {
+	if len(s) > max {
+		return domain.Invalid(field, "must be at most %d bytes", max)
+	}
+	if !utf8.ValidString(s) {
+		return domain.Invalid(field, "must be valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
+			return domain.Invalid(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// checkValue applies the rules every environment value obeys: Docker passes
+// env as NUL-terminated strings, and other control characters are almost
+// always an injection attempt or a copy-paste accident.
+func checkValue(field, v string) error {
+	if len(v) > MaxValueBytes {
+		return domain.Invalid(field, "must be at most %d bytes", MaxValueBytes)
+	}
+	if !utf8.ValidString(v) {
+		return domain.Invalid(field, "must be valid UTF-8")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' {
+			return domain.Invalid(field, "must not contain control characters other than tab and newline")
+		}
+	}
+	return nil
+}
+
+func isWebURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
+}

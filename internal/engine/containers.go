@@ -1,0 +1,459 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// LabelID is the label that ties a Docker container to moor's record of it
+// (one value per replica); Create relies on it to be idempotent.
+const LabelID = "moor.id"
+
+// ContainerSpec is what Create makes.
+type ContainerSpec struct {
+	Name        string            // Docker container name
+	Image       string            // must be present locally (EnsureImage)
+	Env         map[string]string // sorted into KEY=VALUE deterministically
+	Cmd         []string          // nil: the image's
+	Labels      map[string]string // should include LabelID
+	Network     string            // attach to this network at create time ("": the engine's default bridge)
+	Aliases     []string          // network aliases on that network
+	Mounts      []Mount
+	MemoryBytes int64 // 0: no limit
+	NanoCPUs    int64 // 0: no limit; 1e9 is one CPU
+	Health      *domain.HealthSpec
+	// Restart maps to Docker's restart policy: always -> unless-stopped,
+	// on-failure -> on-failure, no (or "") -> no.
+	Restart    domain.RestartPolicy
+	DNS        []string // resolver IPs for the container ("" / nil = Docker default)
+	Privileged bool
+	Ports      []domain.PortSpec // ExposedPorts only (no host publishing)
+	Hostname   string            // "": Docker's default (the short container ID)
+}
+
+// Mount is a named volume (Bind false) or a host path (Bind true) mounted
+// at Target. A bind mount whose host path is missing gets it created, as
+// `docker run -v` does.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+	Bind     bool
+}
+
+// State is what the engine says of a container.
+//
+// List fills ID, Name, Labels, Image, Status, Running, IP, IPs, and, parsed
+// from Docker's status text (best effort), Health and, for an exited
+// container, ExitCode. Inspect fills every field, adding Error, OOMKilled,
+// StartedAt and FinishedAt, and is the authority for ExitCode and Health.
+type State struct {
+	ID, Name string // Name without Docker's leading '/'
+	Labels   map[string]string
+	Image    string // the image as the container was created from (a name, or an ID if the name moved)
+	// Status is Docker's: created, running, paused, restarting, removing,
+	// exited, dead.
+	Status    string
+	Running   bool
+	ExitCode  int
+	Error     string
+	OOMKilled bool
+	Health    string // "" (no health check), starting, healthy, unhealthy
+	// IP is the IPv4 address on the network the container was created on
+	// (ContainerSpec.Network, Docker's HostConfig.NetworkMode) when it has
+	// one there, else on the first network by name that gives it one; ""
+	// when it is not running.
+	IP                    string
+	IPs                   map[string]string // network name -> IPv4
+	StartedAt, FinishedAt time.Time         // zero when never started / not finished
+}
+
+// Create creates the container spec describes (without starting it) and
+// returns its ID. If a container named spec.Name exists and carries the same
+// LabelID value (a retry after a crash), its ID is returned; a container of
+// that name that belongs to something else wraps domain.ErrConflict.
+// A missing image wraps domain.ErrNotFound.
+func (d *Docker) Create(ctx context.Context, spec ContainerSpec) (string, error) {
+	opts, err := createOptions(spec)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	res, err := d.cli.ContainerCreate(ctx, opts)
+	if err == nil {
+		for _, w := range res.Warnings {
+			d.log.Warn("engine warning on create", "container", spec.Name, "warning", w)
+		}
+		d.log.Debug("container created", "container", spec.Name, "id", res.ID)
+		return res.ID, nil
+	}
+	if !cerrdefs.IsConflict(err) || spec.Name == "" {
+		return "", wrap("create container "+spec.Name, err)
+	}
+	existing, ierr := d.cli.ContainerInspect(ctx, spec.Name, client.ContainerInspectOptions{})
+	if ierr != nil {
+		if cerrdefs.IsNotFound(ierr) {
+			// Removed in between: let the caller retry.
+			return "", wrap("create container "+spec.Name, err)
+		}
+		return "", wrap("inspect container "+spec.Name, ierr)
+	}
+	var labels map[string]string
+	if existing.Container.Config != nil {
+		labels = existing.Container.Config.Labels
+	}
+	want := spec.Labels[LabelID]
+	if strings.TrimPrefix(existing.Container.Name, "/") == spec.Name && want != "" && labels[LabelID] == want {
+		return existing.Container.ID, nil
+	}
+	return "", fmt.Errorf("create container %s: the name is taken by container %.12s (%s=%q): %w",
+		spec.Name, existing.Container.ID, LabelID, labels[LabelID], domain.ErrConflict)
+}
+
+func createOptions(spec ContainerSpec) (client.ContainerCreateOptions, error) {
+	if spec.Image == "" {
+		return client.ContainerCreateOptions{}, domain.Invalid("image", "is required")
+	}
+	cfg := &container.Config{
+		Image:    spec.Image,
+		Hostname: spec.Hostname,
+		Cmd:      spec.Cmd,
+		Labels:   spec.Labels,
+	}
+	for _, k := range sortedKeys(spec.Env) {
+		cfg.Env = append(cfg.Env, k+"="+spec.Env[k])
+	}
+	if len(spec.Ports) > 0 {
+		cfg.ExposedPorts = network.PortSet{}
+		for _, p := range spec.Ports {
+			proto := network.IPProtocol(strings.ToLower(p.Protocol))
+			if proto == "" {
+				proto = network.TCP
+			}
+			if p.Port < 1 || p.Port > math.MaxUint16 {
+				return client.ContainerCreateOptions{}, domain.Invalid("ports", "port %d is out of range", p.Port)
+			}
+			port, _ := network.PortFrom(uint16(p.Port), proto)
+			cfg.ExposedPorts[port] = struct{}{}
+		}
+	}
+	if h := spec.Health; h != nil && len(h.Test) > 0 {
+		cfg.Healthcheck = &container.HealthConfig{
+			Test:        slices.Clone(h.Test),
+			Interval:    h.Interval,
+			Timeout:     h.Timeout,
+			StartPeriod: h.StartPeriod,
+			Retries:     h.Retries,
+		}
+	}
+
+	hc := &container.HostConfig{
+		RestartPolicy: restartPolicy(spec.Restart),
+		Privileged:    spec.Privileged,
+		Resources: container.Resources{
+			Memory:   spec.MemoryBytes,
+			NanoCPUs: spec.NanoCPUs,
+		},
+	}
+	if spec.Network != "" {
+		hc.NetworkMode = container.NetworkMode(spec.Network)
+	}
+	for _, s := range spec.DNS {
+		if s == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return client.ContainerCreateOptions{}, domain.Invalid("dns", "%q is not an IP address", s)
+		}
+		hc.DNS = append(hc.DNS, ip)
+	}
+	for _, m := range spec.Mounts {
+		if m.Target == "" || m.Source == "" {
+			return client.ContainerCreateOptions{}, domain.Invalid("mounts", "source and target are required")
+		}
+		if m.Bind {
+			// Binds rather than Mounts: the engine creates a missing host
+			// path instead of failing.
+			b := m.Source + ":" + m.Target
+			if m.ReadOnly {
+				b += ":ro"
+			}
+			hc.Binds = append(hc.Binds, b)
+			continue
+		}
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type:     mount.TypeVolume,
+			Source:   m.Source,
+			Target:   m.Target,
+			ReadOnly: m.ReadOnly,
+		})
+	}
+
+	var nc *network.NetworkingConfig
+	if spec.Network != "" {
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			spec.Network: {Aliases: slices.Clone(spec.Aliases)},
+		}}
+	}
+	return client.ContainerCreateOptions{
+		Name:             spec.Name,
+		Config:           cfg,
+		HostConfig:       hc,
+		NetworkingConfig: nc,
+	}, nil
+}
+
+func restartPolicy(p domain.RestartPolicy) container.RestartPolicy {
+	switch p {
+	case domain.RestartAlways:
+		return container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
+	case domain.RestartOnFailure:
+		return container.RestartPolicy{Name: container.RestartPolicyOnFailure}
+	}
+	return container.RestartPolicy{Name: container.RestartPolicyDisabled}
+}
+
+// Start starts a container; one already running is not an error. A missing
+// container wraps domain.ErrNotFound.
+func (d *Docker) Start(ctx context.Context, id string) error {
+	_, err := d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	if err == nil || cerrdefs.IsNotModified(err) {
+		return nil
+	}
+	return wrap("start container "+id, err)
+}
+
+// Stop sends the container its stop signal (SIGTERM unless the image says
+// otherwise) and kills it after timeout, rounded up to whole seconds (0:
+// kill at once; negative: the engine's default, 10 s). It returns when the
+// container has stopped. A container not running is not an error; a
+// missing one wraps domain.ErrNotFound.
+func (d *Docker) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	var opts client.ContainerStopOptions
+	if timeout >= 0 {
+		secs := int(math.Ceil(timeout.Seconds()))
+		opts.Timeout = &secs
+	}
+	_, err := d.cli.ContainerStop(ctx, id, opts)
+	if err == nil || cerrdefs.IsNotModified(err) {
+		return nil
+	}
+	return wrap("stop container "+id, err)
+}
+
+// Remove force-removes a container (killing it if it runs) with its
+// anonymous volumes; named volumes stay. A missing container, or one
+// already being removed, is not an error.
+func (d *Docker) Remove(ctx context.Context, id string) error {
+	_, err := d.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"):
+		return nil
+	}
+	return wrap("remove container "+id, err)
+}
+
+// Inspect returns the full state of a container (by ID or name). A missing
+// container wraps domain.ErrNotFound.
+func (d *Docker) Inspect(ctx context.Context, id string) (State, error) {
+	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return State{}, wrap("inspect container "+id, err)
+	}
+	return stateFromInspect(res.Container), nil
+}
+
+func stateFromInspect(c container.InspectResponse) State {
+	s := State{
+		ID:   c.ID,
+		Name: strings.TrimPrefix(c.Name, "/"),
+	}
+	if c.Config != nil {
+		s.Labels = c.Config.Labels
+		s.Image = c.Config.Image
+	}
+	if s.Image == "" {
+		s.Image = c.Image
+	}
+	if st := c.State; st != nil {
+		s.Status = string(st.Status)
+		s.Running = st.Running
+		s.ExitCode = st.ExitCode
+		s.Error = st.Error
+		s.OOMKilled = st.OOMKilled
+		s.StartedAt = parseTime(st.StartedAt)
+		s.FinishedAt = parseTime(st.FinishedAt)
+		if st.Health != nil && st.Health.Status != container.NoHealthcheck {
+			s.Health = string(st.Health.Status)
+		}
+	}
+	var mode string
+	if c.HostConfig != nil {
+		mode = string(c.HostConfig.NetworkMode)
+	}
+	if c.NetworkSettings != nil {
+		s.IPs, s.IP = ips(c.NetworkSettings.Networks, mode)
+	}
+	return s
+}
+
+// ips maps network names to IPv4 addresses and picks the main one: on the
+// network the container was created on, else the first by name.
+func ips(nets map[string]*network.EndpointSettings, mode string) (map[string]string, string) {
+	out := map[string]string{}
+	for name, ep := range nets {
+		if ep != nil && ep.IPAddress.Is4() {
+			out[name] = ep.IPAddress.String()
+		}
+	}
+	if ip, ok := out[mode]; ok {
+		return out, ip
+	}
+	if mode == "default" {
+		if ip, ok := out["bridge"]; ok {
+			return out, ip
+		}
+	}
+	for _, name := range sortedKeys(out) {
+		return out, out[name]
+	}
+	return out, ""
+}
+
+// parseTime reads the engine's RFC 3339 times; Go's zero time and anything
+// unreadable give the zero time.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+// List returns every container, running or not, that carries all labels (an
+// empty value matches any value), in one engine call. See State for what it
+// fills.
+func (d *Docker) List(ctx context.Context, labels map[string]string) ([]State, error) {
+	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilters(labels)})
+	if err != nil {
+		return nil, wrap("list containers", err)
+	}
+	out := make([]State, 0, len(res.Items))
+	for _, c := range res.Items {
+		if !hasLabels(c.Labels, labels) {
+			continue
+		}
+		out = append(out, stateFromSummary(c))
+	}
+	return out, nil
+}
+
+func stateFromSummary(c container.Summary) State {
+	s := State{
+		ID:      c.ID,
+		Name:    summaryName(c.Names),
+		Labels:  c.Labels,
+		Image:   c.Image,
+		Status:  string(c.State),
+		Running: c.State == container.StateRunning,
+	}
+	switch {
+	case c.Health != nil: // API 1.52 and later
+		if c.Health.Status != container.NoHealthcheck {
+			s.Health = string(c.Health.Status)
+		}
+	case strings.Contains(c.Status, "(healthy)"):
+		s.Health = string(container.Healthy)
+	case strings.Contains(c.Status, "(unhealthy)"):
+		s.Health = string(container.Unhealthy)
+	case strings.Contains(c.Status, "(health: starting)"):
+		s.Health = string(container.Starting)
+	}
+	if c.State == container.StateExited {
+		s.ExitCode = exitCodeFromStatus(c.Status)
+	}
+	if c.NetworkSettings != nil {
+		s.IPs, s.IP = ips(c.NetworkSettings.Networks, c.HostConfig.NetworkMode)
+	}
+	return s
+}
+
+// summaryName picks the container's own name from a list entry's names,
+// which also holds the names it is linked under ("/other/alias").
+func summaryName(names []string) string {
+	for _, n := range names {
+		if strings.Count(n, "/") == 1 {
+			return strings.TrimPrefix(n, "/")
+		}
+	}
+	if len(names) > 0 {
+		return strings.TrimPrefix(names[0], "/")
+	}
+	return ""
+}
+
+// exitCodeFromStatus reads the code out of "Exited (3) 5 seconds ago".
+func exitCodeFromStatus(status string) int {
+	rest, ok := strings.CutPrefix(status, "Exited (")
+	if !ok {
+		return 0
+	}
+	num, _, ok := strings.Cut(rest, ")")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Logs writes the container's stdout and stderr to w, interleaved in the
+// order the engine stored them: the last tail lines (of both streams
+// together), or all of them when tail <= 0. It does not follow. A missing container wraps
+// domain.ErrNotFound.
+func (d *Docker) Logs(ctx context.Context, id string, tail int, w io.Writer) error {
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all"}
+	if tail > 0 {
+		opts.Tail = strconv.Itoa(tail)
+	}
+	rc, err := d.cli.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return wrap("logs of container "+id, err)
+	}
+	defer rc.Close()
+	// The engine multiplexes the two streams unless the container has a
+	// TTY (moor never makes one, but a container it did not make may):
+	// tell by the frame header.
+	br := bufio.NewReader(rc)
+	head, _ := br.Peek(8)
+	if len(head) == 8 && head[0] <= 2 && head[1] == 0 && head[2] == 0 && head[3] == 0 {
+		_, err = stdcopy.StdCopy(w, w, br)
+	} else {
+		_, err = io.Copy(w, br)
+	}
+	if err != nil {
+		return wrap("logs of container "+id, err)
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// EnsureNetwork creates the bridge network name with labels unless a network
+// of that name exists (whatever its driver and labels). It is idempotent and
+// safe when several callers race, in this process or others:
+//
+// Engines before 25.0 (API < 1.44) create a second network of the same name
+// unless asked not to, and this client cannot ask. So after creating, it
+// lists the networks of that name and, when there are several, keeps the
+// oldest (then the lowest ID), removing its own if that is not the one kept.
+// Every racer picks the same survivor. A create refused as a conflict (newer
+// engines) counts as success.
+func (d *Docker) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
+	if name == "" {
+		return fmt.Errorf("ensure network: %w", domain.Invalid("network", "is required"))
+	}
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+
+	nets, err := d.networksNamed(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(nets) > 0 {
+		return nil
+	}
+	res, err := d.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+		Driver: "bridge",
+		Labels: labels,
+	})
+	if cerrdefs.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap("create network "+name, err)
+	}
+	nets, err = d.networksNamed(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(nets) > 1 {
+		keep := nets[0]
+		if keep.ID != res.ID {
+			d.log.Info("removing duplicate network created by a concurrent caller",
+				"network", name, "removed", res.ID, "kept", keep.ID)
+			if _, err := d.cli.NetworkRemove(ctx, res.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+				return wrap("remove duplicate network "+name, err)
+			}
+		}
+	}
+	d.log.Debug("network created", "network", name, "id", res.ID)
+	return nil
+}
+
+// networksNamed lists the networks named exactly name (the engine's name
+// filter also matches substrings), oldest first, ties by ID.
+func (d *Docker) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+	res, err := d.cli.NetworkList(ctx, client.NetworkListOptions{
+		Filters: client.Filters{}.Add("name", name),
+	})
+	if err != nil {
+		return nil, wrap("list networks", err)
+	}
+	out := slices.DeleteFunc(res.Items, func(n network.Summary) bool { return n.Name != name })
+	slices.SortFunc(out, func(a, b network.Summary) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// EnsureVolume creates the local volume name with labels unless it exists
+// (an existing volume keeps its labels).
+func (d *Docker) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
+	if name == "" {
+		return fmt.Errorf("ensure volume: %w", domain.Invalid("volume", "is required"))
+	}
+	_, err := d.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return wrap("inspect volume "+name, err)
+	}
+	// Creating a volume that exists is a no-op for the local driver, so a
+	// racing caller is harmless.
+	_, err = d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
+	return wrap("create volume "+name, err)
+}
+
+// RemoveVolume removes the volume name; a missing volume is not an error. A
+// volume still used by a container wraps domain.ErrConflict.
+func (d *Docker) RemoveVolume(ctx context.Context, name string) error {
+	_, err := d.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return wrap("remove volume "+name, err)
+}
+
+// ListVolumes returns the names of the volumes that carry all labels (an
+// empty value matches any value), sorted.
+func (d *Docker) ListVolumes(ctx context.Context, labels map[string]string) ([]string, error) {
+	res, err := d.cli.VolumeList(ctx, client.VolumeListOptions{Filters: labelFilters(labels)})
+	if err != nil {
+		return nil, wrap("list volumes", err)
+	}
+	names := make([]string, 0, len(res.Items))
+	for _, v := range res.Items {
+		if hasLabels(v.Labels, labels) {
+			names = append(names, v.Name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Progress is one message of an image pull: ID is the layer (or the tag for
+// the overall messages), Status the engine's text ("Pulling fs layer",
+// "Downloading", "Pull complete", "Digest: ...", "Status: Downloaded newer
+// image for ..."), Current and Total the byte counts when known.
+type Progress struct {
+	ID, Status     string
+	Current, Total int64
+}
+
+// EnsureImage makes image present locally. If it already is, it returns nil
+// without contacting a registry. Otherwise it pulls it, calling progress (if
+// not nil) for every message of the engine's progress stream, and returns
+// the error the pull ends with: it wraps domain.ErrNotFound when the
+// registry has no such repository or tag, domain.ErrUnavailable when the
+// engine is unreachable; other failures (registry unreachable, denied, bad
+// reference) are plain errors carrying the engine's message.
+func (d *Docker) EnsureImage(ctx context.Context, image string, progress func(Progress)) error {
+	if image == "" {
+		return fmt.Errorf("ensure image: %w", domain.Invalid("image", "is required"))
+	}
+	_, err := d.cli.ImageInspect(ctx, image)
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return wrap("inspect image "+image, err)
+	}
+
+	d.log.Info("pulling image", "image", image)
+	resp, err := d.cli.ImagePull(ctx, image, client.ImagePullOptions{})
+	if err != nil {
+		// Engines answer with an HTTP error when the pull fails before any
+		// progress was sent (a missing tag, an unreachable registry).
+		return pullError(image, err)
+	}
+	defer resp.Close()
+	for msg, err := range resp.JSONMessages(ctx) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("pull %s: %w", image, ctx.Err())
+			}
+			return fmt.Errorf("pull %s: reading progress: %w: %w", image, domain.ErrUnavailable, err)
+		}
+		if msg.Error != nil {
+			return pullError(image, errors.New(msg.Error.Message))
+		}
+		if progress != nil {
+			p := Progress{ID: msg.ID, Status: msg.Status}
+			if msg.Progress != nil {
+				p.Current, p.Total = msg.Progress.Current, msg.Progress.Total
+			}
+			progress(p)
+		}
+	}
+	// The stream can end cleanly without the image (an engine quirk seen
+	// with some registries): check.
+	if _, err := d.cli.ImageInspect(ctx, image); err != nil {
+		return wrap("pull "+image+": image missing after pull", err)
+	}
+	d.log.Info("image pulled", "image", image)
+	return nil
+}
+
+// pullError classifies a pull failure: a registry that has no such
+// repository or tag wraps domain.ErrNotFound.
+func pullError(image string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		client.IsErrConnectionFailed(err) {
+		return wrap("pull "+image, err)
+	}
+	if cerrdefs.IsNotFound(err) || isMissingImageMessage(err.Error()) {
+		return fmt.Errorf("pull %s: %w: %w", image, domain.ErrNotFound, err)
+	}
+	return fmt.Errorf("pull %s: %w", image, err)
+}
+
+// isMissingImageMessage recognises the engine's and registries' words for a
+// repository or tag that does not exist.
+func isMissingImageMessage(msg string) bool {
+	msg = strings.ToLower(msg)
+	for _, s := range []string{
+		"manifest unknown",
+		"name unknown",
+		"repository does not exist",
+		"not found: manifest",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return strings.Contains(msg, "manifest for ") && strings.Contains(msg, " not found")
+}

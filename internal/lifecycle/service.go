@@ -1,0 +1,270 @@
+// Package lifecycle is the front door for changes to managed containers: it
+// validates and authorises a request, then records the desired state in one
+// transaction. The reconciler makes Docker match it.
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/moorhq/moor/internal/catalog"
+	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/store"
+)
+
+// Catalog finds container types.
+type Catalog interface {
+	Get(id string) (domain.Type, error)
+}
+
+// Store is the state the service reads and changes.
+type Store interface {
+	CreateContainer(ctx context.Context, nc store.NewContainer, actor string) (domain.Container, error)
+	ChangeContainer(ctx context.Context, name string, ch store.Change, actor string) (domain.Container, error)
+	GetContainer(ctx context.Context, name string) (domain.Container, error)
+	ListContainers(ctx context.Context) ([]domain.Container, error)
+	SealedSecrets(ctx context.Context, id string) ([]byte, error)
+	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
+}
+
+// Sealer encrypts credentials bound to a container id.
+type Sealer interface {
+	Seal(plaintext, additional []byte) ([]byte, error)
+	Open(ciphertext, additional []byte) ([]byte, error)
+}
+
+// LogReader reads a Docker container's logs.
+type LogReader interface {
+	Logs(ctx context.Context, id string, tail int, w io.Writer) error
+}
+
+// Zones says how names and URLs are formed.
+type Zones struct {
+	Host      string // e.g. moor.localhost
+	Container string // e.g. moor.internal
+	PublicIP  string // what host-zone names resolve to
+	TTL       int    // seconds
+}
+
+// Service validates, authorises and records lifecycle changes.
+type Service struct {
+	catalog Catalog
+	store   Store
+	sealer  Sealer
+	logs    LogReader
+	zones   Zones
+	logger  *slog.Logger
+}
+
+// New returns a Service.
+func New(cat Catalog, st Store, sealer Sealer, logs LogReader, zones Zones, logger *slog.Logger) *Service {
+	if zones.TTL == 0 {
+		zones.TTL = 5
+	}
+	return &Service{catalog: cat, store: st, sealer: sealer, logs: logs, zones: zones, logger: logger}
+}
+
+// CreateRequest is the body of POST /api/v1/containers.
+type CreateRequest struct {
+	Name     string            `json:"name"`
+	Type     string            `json:"type"`
+	Env      map[string]string `json:"env,omitempty"`
+	Replicas *int              `json:"replicas,omitempty"`
+}
+
+// Create validates req and records a new container with desired state running.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (domain.Container, error) {
+	actor := domain.ActorFrom(ctx)
+	if err := domain.ValidateName(req.Name); err != nil {
+		return domain.Container{}, err
+	}
+	if req.Type == "" {
+		return domain.Container{}, domain.Invalid("type", "is required")
+	}
+	if !domain.IsLabel(req.Type) {
+		return domain.Container{}, domain.Invalid("type", "must be a catalog type id")
+	}
+	replicas := 1
+	if req.Replicas != nil {
+		replicas = *req.Replicas
+		if err := validateReplicas(replicas); err != nil {
+			return domain.Container{}, err
+		}
+	}
+	t, err := s.catalog.Get(req.Type)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	if t.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
+		return domain.Container{}, fmt.Errorf("type %q uses host mounts or privileged mode, which only admins may deploy: %w", t.ID, domain.ErrForbidden)
+	}
+	env, secrets, err := catalog.Resolve(t, req.Env)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	id := uuid.NewString()
+	var sealed []byte
+	if len(secrets) > 0 {
+		plain, err := json.Marshal(secrets)
+		if err != nil {
+			return domain.Container{}, err
+		}
+		if sealed, err = s.sealer.Seal(plain, []byte(id)); err != nil {
+			return domain.Container{}, fmt.Errorf("seal credentials: %w", err)
+		}
+	}
+	c, err := s.store.CreateContainer(ctx, store.NewContainer{
+		ID: id, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
+		Replicas: replicas, DNS: s.hostDNS(req.Name),
+	}, actor.String())
+	if err != nil {
+		return c, err
+	}
+	return s.decorate(c), nil
+}
+
+func validateReplicas(n int) error {
+	if n < 0 || n > domain.MaxReplicas {
+		return domain.Invalid("replicas", "must be between 0 and %d", domain.MaxReplicas)
+	}
+	return nil
+}
+
+// hostDNS is the host-zone record of a container: its name points at the
+// public (Traefik) address.
+func (s *Service) hostDNS(name string) []store.DNSEntry {
+	if s.zones.PublicIP == "" {
+		return nil
+	}
+	typ := "A"
+	if strings.Contains(s.zones.PublicIP, ":") {
+		typ = "AAAA"
+	}
+	return []store.DNSEntry{{Zone: "host", Name: name + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
+}
+
+// decorate fills the fields derived from configuration.
+func (s *Service) decorate(c domain.Container) domain.Container {
+	c.DNS = domain.DNSNames{Host: c.Name + "." + s.zones.Host, Container: c.Name + "." + s.zones.Container}
+	for _, p := range c.Ports {
+		if p.HTTP {
+			c.URL = "http://" + c.DNS.Host
+		}
+	}
+	if c.Env == nil {
+		c.Env = map[string]string{}
+	}
+	return c
+}
+
+// Get returns the named container.
+func (s *Service) Get(ctx context.Context, name string) (domain.Container, error) {
+	if err := domain.ValidateName(name); err != nil {
+		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+	}
+	c, err := s.store.GetContainer(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	return s.decorate(c), nil
+}
+
+// List returns every container.
+func (s *Service) List(ctx context.Context) ([]domain.Container, error) {
+	cs, err := s.store.ListContainers(ctx)
+	for i := range cs {
+		cs[i] = s.decorate(cs[i])
+	}
+	return cs, err
+}
+
+func (s *Service) change(ctx context.Context, name string, ch store.Change) (domain.Container, error) {
+	if err := domain.ValidateName(name); err != nil {
+		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+	}
+	c, err := s.store.ChangeContainer(ctx, name, ch, domain.ActorFrom(ctx).String())
+	if err != nil {
+		return c, err
+	}
+	return s.decorate(c), nil
+}
+
+// Start asks for the container to run.
+func (s *Service) Start(ctx context.Context, name string) (domain.Container, error) {
+	return s.change(ctx, name, store.Change{Action: "start", Desired: domain.DesiredRunning})
+}
+
+// Stop asks for the container to stop.
+func (s *Service) Stop(ctx context.Context, name string) (domain.Container, error) {
+	return s.change(ctx, name, store.Change{Action: "stop", Desired: domain.DesiredStopped})
+}
+
+// Restart asks for every replica to be restarted.
+func (s *Service) Restart(ctx context.Context, name string) (domain.Container, error) {
+	return s.change(ctx, name, store.Change{Action: "restart"})
+}
+
+// Remove asks for the container to go; its volumes stay only if keepVolumes.
+func (s *Service) Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error) {
+	return s.change(ctx, name, store.Change{Action: "remove", KeepVolumes: keepVolumes})
+}
+
+// Scale sets the number of replicas.
+func (s *Service) Scale(ctx context.Context, name string, replicas int) (domain.Container, error) {
+	if err := validateReplicas(replicas); err != nil {
+		return domain.Container{}, err
+	}
+	return s.change(ctx, name, store.Change{Action: "scale", Replicas: replicas})
+}
+
+// History returns the container's history, also after its removal.
+func (s *Service) History(ctx context.Context, name string) ([]domain.HistoryEntry, error) {
+	if err := domain.ValidateName(name); err != nil {
+		return nil, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+	}
+	return s.store.History(ctx, name)
+}
+
+// Credentials returns the container's generated and secret values.
+func (s *Service) Credentials(ctx context.Context, name string) (map[string]string, error) {
+	c, err := s.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.store.SealedSecrets(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if len(sealed) == 0 {
+		return out, nil
+	}
+	plain, err := s.sealer.Open(sealed, []byte(c.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open credentials of %q: %w", name, err)
+	}
+	if err := json.Unmarshal(plain, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Logs writes the last tail lines of one replica's logs to w.
+func (s *Service) Logs(ctx context.Context, name string, replica, tail int, w io.Writer) error {
+	c, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, in := range c.Instances {
+		if in.Index == replica && in.DockerID != "" {
+			return s.logs.Logs(ctx, in.DockerID, tail, w)
+		}
+	}
+	return fmt.Errorf("replica %d of %q has no Docker container yet: %w", replica, name, domain.ErrNotFound)
+}

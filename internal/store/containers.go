@@ -1,0 +1,398 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// DNSEntry is a row of dns_entries.
+type DNSEntry struct {
+	Zone    string `json:"zone"` // "host" or "container"
+	Name    string `json:"name"` // fully qualified, no trailing dot
+	Type    string `json:"type"`
+	Value   string `json:"value"`
+	Replica *int   `json:"replica,omitempty"`
+	TTL     int    `json:"ttl"`
+}
+
+// NewContainer is everything CreateContainer writes.
+type NewContainer struct {
+	ID       string
+	Name     string
+	Type     string
+	Image    string
+	Spec     domain.Type
+	Env      map[string]string
+	Secrets  []byte // sealed
+	Replicas int
+	DNS      []DNSEntry
+}
+
+const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
+	status_reason, replicas, keep_volumes, generation, observed_generation,
+	coalesce(restart_at, 'epoch'::timestamptz), created_by, created_at, updated_at`
+
+func scanContainer(row pgx.Row) (domain.Container, error) {
+	var c domain.Container
+	var spec, env []byte
+	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
+		&c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
+		&c.RestartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(spec, &c.Spec); err != nil {
+		return c, fmt.Errorf("container %s spec: %w", c.Name, err)
+	}
+	if err := json.Unmarshal(env, &c.Env); err != nil {
+		return c, fmt.Errorf("container %s env: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// CreateContainer inserts a container with its ports, DNS rows, pending
+// instances, a history row and an event, in one transaction.
+func (s *Store) CreateContainer(ctx context.Context, nc NewContainer, actor string) (domain.Container, error) {
+	spec, err := json.Marshal(nc.Spec)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	env, err := json.Marshal(nc.Env)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	var c domain.Container
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		c, err = scanContainer(tx.QueryRow(ctx, `
+			INSERT INTO containers (id, name, type_id, image, spec, env, secrets, desired_state, status, replicas, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', 'pending', $8, $9)
+			RETURNING `+containerColumns,
+			nc.ID, nc.Name, nc.Type, nc.Image, spec, env, nc.Secrets, nc.Replicas, actor))
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("container %q", nc.Name))
+		}
+		for _, p := range nc.Spec.Ports {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO container_ports (container_id, name, container_port, protocol, http)
+				VALUES ($1, $2, $3, $4, $5)`, nc.ID, p.Name, p.Port, p.Protocol, p.HTTP); err != nil {
+				return mapErr(err, "port "+p.Name)
+			}
+		}
+		for i := 0; i < nc.Replicas; i++ {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO container_instances (container_id, replica, status) VALUES ($1, $2, 'pending')`,
+				nc.ID, i); err != nil {
+				return err
+			}
+		}
+		if err := insertDNS(ctx, tx, nc.ID, nc.DNS); err != nil {
+			return err
+		}
+		return record(ctx, tx, ref{nc.ID, nc.Name}, "created", actor, map[string]any{
+			"type": nc.Type, "image": nc.Image, "replicas": nc.Replicas, "env": nc.Env,
+		})
+	})
+	if err != nil {
+		return domain.Container{}, err
+	}
+	return s.GetContainer(ctx, c.Name)
+}
+
+func insertDNS(ctx context.Context, tx pgx.Tx, containerID string, entries []DNSEntry) error {
+	for _, e := range entries {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO dns_entries (container_id, zone, name, record_type, value, replica, ttl)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (zone, name, record_type, value) DO NOTHING`,
+			containerID, e.Zone, e.Name, e.Type, e.Value, e.Replica, e.TTL); err != nil {
+			return mapErr(err, "dns entry "+e.Name)
+		}
+	}
+	return nil
+}
+
+// GetContainer returns the named container with its instances and ports.
+func (s *Store) GetContainer(ctx context.Context, name string) (domain.Container, error) {
+	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1`, name))
+	if err != nil {
+		return c, mapErr(err, fmt.Sprintf("container %q", name))
+	}
+	cs := []domain.Container{c}
+	if err := s.fillDetails(ctx, cs); err != nil {
+		return c, err
+	}
+	return cs[0], nil
+}
+
+// GetContainerByID is GetContainer by id.
+func (s *Store) GetContainerByID(ctx context.Context, id string) (domain.Container, error) {
+	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE id = $1`, id))
+	if err != nil {
+		return c, mapErr(err, fmt.Sprintf("container %s", id))
+	}
+	cs := []domain.Container{c}
+	if err := s.fillDetails(ctx, cs); err != nil {
+		return c, err
+	}
+	return cs[0], nil
+}
+
+// ListContainers returns every container, sorted by name.
+func (s *Store) ListContainers(ctx context.Context) ([]domain.Container, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+containerColumns+` FROM containers ORDER BY name`)
+	if err != nil {
+		return nil, mapErr(err, "containers")
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Container, error) { return scanContainer(r) })
+	if err != nil {
+		return nil, mapErr(err, "containers")
+	}
+	return cs, s.fillDetails(ctx, cs)
+}
+
+// fillDetails loads instances and ports of cs in two queries.
+func (s *Store) fillDetails(ctx context.Context, cs []domain.Container) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(cs))
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		idx[c.ID] = i
+		ids[i] = c.ID
+		cs[i].Instances = []domain.Instance{}
+		cs[i].Ports = []domain.Port{}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT container_id::text, replica, docker_id, coalesce(host(internal_ip), ''), status, health, updated_at
+		FROM container_instances WHERE container_id = ANY($1::uuid[]) ORDER BY container_id, replica`, ids)
+	if err != nil {
+		return mapErr(err, "instances")
+	}
+	var id string
+	var in domain.Instance
+	_, err = pgx.ForEachRow(rows, []any{&id, &in.Index, &in.DockerID, &in.InternalIP, &in.Status, &in.Health, &in.UpdatedAt}, func() error {
+		i := idx[id]
+		cs[i].Instances = append(cs[i].Instances, in)
+		return nil
+	})
+	if err != nil {
+		return mapErr(err, "instances")
+	}
+	rows, err = s.pool.Query(ctx, `
+		SELECT container_id::text, name, container_port, protocol, http
+		FROM container_ports WHERE container_id = ANY($1::uuid[]) ORDER BY container_id, container_port, name`, ids)
+	if err != nil {
+		return mapErr(err, "ports")
+	}
+	var p domain.Port
+	_, err = pgx.ForEachRow(rows, []any{&id, &p.Name, &p.Port, &p.Protocol, &p.HTTP}, func() error {
+		i := idx[id]
+		cs[i].Ports = append(cs[i].Ports, p)
+		return nil
+	})
+	if err != nil {
+		return mapErr(err, "ports")
+	}
+	for i := range cs {
+		for _, in := range cs[i].Instances {
+			if in.InternalIP != "" {
+				cs[i].InternalIP = in.InternalIP
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// SealedSecrets returns a container's encrypted credentials (nil if none).
+func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT secrets FROM containers WHERE id = $1`, id).Scan(&b)
+	return b, mapErr(err, "container "+id)
+}
+
+// DNSEntries returns every DNS row, sorted, for the zone builders.
+func (s *Store) DNSEntries(ctx context.Context) ([]DNSEntry, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT zone, name, record_type, value, replica, ttl FROM dns_entries
+		ORDER BY zone, name, record_type, value`)
+	if err != nil {
+		return nil, mapErr(err, "dns entries")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DNSEntry, error) {
+		var e DNSEntry
+		err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
+		return e, err
+	})
+}
+
+// ContainerDNS returns one container's DNS rows, sorted.
+func (s *Store) ContainerDNS(ctx context.Context, id string) ([]DNSEntry, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT zone, name, record_type, value, replica, ttl FROM dns_entries
+		WHERE container_id = $1 ORDER BY zone, name, record_type, value`, id)
+	if err != nil {
+		return nil, mapErr(err, "dns entries")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DNSEntry, error) {
+		var e DNSEntry
+		err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
+		return e, err
+	})
+}
+
+// Change is a user's request to move a container's desired state.
+type Change struct {
+	Action      string // history action: "start", "stop", "restart", "remove", "scale"
+	Desired     domain.DesiredState
+	Replicas    int  // used when Action is "scale"
+	KeepVolumes bool // used when Action is "remove"
+}
+
+// ChangeContainer applies ch to the named container under a row lock, bumps
+// its generation and records history and an event, in one transaction.
+func (s *Store) ChangeContainer(ctx context.Context, name string, ch Change, actor string) (domain.Container, error) {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("container %q", name))
+		}
+		if c.DesiredState == domain.DesiredRemoved {
+			return fmt.Errorf("container %q is being removed: %w", name, domain.ErrConflict)
+		}
+		details := map[string]any{}
+		switch ch.Action {
+		case "start", "stop":
+			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = $2, generation = generation + 1, updated_at = now() WHERE id = $1`,
+				c.ID, ch.Desired)
+		case "restart":
+			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'running', restart_at = clock_timestamp(), generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID)
+		case "scale":
+			details["from"], details["to"] = c.Replicas, ch.Replicas
+			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
+		case "remove":
+			details["keep_volumes"] = ch.KeepVolumes
+			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'removed', status = 'removing', keep_volumes = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.KeepVolumes)
+		default:
+			return fmt.Errorf("change %q: %w", ch.Action, domain.ErrInvalid)
+		}
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("container %q", name))
+		}
+		return record(ctx, tx, ref{c.ID, c.Name}, ch.Action+"_requested", actor, details)
+	})
+	if err != nil {
+		return domain.Container{}, err
+	}
+	return s.GetContainer(ctx, name)
+}
+
+// Observation is what the reconciler saw and did for one container.
+type Observation struct {
+	ID                 string
+	Name               string
+	Status             domain.Status
+	Reason             string
+	Instances          []domain.Instance
+	ObservedGeneration int64
+	// ContainerDNS replaces the container-zone DNS rows.
+	ContainerDNS []DNSEntry
+	// StopAt, when non-zero, sets desired state to stopped, but only if the
+	// generation is still this one: the type's restart policy said not to
+	// restart a container that stopped outside moor.
+	StopAt int64
+	// Action, when set, is written to history and as event "container.<Action>".
+	Action string
+	Data   any
+}
+
+// RecordObservation writes what the reconciler observed in one transaction.
+func (s *Store) RecordObservation(ctx context.Context, o Observation) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE containers SET status = $2, status_reason = $3,
+				observed_generation = greatest(observed_generation, $4), updated_at = now()
+			WHERE id = $1 AND desired_state <> 'removed' OR (id = $1 AND $2 = 'removing')`,
+			o.ID, o.Status, o.Reason, o.ObservedGeneration)
+		if err != nil {
+			return mapErr(err, "container "+o.Name)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // removed meanwhile: the removal owns the row now
+		}
+		if o.StopAt != 0 {
+			if _, err := tx.Exec(ctx, `UPDATE containers SET desired_state = 'stopped', generation = generation + 1,
+				observed_generation = generation + 1 WHERE id = $1 AND generation = $2`, o.ID, o.StopAt); err != nil {
+				return err
+			}
+		}
+		if o.Instances != nil {
+			if err := replaceInstances(ctx, tx, o.ID, o.Instances); err != nil {
+				return err
+			}
+		}
+		if o.ContainerDNS != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM dns_entries WHERE container_id = $1 AND zone = 'container'`, o.ID); err != nil {
+				return err
+			}
+			if err := insertDNS(ctx, tx, o.ID, o.ContainerDNS); err != nil {
+				return err
+			}
+		}
+		if o.Action != "" {
+			return record(ctx, tx, ref{o.ID, o.Name}, o.Action, domain.System.String(), o.Data)
+		}
+		return nil
+	})
+}
+
+func replaceInstances(ctx context.Context, tx pgx.Tx, id string, ins []domain.Instance) error {
+	sort.Slice(ins, func(i, j int) bool { return ins[i].Index < ins[j].Index })
+	keep := make([]int, 0, len(ins))
+	for _, in := range ins {
+		var ip *netip.Addr
+		if a, err := netip.ParseAddr(in.InternalIP); err == nil {
+			ip = &a
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO container_instances (container_id, replica, docker_id, internal_ip, status, health, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now())
+			ON CONFLICT (container_id, replica) DO UPDATE SET docker_id = $3, internal_ip = $4, status = $5, health = $6,
+				updated_at = CASE WHEN container_instances.status = $5 AND container_instances.docker_id = $3
+					THEN container_instances.updated_at ELSE now() END`,
+			id, in.Index, in.DockerID, ip, in.Status, in.Health); err != nil {
+			return mapErr(err, "instance")
+		}
+		keep = append(keep, in.Index)
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM container_instances WHERE container_id = $1 AND NOT (replica = ANY($2))`, id, keep)
+	return err
+}
+
+// FinishRemoval deletes a removed container's row (its ports, instances and
+// DNS rows go with it) and records the removal; history stays.
+func (s *Store) FinishRemoval(ctx context.Context, id, name string, data any) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM containers WHERE id = $1 AND desired_state = 'removed'`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		// The row is gone, so history cannot point at it; the event keeps the id.
+		if err := appendHistory(ctx, tx, ref{"", name}, "removed", domain.System.String(), data); err != nil {
+			return err
+		}
+		_, err = appendEvent(ctx, tx, "container.removed", ref{id, name}, domain.System.String(), data)
+		return err
+	})
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// eventLock serialises event inserts so that seq order is commit order.
+const eventLock = 7_262_002
+
+// ref names the container an event or history row is about.
+type ref struct {
+	id   string // "" when the row is gone
+	name string
+}
+
+func appendEvent(ctx context.Context, tx pgx.Tx, kind string, c ref, actor string, data any) (int64, error) {
+	raw, err := marshalData(data)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, eventLock); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err = tx.QueryRow(ctx, `
+		INSERT INTO events (seq, kind, container_id, container_name, actor, data)
+		SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, $5 FROM events
+		RETURNING seq`, kind, nullUUID(c.id), c.name, actor, raw).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("append event: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, fmt.Sprint(seq)); err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+func appendHistory(ctx context.Context, tx pgx.Tx, c ref, action, actor string, details any) error {
+	raw, err := marshalData(details)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO deployment_history (container_id, container_name, action, actor, details)
+		VALUES ($1, $2, $3, $4, $5)`, nullUUID(c.id), c.name, action, actor, raw)
+	return err
+}
+
+// record writes an event and a history row for one change, in tx.
+func record(ctx context.Context, tx pgx.Tx, c ref, action, actor string, data any) error {
+	if err := appendHistory(ctx, tx, c, action, actor, data); err != nil {
+		return err
+	}
+	_, err := appendEvent(ctx, tx, "container."+action, c, actor, data)
+	return err
+}
+
+func marshalData(v any) ([]byte, error) {
+	if v == nil {
+		return []byte("{}"), nil
+	}
+	if raw, ok := v.(json.RawMessage); ok && len(raw) > 0 {
+		return raw, nil
+	}
+	return json.Marshal(v)
+}
+
+func nullUUID(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}
+
+// AppendEvent records an event that changes no state, such as image pull
+// progress.
+func (s *Store) AppendEvent(ctx context.Context, kind, containerID, name string, data any) (int64, error) {
+	var seq int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		seq, err = appendEvent(ctx, tx, kind, ref{containerID, name}, domain.System.String(), data)
+		return err
+	})
+	return seq, err
+}
+
+// EventsSince returns up to limit events with seq > after, oldest first.
+func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT seq, created_at, kind, coalesce(container_id::text, ''), container_name, actor, data
+		FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, mapErr(err, "events")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Event, error) {
+		var e domain.Event
+		var data []byte
+		err := r.Scan(&e.Seq, &e.Time, &e.Kind, &e.ContainerID, &e.Container, &e.Actor, &data)
+		e.Data = data
+		return e, err
+	})
+}
+
+// History returns a container's deployment history, oldest first. It
+// outlives the container.
+func (s *Store) History(ctx context.Context, name string) ([]domain.HistoryEntry, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, created_at, container_name, action, actor, details
+		FROM deployment_history WHERE container_name = $1 ORDER BY id`, name)
+	if err != nil {
+		return nil, mapErr(err, "history")
+	}
+	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.HistoryEntry, error) {
+		var h domain.HistoryEntry
+		var details []byte
+		err := r.Scan(&h.ID, &h.Time, &h.Container, &h.Action, &h.Actor, &details)
+		h.Details = details
+		return h, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) == 0 {
+		return nil, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+	}
+	return hs, nil
+}

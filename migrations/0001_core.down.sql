@@ -1,0 +1,10 @@
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TABLE api_keys;
+DROP TABLE events;
+DROP TABLE deployment_history;
+DROP TABLE dns_entries;
+DROP TABLE container_ports;
+DROP TABLE container_instances;
+DROP TABLE containers;
+DROP TABLE installation;

@@ -1,0 +1,162 @@
+// Command testapp is the program inside moor's test image moor-testapp:latest
+// (a FROM scratch image built by internal/testenv). It serves HTTP on :8080:
+//
+//	/         a greeting, the hostname and $MODE (text)
+//	/healthz  200 "ok" (500 when TESTAPP_UNHEALTHY is set)
+//	/env      JSON object of the environment variables named MODE or TESTAPP_*
+//
+// "testapp -check" is the health check command: it exits 0 when
+// http://127.0.0.1:8080/healthz answers 200, 1 otherwise.
+//
+// Environment knobs for tests:
+//
+//	MODE                    shown by / and /env
+//	TESTAPP_EXIT_AFTER=2s   exit by itself after that long (a simulated crash)
+//	TESTAPP_EXIT_CODE=3     the exit code used then (default 1)
+//	TESTAPP_UNHEALTHY=1     /healthz answers 500
+//	TESTAPP_IGNORE_SIGTERM=1  ignore SIGTERM (to test stop timeouts and kills)
+//
+// It handles SIGTERM and SIGINT by shutting down and exiting 0 within about
+// half a second. It logs a greeting line to stdout and a readiness line to
+// stderr when it starts, so tests can check both log streams.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const addr = ":8080"
+
+// Greeting starts the first line testapp writes to stdout (internal/testenv
+// has a copy: TestImageGreeting).
+const Greeting = "testapp: hello from moor's test image"
+
+func main() {
+	check := flag.Bool("check", false, "exit 0 if http://127.0.0.1:8080/healthz answers 200")
+	flag.Parse()
+	if *check {
+		os.Exit(healthCheck())
+	}
+	os.Exit(run())
+}
+
+func healthCheck() int {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://127.0.0.1" + addr + "/healthz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "check:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "check: status", resp.StatusCode)
+		return 1
+	}
+	return 0
+}
+
+func run() int {
+	hostname, _ := os.Hostname()
+	mode := os.Getenv("MODE")
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "hello from testapp\nhostname: %s\nmode: %s\n", hostname, mode)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("TESTAPP_UNHEALTHY") != "" {
+			http.Error(w, "unhealthy", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(testEnv())
+	})
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testapp:", err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	sigs := []os.Signal{syscall.SIGINT}
+	if os.Getenv("TESTAPP_IGNORE_SIGTERM") != "" {
+		signal.Ignore(syscall.SIGTERM)
+	} else {
+		sigs = append(sigs, syscall.SIGTERM)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
+	defer stop()
+
+	exitCode := 0
+	var exitAfter <-chan time.Time
+	if s := os.Getenv("TESTAPP_EXIT_AFTER"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testapp: TESTAPP_EXIT_AFTER:", err)
+			return 2
+		}
+		exitAfter = time.After(d)
+	}
+
+	fmt.Printf("%s (hostname=%s mode=%s) listening on %s\n", Greeting, hostname, mode, addr)
+	fmt.Fprintln(os.Stderr, "testapp: ready")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+		fmt.Println("testapp: signal received, shutting down")
+	case <-exitAfter:
+		exitCode = 1
+		if s := os.Getenv("TESTAPP_EXIT_CODE"); s != "" {
+			if n, err := strconv.Atoi(s); err == nil {
+				exitCode = n
+			}
+		}
+		fmt.Printf("testapp: exiting with code %d as asked\n", exitCode)
+		return exitCode
+	case err := <-errc:
+		fmt.Fprintln(os.Stderr, "testapp:", err)
+		return 1
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintln(os.Stderr, "testapp: shutdown:", err)
+	}
+	return exitCode
+}
+
+func testEnv() map[string]string {
+	out := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "MODE" || strings.HasPrefix(k, "TESTAPP_") {
+			out[k] = v
+		}
+	}
+	return out
+}
