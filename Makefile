@@ -85,8 +85,9 @@ pg-stop:
 clean:
 	rm -rf bin
 
-# Also stops and deletes make run's database.
+# Also stops and deletes make run's database. The secret key file (.moor/secret.key
+# unless configured otherwise) stays: it may seal credentials in another database.
 distclean: clean
 	scripts/pg.sh stop '$(PGDIR)'
 	if [ -f '$(PGDIR)/datadir' ]; then rm -rf "$$(cat '$(PGDIR)/datadir')"; fi
-	rm -rf '$(PGDIR)' .moor
+	rm -rf '$(PGDIR)'

@@ -52,7 +52,9 @@ func TestChangedBehindMoorsBack(t *testing.T) {
 	c, _ = m.Get("never2")
 	docker(t, "rm", "-f", c.Instances[0].DockerID)
 	c = m.WaitFor("never2", 30*time.Second, "failed", func(c Container, ok bool) bool { return ok && c.Status == "failed" })
-	if !strings.Contains(c.StatusReason, "removed outside moor") || c.DesiredState != "stopped" {
+	// Depending on which Docker event moor sees first, the reason is the kill
+	// (exit 137) or the removal; either way it is failed, stopped and not recreated.
+	if !strings.Contains(c.StatusReason, "outside moor") || c.DesiredState != "stopped" {
 		t.Fatalf("never2: %+v", c)
 	}
 	if ids := e.DockerIDs("never2"); len(ids) != 0 {

@@ -57,18 +57,19 @@ type Skipped struct {
 // A type file that does not parse or validate fails Load: it was written
 // for moor, and a typo should stop the start, not hide a type. Portainer
 // templates are third-party input: each one moor cannot use is logged and
-// kept in Skipped(), and only an unreadable file fails Load.
+// kept in Skipped(), and only a file that is not a v2/v3 templates file
+// fails Load. Errors name the file; callers add their own prefix.
 func Load(dir string, logger *slog.Logger) (*Catalog, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	l := &loader{types: map[string]domain.Type{}, origin: map[string]string{}, logger: logger}
 	if err := l.addBuiltin(); err != nil {
-		return nil, fmt.Errorf("catalog: builtin types: %w", err)
+		return nil, fmt.Errorf("builtin types: %w", err)
 	}
 	if dir != "" {
 		if err := l.addDir(dir); err != nil {
-			return nil, fmt.Errorf("catalog: %w", err)
+			return nil, err
 		}
 	}
 	c := &Catalog{types: l.types, skipped: l.skipped}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"io/fs"
 	"strings"
 	"testing"
@@ -40,8 +41,20 @@ func FuzzParseType(f *testing.F) {
 }
 
 func FuzzImportPortainer(f *testing.F) {
+	// One seed per real template rather than whole files: the fuzzer
+	// minimizes every input that finds new coverage, and minimizing a
+	// 45 KB file takes longer than a whole short fuzzing run.
 	for _, name := range portainerFiles {
-		f.Add(readPortainer(f, name))
+		var file struct {
+			Version   string
+			Templates []json.RawMessage
+		}
+		if err := json.Unmarshal(readPortainer(f, name), &file); err != nil {
+			f.Fatal(err)
+		}
+		for _, tpl := range file.Templates {
+			f.Add([]byte(`{"version": "` + file.Version + `", "templates": [` + string(tpl) + `]}`))
+		}
 	}
 	f.Add([]byte(`{"version": "2", "templates": [{"type": 1, "title": "A", "image": "a", "ports": ["1:2/udp"], "command": "a 'b c'",
 		"env": [{"name": "X", "select": [{"value": "v", "default": true}]}], "volumes": [{"container": "/a", "bind": "/b"}]}]}`))

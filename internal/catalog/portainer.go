@@ -214,7 +214,7 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
 		Command:     command,
 		Restart:     restart,
 		Privileged:  p.Privileged,
-		Source:      "portainer",
+		Source:      SourcePortainer,
 	}
 	if isWebURL(p.Logo) {
 		t.Logo = p.Logo

@@ -172,7 +172,7 @@ func TestContainerLifecycle(t *testing.T) {
 	t.Parallel()
 	image := testenv.TestImage(t)
 	d := newTestDocker(t, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	name := uniqueName("life")
@@ -461,7 +461,7 @@ func TestCrashExitCode(t *testing.T) {
 	t.Parallel()
 	image := testenv.TestImage(t)
 	d := newTestDocker(t, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	name := uniqueName("crash")
@@ -499,7 +499,7 @@ func TestEnsureImage(t *testing.T) {
 	t.Parallel()
 	image := testenv.TestImage(t)
 	d := newTestDocker(t, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	t.Run("Present", func(t *testing.T) {
@@ -613,7 +613,7 @@ func TestEnsureNetworkConcurrent(t *testing.T) {
 func TestEngineUnreachable(t *testing.T) {
 	t.Parallel()
 	testenv.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	t.Run("No socket", func(t *testing.T) {

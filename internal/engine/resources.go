@@ -24,7 +24,9 @@ import (
 // lists the networks of that name and, when there are several, keeps the
 // oldest (then the lowest ID), removing its own if that is not the one kept.
 // Every racer picks the same survivor. A create refused as a conflict (newer
-// engines) counts as success.
+// engines) counts as success. While racers overlap, the name can briefly be
+// ambiguous to the engine (a container create on it fails and is retried by
+// the caller's next pass).
 func (d *Docker) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
 	if name == "" {
 		return fmt.Errorf("ensure network: %w", domain.Invalid("network", "is required"))
@@ -61,9 +63,10 @@ func (d *Docker) EnsureNetwork(ctx context.Context, name string, labels map[stri
 			if _, err := d.cli.NetworkRemove(ctx, res.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				return wrap("remove duplicate network "+name, err)
 			}
+			return nil
 		}
 	}
-	d.log.Debug("network created", "network", name, "id", res.ID)
+	d.log.Info("network created", "network", name, "id", res.ID)
 	return nil
 }
 

@@ -413,6 +413,12 @@ func (r *Reconciler) reconcileID(ctx context.Context, id string) {
 	if err == nil || ctx.Err() != nil {
 		return
 	}
+	if errors.Is(err, errVanished) {
+		r.mu.Lock()
+		r.dirty[id] = true // look again at once
+		r.mu.Unlock()
+		return
+	}
 	if perr := r.engine.Ping(ctx); perr != nil {
 		// The engine is away: not the container's fault. Catch up later.
 		r.setDocker(false, perr)
@@ -433,6 +439,17 @@ func (r *Reconciler) reconcileID(ctx context.Context, id string) {
 	}); rerr != nil {
 		r.logger.Warn("record failure", "container", c.Name, "err", rerr)
 	}
+}
+
+// errVanished means a Docker container went away between listing and
+// acting on it, e.g. removed with the docker CLI: the pass starts over.
+var errVanished = errors.New("docker container vanished")
+
+func vanished(err error) error {
+	if errors.Is(err, domain.ErrNotFound) {
+		return errVanished
+	}
+	return err
 }
 
 func (r *Reconciler) engineFailed(ctx context.Context, err error) {
@@ -497,7 +514,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 		st, exists := byReplica[i]
 		switch {
 		case !exists:
-			if p := prev[i]; p.DockerID != "" && p.Status == domain.StatusRunning && c.Spec.Restart == domain.RestartNever {
+			if p := prev[i]; p.DockerID != "" && c.ObservedGeneration == c.Generation && c.Spec.Restart == domain.RestartNever {
 				return r.stoppedOutside(ctx, c, domain.StatusFailed, fmt.Sprintf("replica %d was removed outside moor", i))
 			}
 			if env == nil {
@@ -516,12 +533,15 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 			}
 			r.step("started")
 		case !st.Running:
-			if p := prev[i]; p.Status == domain.StatusRunning && st.Status != "created" {
-				full, err := r.engine.Inspect(ctx, st.ID)
-				if err != nil {
-					return err
-				}
+			full, err := r.engine.Inspect(ctx, st.ID)
+			if err != nil {
+				return vanished(err)
+			}
+			// It ran and stopped, and no user change is pending: it stopped
+			// behind moor's back, and the type's restart policy decides.
+			if !full.StartedAt.IsZero() && c.ObservedGeneration == c.Generation {
 				policy := c.Spec.Restart
+				r.logger.Info("replica stopped outside moor", "container", c.Name, "replica", i, "exit_code", full.ExitCode, "restart_policy", policy)
 				if policy == domain.RestartNever || (policy == domain.RestartOnFailure && full.ExitCode == 0) {
 					status := domain.StatusStopped
 					if full.ExitCode != 0 {
@@ -537,7 +557,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 		case !c.RestartAt.IsZero() && c.RestartAt.After(st.StartedAt):
 			full, err := r.engine.Inspect(ctx, st.ID)
 			if err != nil {
-				return err
+				return vanished(err)
 			}
 			if c.RestartAt.After(full.StartedAt) {
 				if err := r.engine.Stop(ctx, st.ID, r.cfg.StopTimeout); err != nil {
@@ -620,6 +640,10 @@ func (r *Reconciler) observe(ctx context.Context, c domain.Container, want domai
 	}
 	status := want
 	reason := ""
+	if want == domain.StatusStopped && (c.Status == domain.StatusStopped || c.Status == domain.StatusFailed) {
+		// Keep why it stopped (a failure or a stop outside moor).
+		status, reason = c.Status, c.StatusReason
+	}
 	if want == domain.StatusRunning {
 		for _, in := range ins {
 			if in.Status != domain.StatusRunning {

@@ -142,14 +142,12 @@ func BuildTestImage(ctx context.Context, force bool) (built bool, err error) {
 	}
 	defer unlock()
 
-	if !force {
-		labels, found, err := api.imageLabels(ctx, TestImageName)
-		if err != nil {
-			return false, err
-		}
-		if found && labels[hashLabel] == hash {
-			return false, nil
-		}
+	oldID, labels, found, err := api.imageLabels(ctx, TestImageName)
+	if err != nil {
+		return false, err
+	}
+	if !force && found && labels[hashLabel] == hash {
+		return false, nil
 	}
 
 	dir, err := os.MkdirTemp("", "moor-testapp-")
@@ -192,9 +190,15 @@ func BuildTestImage(ctx context.Context, force bool) (built bool, err error) {
 	if err := tw.Close(); err != nil {
 		return false, err
 	}
-	labels := map[string]string{TestLabel: "1", hashLabel: hash}
-	if err := api.build(ctx, &buf, TestImageName, labels); err != nil {
+	if err := api.build(ctx, &buf, TestImageName, map[string]string{TestLabel: "1", hashLabel: hash}); err != nil {
 		return false, fmt.Errorf("docker build %s: %w", TestImageName, err)
+	}
+	if found {
+		// The previous build is left untagged: remove it unless a container
+		// still uses it (or it is the same image).
+		if newID, _, _, err := api.imageLabels(ctx, TestImageName); err == nil && newID != oldID {
+			api.removeImage(ctx, oldID)
+		}
 	}
 	return true, nil
 }
@@ -397,19 +401,30 @@ func (a *dockerAPI) arch(ctx context.Context) (string, error) {
 	return v.Arch, nil
 }
 
-// imageLabels returns the labels of a local image, and whether it exists.
-func (a *dockerAPI) imageLabels(ctx context.Context, name string) (map[string]string, bool, error) {
+// imageLabels returns the ID and labels of a local image, and whether it
+// exists.
+func (a *dockerAPI) imageLabels(ctx context.Context, name string) (id string, labels map[string]string, found bool, err error) {
 	var v struct {
+		ID     string `json:"Id"`
 		Config struct{ Labels map[string]string }
 	}
-	err := a.getJSON(ctx, "/images/"+name+"/json", &v)
+	err = a.getJSON(ctx, "/images/"+name+"/json", &v)
 	if isStatus(err, http.StatusNotFound) {
-		return nil, false, nil
+		return "", nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return "", nil, false, err
 	}
-	return v.Config.Labels, true, nil
+	return v.ID, v.Config.Labels, true, nil
+}
+
+// removeImage removes an image, best effort (not forced: an image a
+// container uses stays).
+func (a *dockerAPI) removeImage(ctx context.Context, id string) {
+	resp, err := a.do(ctx, http.MethodDelete, "/images/"+id, nil, nil, "")
+	if err == nil {
+		resp.Body.Close()
+	}
 }
 
 // build runs the classic builder on a tar context and tags the result.
