@@ -84,6 +84,8 @@ type Env struct {
 	DataDir string
 	Admin   string // admin API key
 	Extra   []string
+	// CatalogDir replaces e2e/testdata/catalog when set.
+	CatalogDir string
 }
 
 // Moor is one running moor process.
@@ -116,8 +118,15 @@ func (s *syncBuffer) String() string {
 // cleanup that removes every Docker object it created, even on failure.
 func NewEnv(t testing.TB, extra ...string) *Env {
 	t.Helper()
+	return NewEnvWith(t, func(e *Env) { e.Extra = extra })
+}
+
+// NewEnvWith is NewEnv with settings changed by set before anything runs.
+func NewEnvWith(t testing.TB, set func(*Env)) *Env {
+	t.Helper()
 	testenv.TestImage(t)
-	e := &Env{t: t, DBURL: testenv.Postgres(t), Network: "moor-t-" + randSuffix(), DataDir: t.TempDir(), Extra: extra}
+	e := &Env{t: t, DBURL: testenv.Postgres(t), Network: "moor-t-" + randSuffix(), DataDir: t.TempDir()}
+	set(e)
 	out := e.run("migrate")
 	if !strings.Contains(out, "0001_core") {
 		t.Fatalf("migrate printed %q", out)
@@ -129,11 +138,15 @@ func NewEnv(t testing.TB, extra ...string) *Env {
 
 func (e *Env) environ(extra ...string) []string {
 	_, file, _, _ := runtime.Caller(0)
+	catalogDir := filepath.Join(filepath.Dir(file), "testdata", "catalog")
+	if e.CatalogDir != "" {
+		catalogDir = e.CatalogDir
+	}
 	env := append(os.Environ(),
 		"MOOR_DATABASE_URL="+e.DBURL,
 		"MOOR_NETWORK="+e.Network,
 		"MOOR_DATA_DIR="+e.DataDir,
-		"MOOR_CATALOG_DIR="+filepath.Join(filepath.Dir(file), "testdata", "catalog"),
+		"MOOR_CATALOG_DIR="+catalogDir,
 		"MOOR_RESYNC=2s",
 		"MOOR_LOG_LEVEL=debug",
 	)

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moorhq/moor/internal/testenv"
+)
+
+// TestImagePull deploys a type whose image is not on the engine: moor pulls
+// it from a registry (one the test runs on loopback), records the pull
+// progress as events, and reports a missing tag as a failure with its reason.
+func TestImagePull(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	ref := reg.PushImage(t, testenv.TestImage(t), fmt.Sprintf("moor-pull-%s:v1", randSuffix()))
+	missing := strings.TrimSuffix(ref, ":v1") + ":nope"
+	t.Cleanup(func() { dockerQuiet("rmi", "-f", ref) })
+
+	dir := t.TempDir()
+	for id, image := range map[string]string{"pulled": ref, "missing": missing} {
+		yaml := fmt.Sprintf("id: %s\ntitle: %s\nimage: %s\ncategories: [test]\nports:\n  - name: http\n    port: 8080\n    http: true\n", id, id, image)
+		if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
+	m := e.Start()
+
+	m.Create(map[string]any{"name": "p", "type": "pulled"})
+	c := m.WaitStatus("p", "running", 90*time.Second)
+	status, body := m.Do("GET", "/api/v1/events?limit=1000", nil)
+	var evs struct {
+		Events []struct {
+			Kind      string
+			Container string
+			Data      map[string]any
+		}
+	}
+	json.Unmarshal(body, &evs)
+	var pulls, completes int
+	for _, ev := range evs.Events {
+		if ev.Kind == "image.pull" && ev.Container == "p" {
+			pulls++
+			if s, _ := ev.Data["status"].(string); strings.Contains(s, "Pull complete") || strings.Contains(s, "Downloaded newer image") {
+				completes++
+			}
+		}
+	}
+	if status != 200 || pulls == 0 || completes == 0 {
+		t.Fatalf("pull progress events: %d (%d complete) in %s", pulls, completes, body)
+	}
+	if c.Image != ref {
+		t.Fatalf("image %q", c.Image)
+	}
+
+	m.Create(map[string]any{"name": "q", "type": "missing"})
+	c = m.WaitStatus("q", "failed", 60*time.Second)
+	if !strings.Contains(c.StatusReason, missing) {
+		t.Fatalf("reason %q does not name the image", c.StatusReason)
+	}
+	if ids := e.DockerIDs("q"); len(ids) != 0 {
+		t.Fatalf("a failed pull left containers: %v", ids)
+	}
+}

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.RunMain(m) }
+
+func open(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, testenv.Postgres(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func tables(t *testing.T, s *Store) map[string]bool {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		out[n] = true
+	}
+	return out
+}
+
+// TestMigrateUpDown: migrate is idempotent, down reverts everything, up again works.
+func TestMigrateUpDown(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	applied, err := s.Migrate(ctx)
+	if err != nil || len(applied) == 0 {
+		t.Fatalf("migrate: %v %v", applied, err)
+	}
+	want := []string{"containers", "dns_entries", "container_ports", "deployment_history", "events", "api_keys", "users", "container_instances"}
+	got := tables(t, s)
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("table %s missing after migrate", w)
+		}
+	}
+	again, err := s.Migrate(ctx)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second migrate applied %v, %v", again, err)
+	}
+	reverted, err := s.MigrateDown(ctx, len(applied))
+	if err != nil || len(reverted) != len(applied) {
+		t.Fatalf("down: %v %v", reverted, err)
+	}
+	got = tables(t, s)
+	for _, w := range want {
+		if got[w] {
+			t.Errorf("table %s still there after down", w)
+		}
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate after down: %v", err)
+	}
+}
+
+// TestConcurrentMigrate: several processes starting at once migrate once.
+func TestConcurrentMigrate(t *testing.T) {
+	url := testenv.Postgres(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(ctx, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			_, err = s.Migrate(ctx)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestEventSequence: concurrent writers get a gap-free rising sequence, so a
+// reader resuming after N misses nothing.
+func TestEventSequence(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				if _, err := s.AppendEvent(ctx, "test", "", "x", map[string]int{"j": j}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	evs, err := s.EventsSince(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 200 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Seq)
+		}
+	}
+}
+
+// TestCreateConflictAndChange covers the sentinel errors of the store.
+func TestCreateConflictAndChange(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nc := NewContainer{ID: "6f1c1b8e-0000-4000-8000-000000000001", Name: "a", Type: "t", Image: "i", Replicas: 2,
+		Spec: domain.Type{ID: "t", Ports: []domain.PortSpec{{Name: "http", Port: 80, Protocol: "tcp", HTTP: true}}},
+		DNS:  []DNSEntry{{Zone: "host", Name: "a.moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}}}
+	c, err := s.CreateContainer(ctx, nc, "apikey:t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != domain.StatusPending || c.DesiredState != domain.DesiredRunning || len(c.Instances) != 2 || len(c.Ports) != 1 {
+		t.Fatalf("created %+v", c)
+	}
+	nc.ID = "6f1c1b8e-0000-4000-8000-000000000002"
+	if _, err := s.CreateContainer(ctx, nc, "apikey:t"); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := s.ChangeContainer(ctx, "nosuch", Change{Action: "stop", Desired: domain.DesiredStopped}, "x"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	if _, err := s.ChangeContainer(ctx, "a", Change{Action: "remove"}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChangeContainer(ctx, "a", Change{Action: "start", Desired: domain.DesiredRunning}, "x"); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("start while removing: %v", err)
+	}
+	// The failed duplicate left nothing behind.
+	if n, _ := s.DNSEntries(ctx); len(n) != 1 {
+		t.Fatalf("dns rows: %v", n)
+	}
+	if h, _ := s.History(ctx, "a"); len(h) != 2 {
+		t.Fatalf("history: %v", h)
+	}
+}
