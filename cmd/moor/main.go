@@ -305,14 +305,23 @@ func serve(args []string, stderr io.Writer) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rc.Run(gctx) })
+	// Every committed event reaches each of these (seq 0: reconnected, some
+	// may have been missed, rebuild everything).
 	var lastEvent atomic.Int64
 	srv.LastEvent = lastEvent.Load
-	g.Go(func() error {
-		return st.Listen(gctx, func(seq int64) {
+	onEvent := []func(seq int64){
+		func(seq int64) {
 			if seq > lastEvent.Load() {
 				lastEvent.Store(seq)
 			}
-			rc.Notify(seq)
+		},
+		rc.Notify,
+	}
+	g.Go(func() error {
+		return st.Listen(gctx, func(seq int64) {
+			for _, fn := range onEvent {
+				fn(seq)
+			}
 		})
 	})
 	g.Go(func() error {
