@@ -166,6 +166,23 @@ func apikey(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	key, hash, err := auth.NewKey()
+	if err != nil {
+		return err
+	}
+	err = withMigratedStore(c, stderr, func(ctx context.Context, st *store.Store) error {
+		_, err := st.CreateAPIKey(ctx, name, r, hash)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, key)
+	return nil
+}
+
+// withMigratedStore runs fn on a migrated database, for one-shot commands.
+func withMigratedStore(c *config, stderr io.Writer, fn func(context.Context, *store.Store) error) error {
 	ctx := context.Background()
 	st, err := openStore(ctx, c, newLogger(c, stderr))
 	if err != nil {
@@ -175,15 +192,7 @@ func apikey(args []string, stdout, stderr io.Writer) error {
 	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	key, hash, err := auth.NewKey()
-	if err != nil {
-		return err
-	}
-	if _, err := st.CreateAPIKey(ctx, name, r, hash); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, key)
-	return nil
+	return fn(ctx, st)
 }
 
 func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -217,16 +226,11 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, err := openStore(ctx, c, newLogger(c, stderr))
+	err = withMigratedStore(c, stderr, func(ctx context.Context, st *store.Store) error {
+		_, err := st.AddUser(ctx, username, string(hash), r)
+		return err
+	})
 	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	if _, err := st.AddUser(ctx, username, string(hash), r); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "added user %s (%s)\n", username, r)

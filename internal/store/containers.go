@@ -120,22 +120,19 @@ func insertDNS(ctx context.Context, tx pgx.Tx, containerID string, entries []DNS
 
 // GetContainer returns the named container with its instances and ports.
 func (s *Store) GetContainer(ctx context.Context, name string) (domain.Container, error) {
-	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1`, name))
-	if err != nil {
-		return c, mapErr(err, fmt.Sprintf("container %q", name))
-	}
-	cs := []domain.Container{c}
-	if err := s.fillDetails(ctx, cs); err != nil {
-		return c, err
-	}
-	return cs[0], nil
+	return s.getContainer(ctx, "name", name, fmt.Sprintf("container %q", name))
 }
 
 // GetContainerByID is GetContainer by id.
 func (s *Store) GetContainerByID(ctx context.Context, id string) (domain.Container, error) {
-	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE id = $1`, id))
+	return s.getContainer(ctx, "id", id, "container "+id)
+}
+
+// getContainer loads one container by a unique column (a constant, never input).
+func (s *Store) getContainer(ctx context.Context, column, value, what string) (domain.Container, error) {
+	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE `+column+` = $1`, value))
 	if err != nil {
-		return c, mapErr(err, fmt.Sprintf("container %s", id))
+		return c, mapErr(err, what)
 	}
 	cs := []domain.Container{c}
 	if err := s.fillDetails(ctx, cs); err != nil {
@@ -227,11 +224,7 @@ func (s *Store) DNSEntries(ctx context.Context) ([]DNSEntry, error) {
 	if err != nil {
 		return nil, mapErr(err, "dns entries")
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DNSEntry, error) {
-		var e DNSEntry
-		err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
-		return e, err
-	})
+	return pgx.CollectRows(rows, scanDNSEntry)
 }
 
 // ContainerDNS returns one container's DNS rows, sorted.
@@ -242,11 +235,7 @@ func (s *Store) ContainerDNS(ctx context.Context, id string) ([]DNSEntry, error)
 	if err != nil {
 		return nil, mapErr(err, "dns entries")
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DNSEntry, error) {
-		var e DNSEntry
-		err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
-		return e, err
-	})
+	return pgx.CollectRows(rows, scanDNSEntry)
 }
 
 // Change is a user's request to move a container's desired state.
@@ -395,4 +384,10 @@ func (s *Store) FinishRemoval(ctx context.Context, id, name string, data any) er
 		_, err = appendEvent(ctx, tx, "container.removed", ref{id, name}, domain.System.String(), data)
 		return err
 	})
+}
+
+func scanDNSEntry(r pgx.CollectableRow) (DNSEntry, error) {
+	var e DNSEntry
+	err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
+	return e, err
 }
