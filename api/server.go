@@ -3,6 +3,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -290,7 +291,7 @@ func (s *Server) scaleContainer(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
-	tail, err := intParam(r, "tail", 200, 0, 10000)
+	tail, err := intParam(r, "tail", 200, 1, 10000)
 	if err != nil {
 		return err
 	}
@@ -298,14 +299,35 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var buf strings.Builder
-	if err := s.Lifecycle.Logs(r.Context(), mux.Vars(r)["name"], replica, tail, &buf); err != nil {
+	// Buffered so that an error can still be a JSON error, and capped: a
+	// few long lines must not take moor's memory.
+	buf := &cappedBuffer{max: maxLogBytes}
+	if err := s.Lifecycle.Logs(r.Context(), mux.Vars(r)["name"], replica, tail, buf); err != nil && !errors.Is(err, errLogCap) {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, err = io.WriteString(w, buf.String())
+	_, err = w.Write(buf.b.Bytes())
 	return err
+}
+
+// maxLogBytes caps one logs response.
+const maxLogBytes = 8 << 20
+
+var errLogCap = errors.New("log output capped")
+
+// cappedBuffer keeps the first max bytes written to it.
+type cappedBuffer struct {
+	b   bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - c.b.Len(); len(p) > room {
+		c.b.Write(p[:room])
+		return room, errLogCap
+	}
+	return c.b.Write(p)
 }
 
 func (s *Server) containerHistory(w http.ResponseWriter, r *http.Request) error {

@@ -60,6 +60,15 @@ func TestEveryRouteIsAuthorised(t *testing.T) {
 	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "hm", "type": "testapp-hostmount"}); status != 202 {
 		t.Fatalf("admin could not deploy a host-mount type: %d %s", status, body)
 	}
+	// ...and what only admins may deploy, only admins may operate.
+	for _, op2 := range []string{"stop", "restart", "scale"} {
+		if status, body := m.Do("POST", "/api/v1/containers/hm/"+op2, map[string]any{"replicas": 2}, op); status != 403 {
+			t.Errorf("operator could %s an admin-only container: %d %s", op2, status, body)
+		}
+	}
+	if status, _ := m.Do("DELETE", "/api/v1/containers/hm", nil, op); status != 403 {
+		t.Errorf("operator could remove an admin-only container: %d", status)
+	}
 	// Keys are stored as hashes only.
 	for _, key := range keys {
 		if n := e.Count(`SELECT count(*) FROM api_keys WHERE encode(hash, 'escape') LIKE '%' || $1 || '%'`, key[5:20]); n != 0 {

@@ -26,7 +26,7 @@ func checkDeployed(t *testing.T, e *Env, m *Moor) {
 	if ids := e.DockerIDs(""); len(ids) != 1 || !strings.HasPrefix(c.Instances[0].DockerID, ids[0]) {
 		t.Fatalf("docker containers %v, moor says %+v", ids, c.Instances)
 	}
-	if vols := e.Volumes(); len(vols) != 1 || vols[0] != "moor-c1-data" {
+	if vols := e.Volumes(); len(vols) != 1 || vols[0] != "moor-c1_data_0" {
 		t.Fatalf("volumes %v", vols)
 	}
 	rows := e.Query(`SELECT zone, name, value FROM dns_entries ORDER BY zone, name`)

@@ -174,7 +174,11 @@ func (e *Env) Start(extra ...string) *Moor {
 	port := freePort(e.t)
 	m := &Moor{env: e, URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(moorBinary(e.t), "serve")
-	m.cmd.Env = e.environ(append([]string{fmt.Sprintf("MOOR_HTTP_ADDR=127.0.0.1:%d", port)}, extra...)...)
+	// Each process gets its own ports; extra (later entries win) may override.
+	m.cmd.Env = e.environ(append([]string{
+		fmt.Sprintf("MOOR_HTTP_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("MOOR_DNS_ADDR=127.0.0.1:%d", freePort(e.t)),
+	}, extra...)...)
 	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := m.cmd.Start(); err != nil {

@@ -57,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 	if in.Config.Healthcheck == nil || len(in.Config.Healthcheck.Test) == 0 {
 		t.Fatal("no health check")
 	}
-	if len(in.Mounts) != 1 || in.Mounts[0].Type != "volume" || in.Mounts[0].Name != "moor-web-data" {
+	if len(in.Mounts) != 1 || in.Mounts[0].Type != "volume" || in.Mounts[0].Name != "moor-web_data_0" {
 		t.Fatalf("mounts: %+v", in.Mounts)
 	}
 	envs := strings.Join(in.Config.Env, "\n")
@@ -91,6 +91,9 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Logs.
+	if status, _ := m.Do("GET", "/api/v1/containers/web/logs?tail=0", nil); status != 422 {
+		t.Fatalf("tail=0 (everything) should be refused: %d", status)
+	}
 	status, body = m.Do("GET", "/api/v1/containers/web/logs?tail=50", nil)
 	if status != 200 || !strings.Contains(string(body), "listening") {
 		t.Fatalf("logs: %d %q", status, body)
@@ -197,7 +200,7 @@ func TestRemoveKeepVolumes(t *testing.T) {
 	m.WaitStatus("keeper", "running", 60*time.Second)
 	m.Do("DELETE", "/api/v1/containers/keeper?keep_volumes=true", nil)
 	m.WaitFor("keeper", 30*time.Second, "gone", func(c Container, ok bool) bool { return !ok })
-	if vols := e.Volumes(); len(vols) != 1 || vols[0] != "moor-keeper-data" {
+	if vols := e.Volumes(); len(vols) != 1 || vols[0] != "moor-keeper_data_0" {
 		t.Fatalf("volumes: %v", vols)
 	}
 	if status, _ := m.Do("DELETE", "/api/v1/containers/keeper?keep_volumes=maybe", nil); status != 422 && status != 404 {

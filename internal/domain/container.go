@@ -88,5 +88,9 @@ func DockerName(name string, replica int) string {
 	return "moor-" + name + "-" + strconv.Itoa(replica)
 }
 
-// VolumeName is the Docker volume name of a container's volume.
-func VolumeName(name, volume string) string { return "moor-" + name + "-" + volume }
+// VolumeName is the Docker volume of one replica's volume. Each replica has
+// its own, so two database servers never share a data directory; '_' cannot
+// occur in a name or a volume name, so no two containers' volumes collide.
+func VolumeName(name, volume string, replica int) string {
+	return "moor-" + name + "_" + volume + "_" + strconv.Itoa(replica)
+}

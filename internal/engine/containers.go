@@ -83,6 +83,10 @@ type State struct {
 	IP                    string
 	IPs                   map[string]string // network name -> IPv4
 	StartedAt, FinishedAt time.Time         // zero when never started / not finished
+	// Restarting is true while Docker's restart policy brings a crashed
+	// container back (Running is true then too); Inspect only.
+	Restarting   bool
+	RestartCount int // restarts by Docker's restart policy; Inspect only
 }
 
 // Create creates the container spec describes (without starting it) and
@@ -294,12 +298,14 @@ func stateFromInspect(c container.InspectResponse) State {
 	if s.Image == "" {
 		s.Image = c.Image
 	}
+	s.RestartCount = c.RestartCount
 	if st := c.State; st != nil {
 		s.Status = string(st.Status)
 		s.Running = st.Running
 		s.ExitCode = st.ExitCode
 		s.Error = st.Error
 		s.OOMKilled = st.OOMKilled
+		s.Restarting = st.Restarting
 		s.StartedAt = parseTime(st.StartedAt)
 		s.FinishedAt = parseTime(st.FinishedAt)
 		if st.Health != nil && st.Health.Status != container.NoHealthcheck {

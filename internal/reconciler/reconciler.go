@@ -47,6 +47,7 @@ type Engine interface {
 	EnsureImage(ctx context.Context, image string, progress func(engine.Progress)) error
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	RemoveVolume(ctx context.Context, name string) error
+	ListVolumes(ctx context.Context, labels map[string]string) ([]string, error)
 	Create(ctx context.Context, spec engine.ContainerSpec) (string, error)
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
@@ -57,8 +58,10 @@ type Engine interface {
 }
 
 // Locker keeps two moor processes from acting on one container at once.
+// TryLock's context ends when the lock is lost (its database session died),
+// so work under a lost lock stops instead of racing another process.
 type Locker interface {
-	TryLock(ctx context.Context, id string) (bool, error)
+	TryLock(ctx context.Context, id string) (context.Context, bool, error)
 	Unlock(ctx context.Context, id string)
 }
 
@@ -245,14 +248,13 @@ func (r *Reconciler) watchDocker(ctx context.Context) {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		wasDown := !r.dockerUp.Load()
 		r.setDocker(true, nil)
 		backoff = 200 * time.Millisecond
 		evCtx, cancel := context.WithCancel(ctx)
 		events, errs := r.engine.Events(evCtx, map[string]string{LabelOwner: r.cfg.InstallationID})
-		if wasDown {
-			r.Wake() // catch up on what happened while the engine was away
-		}
+		// Catch up on what happened while the engine was away or the stream
+		// was down.
+		r.Wake()
 		r.consumeDockerEvents(ctx, events, errs)
 		cancel()
 	}
@@ -275,11 +277,21 @@ func (r *Reconciler) consumeDockerEvents(ctx context.Context, events <-chan engi
 			if !ok {
 				return
 			}
-			if id := ev.Labels[LabelID]; id != "" {
+			if id := ev.Labels[LabelID]; id != "" && stateChanging(ev.Action) {
 				r.schedule(ctx, id)
 			}
 		}
 	}
+}
+
+// stateChanging reports whether a Docker event can change what moor records.
+// Health checks alone send exec_create/exec_start every interval.
+func stateChanging(action string) bool {
+	switch action {
+	case "create", "start", "restart", "die", "stop", "kill", "destroy", "oom", "rename", "pause", "unpause":
+		return true
+	}
+	return strings.HasPrefix(action, "health_status")
 }
 
 func (r *Reconciler) setDocker(up bool, err error) {
@@ -382,13 +394,16 @@ func (r *Reconciler) schedule(ctx context.Context, id string) {
 }
 
 func (r *Reconciler) reconcileID(ctx context.Context, id string) {
-	ok, err := r.locker.TryLock(ctx, id)
+	lockCtx, ok, err := r.locker.TryLock(ctx, id)
 	if err != nil || !ok {
 		// Another moor process is on it (or the database is away); its
 		// result, or the next resync, will bring us back.
 		return
 	}
 	defer r.locker.Unlock(context.WithoutCancel(ctx), id)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(lockCtx, cancel)()
 	c, err := r.store.GetContainerByID(ctx, id)
 	if errors.Is(err, domain.ErrNotFound) {
 		return
@@ -440,6 +455,9 @@ func (r *Reconciler) reconcileID(ctx context.Context, id string) {
 		r.logger.Warn("record failure", "container", c.Name, "err", rerr)
 	}
 }
+
+// outsideMoor marks the reason of a stop moor did not ask for.
+const outsideMoor = "outside moor"
 
 // errVanished means a Docker container went away between listing and
 // acting on it, e.g. removed with the docker CLI: the pass starts over.
@@ -494,12 +512,16 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 		return fmt.Errorf("image %s: %w", c.Image, err)
 	}
 	r.step("image")
-	for _, v := range c.Spec.Volumes {
-		if v.HostPath != "" {
-			continue
-		}
-		if err := r.engine.EnsureVolume(ctx, domain.VolumeName(c.Name, v.Name), r.labels(c)); err != nil {
-			return fmt.Errorf("volume %s: %w", v.Name, err)
+	for i := 0; i < c.Replicas; i++ {
+		for _, v := range c.Spec.Volumes {
+			if v.HostPath != "" {
+				continue
+			}
+			labels := r.labels(c)
+			labels[LabelReplica] = fmt.Sprint(i)
+			if err := r.engine.EnsureVolume(ctx, domain.VolumeName(c.Name, v.Name, i), labels); err != nil {
+				return fmt.Errorf("volume %s: %w", v.Name, err)
+			}
 		}
 	}
 	r.step("volumes")
@@ -515,7 +537,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 		switch {
 		case !exists:
 			if p := prev[i]; p.DockerID != "" && c.ObservedGeneration == c.Generation && c.Spec.Restart == domain.RestartNever {
-				return r.stoppedOutside(ctx, c, domain.StatusFailed, fmt.Sprintf("replica %d was removed outside moor", i))
+				return r.stoppedOutside(ctx, c, domain.StatusFailed, fmt.Sprintf("replica %d was removed "+outsideMoor, i))
 			}
 			if env == nil {
 				var err error
@@ -547,25 +569,21 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 					if full.ExitCode != 0 {
 						status = domain.StatusFailed
 					}
-					return r.stoppedOutside(ctx, c, status, fmt.Sprintf("replica %d exited with code %d outside moor", i, full.ExitCode))
+					return r.stoppedOutside(ctx, c, status, fmt.Sprintf("replica %d exited with code %d "+outsideMoor, i, full.ExitCode))
 				}
 			}
 			if err := r.engine.Start(ctx, st.ID); err != nil {
 				return fmt.Errorf("start replica %d: %w", i, err)
 			}
 			r.step("started")
-		case !c.RestartAt.IsZero() && c.RestartAt.After(st.StartedAt):
-			full, err := r.engine.Inspect(ctx, st.ID)
-			if err != nil {
-				return vanished(err)
+		case !c.RestartAt.IsZero():
+			// A restart is pending until observe records it done, so a
+			// crash half-way restarts every replica again: repeatable.
+			if err := r.engine.Stop(ctx, st.ID, r.cfg.StopTimeout); err != nil {
+				return fmt.Errorf("restart replica %d: %w", i, vanished(err))
 			}
-			if c.RestartAt.After(full.StartedAt) {
-				if err := r.engine.Stop(ctx, st.ID, r.cfg.StopTimeout); err != nil {
-					return fmt.Errorf("restart replica %d: %w", i, err)
-				}
-				if err := r.engine.Start(ctx, st.ID); err != nil {
-					return fmt.Errorf("restart replica %d: %w", i, err)
-				}
+			if err := r.engine.Start(ctx, st.ID); err != nil {
+				return fmt.Errorf("restart replica %d: %w", i, err)
 			}
 		}
 	}
@@ -580,7 +598,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 // stoppedOutside records a container stopped behind moor's back whose restart
 // policy says to leave it: desired state follows reality.
 func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, status domain.Status, reason string) error {
-	ins, _, err := r.instances(ctx, c)
+	ins, _, _, err := r.instances(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -619,12 +637,14 @@ func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []en
 	}
 	r.step("removed-containers")
 	if !c.KeepVolumes {
-		for _, v := range c.Spec.Volumes {
-			if v.HostPath != "" {
-				continue
-			}
-			if err := r.engine.RemoveVolume(ctx, domain.VolumeName(c.Name, v.Name)); err != nil {
-				return fmt.Errorf("remove volume %s: %w", v.Name, err)
+		// By label, so volumes of replicas scaled away go too.
+		vols, err := r.engine.ListVolumes(ctx, map[string]string{LabelOwner: r.cfg.InstallationID, LabelID: c.ID})
+		if err != nil {
+			return fmt.Errorf("list volumes: %w", err)
+		}
+		for _, v := range vols {
+			if err := r.engine.RemoveVolume(ctx, v); err != nil {
+				return fmt.Errorf("remove volume %s: %w", v, err)
 			}
 		}
 	}
@@ -634,30 +654,33 @@ func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []en
 
 // observe reads back every replica and records the result if it changed.
 func (r *Reconciler) observe(ctx context.Context, c domain.Container, want domain.Status) error {
-	ins, dns, err := r.instances(ctx, c)
+	ins, dns, problems, err := r.instances(ctx, c)
 	if err != nil {
 		return err
 	}
 	status := want
 	reason := ""
-	if want == domain.StatusStopped && (c.Status == domain.StatusStopped || c.Status == domain.StatusFailed) {
-		// Keep why it stopped (a failure or a stop outside moor).
+	if want == domain.StatusStopped && strings.Contains(c.StatusReason, outsideMoor) {
+		// Keep why it stopped: moor did not stop it.
 		status, reason = c.Status, c.StatusReason
 	}
 	if want == domain.StatusRunning {
 		for _, in := range ins {
-			if in.Status != domain.StatusRunning {
+			switch {
+			case problems[in.Index] != "":
+				status, reason = domain.StatusFailed, problems[in.Index]
+			case in.Status != domain.StatusRunning && status != domain.StatusFailed:
 				status, reason = domain.StatusCreating, fmt.Sprintf("replica %d is %s", in.Index, in.Status)
 			}
 		}
 	}
 	if status == c.Status && reason == c.StatusReason && c.ObservedGeneration == c.Generation &&
-		sameInstances(ins, c.Instances) {
+		c.RestartAt.IsZero() && sameInstances(ins, c.Instances) {
 		return nil
 	}
 	o := store.Observation{
 		ID: c.ID, Name: c.Name, Status: status, Reason: reason, Instances: ins,
-		ObservedGeneration: c.Generation, ContainerDNS: dns,
+		ObservedGeneration: c.Generation, ContainerDNS: dns, RestartDone: c.RestartAt,
 	}
 	if status != c.Status {
 		o.Action = string(status)
@@ -668,12 +691,13 @@ func (r *Reconciler) observe(ctx context.Context, c domain.Container, want domai
 }
 
 // instances inspects every replica; dns holds the container-zone records of
-// the running ones.
-func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domain.Instance, []store.DNSEntry, error) {
+// the running ones, problems why a replica is failing.
+func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domain.Instance, []store.DNSEntry, map[int]string, error) {
 	states, err := r.engine.List(ctx, map[string]string{LabelOwner: r.cfg.InstallationID, LabelID: c.ID})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	problems := map[int]string{}
 	byReplica, _ := splitReplicas(states, c.Replicas)
 	ins := make([]domain.Instance, 0, c.Replicas)
 	dns := []store.DNSEntry{}
@@ -683,12 +707,16 @@ func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domai
 		if ok {
 			full, err := r.engine.Inspect(ctx, st.ID)
 			if err != nil && !errors.Is(err, domain.ErrNotFound) {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if err == nil {
 				in.DockerID, in.Health = full.ID, full.Health
 				in.InternalIP = full.IPs[r.cfg.Network]
 				switch {
+				case full.Restarting:
+					// Docker reports a crash loop as running: it is not.
+					in.Status, in.InternalIP = domain.StatusFailed, ""
+					problems[i] = fmt.Sprintf("replica %d keeps crashing (exit code %d, %d restarts)", i, full.ExitCode, full.RestartCount)
 				case full.Running:
 					in.Status = domain.StatusRunning
 				case full.Status == "created":
@@ -713,7 +741,7 @@ func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domai
 		}
 		ins = append(ins, in)
 	}
-	return ins, dns, nil
+	return ins, dns, problems, nil
 }
 
 func sameInstances(a, b []domain.Instance) bool {
@@ -790,7 +818,9 @@ func (r *Reconciler) spec(c domain.Container, replica int, env map[string]string
 	s := engine.ContainerSpec{
 		Name: domain.DockerName(c.Name, replica), Image: c.Image, Env: env, Cmd: c.Spec.Command,
 		Labels: labels, Network: r.cfg.Network,
-		Aliases:     []string{c.Name, c.Name + "." + r.cfg.ContainerZone, fmt.Sprintf("%d.%s.%s", replica, c.Name, r.cfg.ContainerZone)},
+		// No bare-name alias: a container named "moor" or "traefik" must not
+		// capture the names moor's own services use on this network.
+		Aliases:     []string{c.Name + "." + r.cfg.ContainerZone, fmt.Sprintf("%d.%s.%s", replica, c.Name, r.cfg.ContainerZone)},
 		MemoryBytes: c.Spec.Resources.MemoryMB << 20, NanoCPUs: int64(c.Spec.Resources.CPUs * 1e9),
 		Health: c.Spec.Health, Restart: c.Spec.Restart, DNS: r.cfg.DNSServers,
 		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Hostname: fmt.Sprintf("%s-%d", c.Name, replica),
@@ -799,7 +829,7 @@ func (r *Reconciler) spec(c domain.Container, replica int, env map[string]string
 		if v.HostPath != "" {
 			s.Mounts = append(s.Mounts, engine.Mount{Source: v.HostPath, Target: v.Path, ReadOnly: v.ReadOnly, Bind: true})
 		} else {
-			s.Mounts = append(s.Mounts, engine.Mount{Source: domain.VolumeName(c.Name, v.Name), Target: v.Path, ReadOnly: v.ReadOnly})
+			s.Mounts = append(s.Mounts, engine.Mount{Source: domain.VolumeName(c.Name, v.Name, replica), Target: v.Path, ReadOnly: v.ReadOnly})
 		}
 	}
 	return s
@@ -809,7 +839,10 @@ func (r *Reconciler) spec(c domain.Container, replica int, env map[string]string
 func (r *Reconciler) pullProgress(ctx context.Context, c domain.Container) func(engine.Progress) {
 	var last time.Time
 	return func(p engine.Progress) {
-		if time.Since(last) < 250*time.Millisecond && p.Current != p.Total {
+		// Layer completions and the final status always; byte counts at
+		// most four times a second, as each event is a transaction.
+		final := strings.Contains(p.Status, "complete") || strings.HasPrefix(p.Status, "Status:") || strings.HasPrefix(p.Status, "Digest:")
+		if !final && time.Since(last) < 250*time.Millisecond {
 			return
 		}
 		last = time.Now()

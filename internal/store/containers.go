@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -37,16 +38,20 @@ type NewContainer struct {
 
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
 	status_reason, replicas, keep_volumes, generation, observed_generation,
-	coalesce(restart_at, 'epoch'::timestamptz), created_by, created_at, updated_at`
+	restart_at, created_by, created_at, updated_at`
 
 func scanContainer(row pgx.Row) (domain.Container, error) {
 	var c domain.Container
 	var spec, env []byte
+	var restartAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
 		&c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
-		&c.RestartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt)
+		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return c, err
+	}
+	if restartAt != nil {
+		c.RestartAt = *restartAt
 	}
 	if err := json.Unmarshal(spec, &c.Spec); err != nil {
 		return c, fmt.Errorf("container %s spec: %w", c.Name, err)
@@ -298,6 +303,9 @@ type Observation struct {
 	// generation is still this one: the type's restart policy said not to
 	// restart a container that stopped outside moor.
 	StopAt int64
+	// RestartDone clears a pending restart requested at this time (a newer
+	// request stays pending).
+	RestartDone time.Time
 	// Action, when set, is written to history and as event "container.<Action>".
 	Action string
 	Data   any
@@ -320,6 +328,11 @@ func (s *Store) RecordObservation(ctx context.Context, o Observation) error {
 		if o.StopAt != 0 {
 			if _, err := tx.Exec(ctx, `UPDATE containers SET desired_state = 'stopped', generation = generation + 1,
 				observed_generation = generation + 1 WHERE id = $1 AND generation = $2`, o.ID, o.StopAt); err != nil {
+				return err
+			}
+		}
+		if !o.RestartDone.IsZero() {
+			if _, err := tx.Exec(ctx, `UPDATE containers SET restart_at = NULL WHERE id = $1 AND restart_at = $2`, o.ID, o.RestartDone); err != nil {
 				return err
 			}
 		}

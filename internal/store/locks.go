@@ -5,17 +5,22 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // Locker hands out per-container advisory locks held on one dedicated
 // session, so that of several moor processes only one acts on a container at
-// a time, and a crashed process's locks vanish with its connection.
+// a time, and a crashed process's locks vanish with its connection. When the
+// session is lost, every lock is, so the contexts handed out with the locks
+// end: work under a lost lock stops rather than race another process.
 type Locker struct {
-	url  string
-	mu   sync.Mutex
-	conn *pgx.Conn
+	url     string
+	mu      sync.Mutex
+	conn    *pgx.Conn
+	session context.Context // ends when conn is lost
+	lost    context.CancelFunc
 }
 
 // NewLocker returns a Locker on its own connection to the database.
@@ -27,25 +32,46 @@ func lockKey(id string) int64 {
 	return int64(h.Sum64())
 }
 
-// TryLock takes the lock for id without waiting. After a connection loss
-// every lock is gone, so callers treat an error as "not locked".
-func (l *Locker) TryLock(ctx context.Context, id string) (bool, error) {
+// connect opens the session if needed; l.mu is held.
+func (l *Locker) connect(ctx context.Context) error {
+	if l.conn != nil && !l.conn.IsClosed() {
+		return nil
+	}
+	c, err := pgx.Connect(ctx, l.url)
+	if err != nil {
+		return fmt.Errorf("lock connection: %w", err)
+	}
+	l.conn = c
+	l.session, l.lost = context.WithCancel(context.Background())
+	return nil
+}
+
+// drop closes the session and ends every lock's context; l.mu is held.
+func (l *Locker) drop() {
+	if l.conn != nil {
+		l.conn.Close(context.Background())
+		l.conn = nil
+	}
+	if l.lost != nil {
+		l.lost()
+		l.lost = nil
+	}
+}
+
+// TryLock takes the lock for id without waiting. The context it returns ends
+// when the lock is lost with the session.
+func (l *Locker) TryLock(ctx context.Context, id string) (context.Context, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conn == nil || l.conn.IsClosed() {
-		c, err := pgx.Connect(ctx, l.url)
-		if err != nil {
-			return false, fmt.Errorf("lock connection: %w", err)
-		}
-		l.conn = c
+	if err := l.connect(ctx); err != nil {
+		return nil, false, err
 	}
 	var ok bool
 	if err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(id)).Scan(&ok); err != nil {
-		l.conn.Close(context.WithoutCancel(ctx))
-		l.conn = nil
-		return false, err
+		l.drop()
+		return nil, false, err
 	}
-	return ok, nil
+	return l.session, ok, nil
 }
 
 // Unlock releases the lock for id.
@@ -56,8 +82,30 @@ func (l *Locker) Unlock(ctx context.Context, id string) {
 		return
 	}
 	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(id)); err != nil {
-		l.conn.Close(context.WithoutCancel(ctx))
-		l.conn = nil
+		l.drop()
+	}
+}
+
+// Run checks the session every interval, so a lost one is noticed while
+// work holds its locks, not only at the next TryLock.
+func (l *Locker) Run(ctx context.Context) error {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		l.mu.Lock()
+		if l.conn != nil {
+			pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := l.conn.Ping(pingCtx); err != nil {
+				l.drop()
+			}
+			cancel()
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -65,8 +113,5 @@ func (l *Locker) Unlock(ctx context.Context, id string) {
 func (l *Locker) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conn != nil {
-		l.conn.Close(context.Background())
-		l.conn = nil
-	}
+	l.drop()
 }
