@@ -441,7 +441,16 @@ func (e *Env) cleanupDocker() {
 			exec.Command("docker", append([]string{"volume", "rm", "-f"}, strings.Fields(string(out))...)...).Run()
 		}
 	}
-	exec.Command("docker", "network", "rm", e.Network).Run()
+	// The engine may still be detaching endpoints of just-removed
+	// containers: try for a while.
+	for i := 0; i < 50; i++ {
+		out, err := exec.Command("docker", "network", "rm", e.Network).CombinedOutput()
+		if err == nil || strings.Contains(string(out), "not found") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Logf("network %s could not be removed", e.Network)
 }
 
 // dockerQuiet runs the docker CLI for cleanup, ignoring failures.
