@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -32,6 +33,13 @@ type config struct {
 	LogFormat     string
 	LogLevel      string
 	HaltAt        string
+	DNS           dnsConfig
+	// Traefik provider
+	TraefikEntryPoints    string
+	TraefikTLSEntryPoints string
+	TraefikCertResolver   string
+	ProviderFallbackURL   string
+	ProviderInterval      time.Duration
 }
 
 func envOr(name, def string) string {
@@ -60,6 +68,13 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Resync, "resync", resync, "period of the full reconcile pass (MOOR_RESYNC)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
+	fs.StringVar(&c.TraefikEntryPoints, "traefik-entrypoints", envOr("MOOR_TRAEFIK_ENTRYPOINTS", "web"), "Traefik's plain HTTP entry points, comma-separated (MOOR_TRAEFIK_ENTRYPOINTS)")
+	fs.StringVar(&c.TraefikTLSEntryPoints, "traefik-tls-entrypoints", envOr("MOOR_TRAEFIK_TLS_ENTRYPOINTS", ""), "Traefik's HTTPS entry points, comma-separated (MOOR_TRAEFIK_TLS_ENTRYPOINTS)")
+	fs.StringVar(&c.TraefikCertResolver, "traefik-cert-resolver", envOr("MOOR_TRAEFIK_CERT_RESOLVER", ""), "ACME resolver of the HTTPS routers (MOOR_TRAEFIK_CERT_RESOLVER)")
+	fs.StringVar(&c.ProviderFallbackURL, "provider-fallback-url", envOr("MOOR_PROVIDER_FALLBACK_URL", ""), "moor's address as Traefik reaches it, for status pages (MOOR_PROVIDER_FALLBACK_URL; default http://MOOR_HTTP_ADDR)")
+	interval, _ := time.ParseDuration(envOr("MOOR_PROVIDER_INTERVAL", "30s"))
+	fs.DurationVar(&c.ProviderInterval, "provider-interval", interval, "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
+	c.DNS.register(fs)
 	// A testing aid: halt the reconciler at a named step so a crash test can
 	// kill -9 moor exactly there.
 	fs.StringVar(&c.HaltAt, "debug-halt-at", envOr("MOOR_DEBUG_HALT_AT", ""), "testing: halt at this reconcile step (MOOR_DEBUG_HALT_AT)")
@@ -86,6 +101,12 @@ func (c *config) validate() error {
 	if c.DNSTTL < 1 || c.DNSTTL > 86400 {
 		return fmt.Errorf("MOOR_DNS_TTL: must be 1 to 86400 seconds")
 	}
+	if c.ProviderInterval < 100*time.Millisecond {
+		return fmt.Errorf("MOOR_PROVIDER_INTERVAL: must be at least 100ms")
+	}
+	if err := c.validateDNS(); err != nil {
+		return err
+	}
 	if c.Resync < time.Second {
 		return fmt.Errorf("MOOR_RESYNC: must be at least 1s")
 	}
@@ -107,4 +128,31 @@ func validZone(z string) error {
 		}
 	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// fallbackURL is MOOR_PROVIDER_FALLBACK_URL, or moor's own HTTP address
+// (a wildcard host becomes 127.0.0.1).
+func (c *config) fallbackURL() string {
+	if c.ProviderFallbackURL != "" {
+		return strings.TrimRight(c.ProviderFallbackURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return "http://" + c.HTTPAddr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

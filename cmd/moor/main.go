@@ -4,6 +4,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +33,7 @@ import (
 	"github.com/moorhq/moor/internal/reconciler"
 	"github.com/moorhq/moor/internal/secretbox"
 	"github.com/moorhq/moor/internal/store"
+	"github.com/moorhq/moor/provider"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -284,6 +287,7 @@ func serve(args []string, stderr io.Writer) error {
 	rc := reconciler.New(st, docker, locker, box, reconciler.Config{
 		InstallationID: installation, Network: c.Network, ContainerZone: c.ContainerZone,
 		TTL: c.DNSTTL, Resync: c.Resync, Hook: haltHook(c.HaltAt, logger),
+		DNSServers: splitList(c.DNS.ContainerDNS),
 	}, logger)
 	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
@@ -300,15 +304,36 @@ func serve(args []string, stderr io.Writer) error {
 			},
 		},
 	}
-	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	prov, err := newProvider(c, st, logger)
+	if err != nil {
+		return err
+	}
+	// The provider endpoint is guarded by the provider token, not API keys,
+	// so it sits in front of the API's router.
+	mux := http.NewServeMux()
+	prov.Handler(mux)
+	mux.Handle("/", srv.Handler())
+	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	logger.Info("moor serving", "url", "http://"+ln.Addr().String(), "version", version, "installation", installation)
 
+	dnsSrv, err := newDNSServer(c, st, logger)
+	if err != nil {
+		return fmt.Errorf("dns server settings (MOOR_DNS_*): %w", err)
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rc.Run(gctx) })
+	g.Go(func() error { return locker.Run(gctx) })
+	g.Go(func() error { return dnsSrv.Run(gctx) })
+	g.Go(func() error { return prov.Run(gctx) })
+	// Every change of a container or its instances (an address or health
+	// change records no event) is announced by the routes trigger
+	// (migration 0002) with the container's id: the provider re-reads it.
+	g.Go(func() error { return st.ListenRoutes(gctx, prov.Changed) })
 	// Every committed event reaches each of these (seq 0: reconnected, some
 	// may have been missed, rebuild everything).
 	var lastEvent atomic.Int64
@@ -320,6 +345,8 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		},
 		rc.Notify,
+		prov.Notify,
+		dnsSrv.Notify,
 	}
 	g.Go(func() error {
 		return st.Listen(gctx, func(seq int64) {
@@ -343,6 +370,28 @@ func serve(args []string, stderr io.Writer) error {
 	err = g.Wait()
 	logger.Info("moor stopped")
 	return err
+}
+
+// newProvider builds the Traefik provider from the configuration; without
+// MOOR_PROVIDER_TOKEN it makes one up for this run and prints it.
+func newProvider(c *config, st *store.Store, logger *slog.Logger) (*provider.Provider, error) {
+	token := c.ProviderToken
+	if token == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		token = hex.EncodeToString(b)
+		logger.Warn("MOOR_PROVIDER_TOKEN is unset: generated one for this run; give Traefik a fixed one", "token", token)
+	}
+	p, err := provider.New(st, provider.Options{
+		HostZone: c.HostZone, EntryPoints: splitList(c.TraefikEntryPoints), TLSEntryPoints: splitList(c.TraefikTLSEntryPoints),
+		CertResolver: c.TraefikCertResolver, FallbackURL: c.fallbackURL(),
+	}, token, c.ProviderInterval, logger.With("part", "provider"))
+	if err != nil {
+		return nil, fmt.Errorf("traefik provider settings (MOOR_TRAEFIK_*, MOOR_PROVIDER_*): %w", err)
+	}
+	return p, nil
 }
 
 // haltHook stops the reconciler forever at one step, for crash tests.

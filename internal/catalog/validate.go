@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -51,6 +52,7 @@ func Validate(t domain.Type) error {
 		validateEnv,
 		validateVolumes,
 		validateRuntime,
+		validateRouting,
 	}
 	for _, check := range checks {
 		if err := check(t); err != nil {
@@ -394,4 +396,99 @@ func isWebURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
+}
+
+// headerNameRE is an HTTP header field name (an RFC 9110 token, restricted).
+var headerNameRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// validateRouting checks the type's Traefik options. Host names and paths
+// end up inside Traefik rules, so they are [a-z0-9-] labels only; the rest
+// ends up in middleware settings and is checked for what Traefik accepts.
+func validateRouting(t domain.Type) error {
+	r := t.Routing
+	if r == nil {
+		return nil
+	}
+	if len(r.Aliases) > 0 {
+		// One alias would route one host name to every container of the type.
+		return domain.Invalid("routing.aliases", "are set per container when it is created, not in a type")
+	}
+	if err := domain.ValidatePathPrefix("routing.path", r.Path); err != nil {
+		return err
+	}
+	for i, line := range r.BasicAuth {
+		field := fmt.Sprintf("routing.basic_auth[%d]", i)
+		user, hash, ok := strings.Cut(line, ":")
+		if !ok || user == "" || hash == "" || strings.IndexFunc(line, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0 {
+			return domain.Invalid(field, "must be an htpasswd line user:hash without spaces")
+		}
+	}
+	names := make([]string, 0, len(r.Headers))
+	for k := range r.Headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		field := "routing.headers." + k
+		if !headerNameRE.MatchString(k) {
+			return domain.Invalid(field, "must be a header name of letters, digits and '-'")
+		}
+		if err := checkText(field, r.Headers[k], 1024, false); err != nil {
+			return err
+		}
+	}
+	for i, s := range r.IPAllowList {
+		if err := domain.ValidateSourceRange(fmt.Sprintf("routing.ip_allow_list[%d]", i), s); err != nil {
+			return err
+		}
+	}
+	if rl := r.RateLimit; rl != nil {
+		switch {
+		case rl.Average < 1:
+			return domain.Invalid("routing.rate_limit.average", "must be at least 1")
+		case rl.Burst < 0:
+			return domain.Invalid("routing.rate_limit.burst", "must not be negative")
+		case rl.Period < 0 || rl.Period > 0 && rl.Period < time.Millisecond:
+			return domain.Invalid("routing.rate_limit.period", "must be 0 (1s) or at least 1ms")
+		}
+	}
+	if hc := r.HealthCheck; hc != nil {
+		if !strings.HasPrefix(hc.Path, "/") || len(hc.Path) > 200 ||
+			strings.IndexFunc(hc.Path, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) || c > unicode.MaxASCII }) >= 0 {
+			return domain.Invalid("routing.health_check.path", "must be an absolute path of at most 200 printable ASCII characters")
+		}
+		if hc.Interval < 0 || hc.Interval > 0 && hc.Interval < time.Millisecond {
+			return domain.Invalid("routing.health_check.interval", "must be 0 (Traefik's default) or at least 1ms")
+		}
+		if hc.Timeout < 0 || hc.Timeout > 0 && hc.Timeout < time.Millisecond {
+			return domain.Invalid("routing.health_check.timeout", "must be 0 (Traefik's default) or at least 1ms")
+		}
+		if _, ok := t.HTTPPort(); !ok {
+			return domain.Invalid("routing.health_check", "needs an HTTP port")
+		}
+	}
+	seen := map[string]bool{}
+	for i, tr := range r.TCP {
+		field := fmt.Sprintf("routing.tcp[%d]", i)
+		var port *domain.PortSpec
+		for j := range t.Ports {
+			if t.Ports[j].Name == tr.Port {
+				port = &t.Ports[j]
+			}
+		}
+		switch {
+		case port == nil:
+			return domain.Invalid(field+".port", "must name one of the type's ports (got %q)", tr.Port)
+		case port.Protocol != "" && port.Protocol != "tcp":
+			return domain.Invalid(field+".port", "must be a tcp port")
+		case port.HTTP:
+			return domain.Invalid(field+".port", "is the HTTP port, which has an HTTP router already")
+		case seen[tr.Port]:
+			return domain.Invalid(field+".port", "duplicates %q", tr.Port)
+		case !domain.IsLabel(tr.EntryPoint):
+			return domain.Invalid(field+".entry_point", "must be a Traefik entry point name of lower-case letters, digits and '-'")
+		}
+		seen[tr.Port] = true
+	}
+	return nil
 }

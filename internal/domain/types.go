@@ -18,6 +18,8 @@ type Type struct {
 	Command     []string      `json:"command,omitempty" yaml:"command"`
 	Restart     RestartPolicy `json:"restart" yaml:"restart"`
 	Privileged  bool          `json:"privileged,omitempty" yaml:"privileged"`
+	// Routing is how Traefik reaches the type's ports (optional).
+	Routing *Routing `json:"routing,omitempty" yaml:"routing"`
 	// Source says where the type came from: "builtin", "dir" or "portainer".
 	Source string `json:"source" yaml:"-"`
 }

@@ -76,6 +76,10 @@ type CreateRequest struct {
 	Type     string            `json:"type"`
 	Env      map[string]string `json:"env,omitempty"`
 	Replicas *int              `json:"replicas,omitempty"`
+	// Aliases are extra host names Traefik routes to the container; Path
+	// limits its router to a path prefix. Both end up in Traefik rules.
+	Aliases []string `json:"aliases,omitempty"`
+	Path    string   `json:"path,omitempty"`
 }
 
 // Create validates req and records a new container with desired state running.
@@ -97,10 +101,17 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (domain.Contain
 			return domain.Container{}, err
 		}
 	}
+	if err := domain.ValidateAliases("aliases", req.Aliases); err != nil {
+		return domain.Container{}, err
+	}
+	if err := domain.ValidatePathPrefix("path", req.Path); err != nil {
+		return domain.Container{}, err
+	}
 	t, err := s.catalog.Get(req.Type)
 	if err != nil {
 		return domain.Container{}, err
 	}
+	t = withRouting(t, req.Aliases, req.Path)
 	if t.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
 		return domain.Container{}, fmt.Errorf("type %q uses host mounts or privileged mode, which only admins may deploy: %w", t.ID, domain.ErrForbidden)
 	}
@@ -127,6 +138,24 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (domain.Contain
 		return c, err
 	}
 	return s.decorate(c), nil
+}
+
+// withRouting returns t with the request's aliases and path in its routing
+// options (a copy: the catalog's type is shared).
+func withRouting(t domain.Type, aliases []string, path string) domain.Type {
+	if len(aliases) == 0 && path == "" {
+		return t
+	}
+	r := domain.Routing{}
+	if t.Routing != nil {
+		r = *t.Routing
+	}
+	r.Aliases = append([]string(nil), aliases...)
+	if path != "" {
+		r.Path = path
+	}
+	t.Routing = &r
+	return t
 }
 
 func validateReplicas(n int) error {
@@ -188,7 +217,17 @@ func (s *Service) change(ctx context.Context, name string, ch store.Change) (dom
 	if err := domain.ValidateName(name); err != nil {
 		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
 	}
-	c, err := s.store.ChangeContainer(ctx, name, ch, domain.ActorFrom(ctx).String())
+	actor := domain.ActorFrom(ctx)
+	cur, err := s.store.GetContainer(ctx, name)
+	if err != nil {
+		return cur, err
+	}
+	// What only an admin may deploy, only an admin may operate. (The spec is
+	// fixed at create time, so this check cannot race a change of it.)
+	if cur.Spec.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
+		return domain.Container{}, fmt.Errorf("container %q uses host mounts or privileged mode, which only admins may operate: %w", name, domain.ErrForbidden)
+	}
+	c, err := s.store.ChangeContainer(ctx, name, ch, actor.String())
 	if err != nil {
 		return c, err
 	}

@@ -5,6 +5,10 @@
 //	/healthz  200 "ok" (500 when TESTAPP_UNHEALTHY is set)
 //	/env      JSON object of the environment variables named MODE or TESTAPP_*
 //
+// "testapp -resolve NAME [-type A|SRV|PTR] [-server IP:PORT]" resolves a name
+// once with the container's resolver (or the given server) and prints the
+// answers, one a line: the DNS tests run it with docker exec.
+//
 // "testapp -check" is the health check command: it exits 0 when
 // http://127.0.0.1:8080/healthz answers 200, 1 otherwise.
 //
@@ -45,11 +49,55 @@ const Greeting = "testapp: hello from moor's test image"
 
 func main() {
 	check := flag.Bool("check", false, "exit 0 if http://127.0.0.1:8080/healthz answers 200")
+	resolveName := flag.String("resolve", "", "resolve this name (or address, with -type PTR) with the container's resolver, print one answer a line, and exit")
+	resolveType := flag.String("type", "A", "with -resolve: A (addresses), SRV or PTR")
+	resolveServer := flag.String("server", "", "with -resolve: ask this ip:port instead of /etc/resolv.conf's servers")
 	flag.Parse()
 	if *check {
 		os.Exit(healthCheck())
 	}
+	if *resolveName != "" {
+		os.Exit(resolve(*resolveName, *resolveType, *resolveServer))
+	}
 	os.Exit(run())
+}
+
+// resolve looks a name up once (for `docker exec C /testapp -resolve NAME`):
+// with the container's own resolver configuration, or with -server.
+func resolve(name, typ, server string) int {
+	r := &net.Resolver{PreferGo: true}
+	if server != "" {
+		r.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []string
+	var err error
+	switch strings.ToUpper(typ) {
+	case "A":
+		out, err = r.LookupHost(ctx, name)
+	case "SRV":
+		var srvs []*net.SRV
+		_, srvs, err = r.LookupSRV(ctx, "", "", name)
+		for _, s := range srvs {
+			out = append(out, fmt.Sprintf("%s:%d", s.Target, s.Port))
+		}
+	case "PTR":
+		out, err = r.LookupAddr(ctx, name)
+	default:
+		err = fmt.Errorf("-type must be A, SRV or PTR")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "resolve:", err)
+		return 1
+	}
+	for _, o := range out {
+		fmt.Println(o)
+	}
+	return 0
 }
 
 func healthCheck() int {

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestDNSConfigErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string // "" for valid
+	}{
+		{nil, ""},
+		{[]string{"-dns-mode", "bind"}, "MOOR_DNS_MODE: must be auth, dnsmasq or both"},
+		{[]string{"-dns-mode", "dnsmasq"}, "MOOR_DNS_HOSTSDIR: is required when MOOR_DNS_MODE is dnsmasq"},
+		{[]string{"-dns-mode", "both", "-dns-hostsdir", "/tmp/h"}, ""},
+		{[]string{"-dns-addr", "127.0.0.1:5353,nope"}, "MOOR_DNS_ADDR[1]: must be host:port"},
+		{[]string{"-dns-container-cidrs", "172.18.0.0/16,bad"}, `MOOR_DNS_CONTAINER_CIDRS: "bad" must be a CIDR or an IP address`},
+		{[]string{"-dns-transfer-peers", "10.0.0.0/33"}, "MOOR_DNS_TRANSFER_PEERS"},
+		{[]string{"-container-dns", "gateway"}, `MOOR_CONTAINER_DNS: "gateway" must be an IP address`},
+		{[]string{"-dns-upstreams", "1.1.1.1,x:53"}, `MOOR_DNS_UPSTREAMS: "x:53" must be ip or ip:port`},
+		{[]string{"-dns-upstreams", "none"}, ""},
+		{[]string{"-dns-secondaries", "192.0.2.1:5300,[2001:db8::1]:53"}, ""},
+		{[]string{"-dns-secondaries", "ns2.example.com"}, "MOOR_DNS_SECONDARIES"},
+		{[]string{"-dns-refresh", "10ms"}, "MOOR_DNS_REFRESH: must be at least 100ms"},
+	}
+	for _, c := range cases {
+		var cfg config
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.register(fs)
+		if err := fs.Parse(append([]string{"-database-url", "postgres://x"}, c.args...)); err != nil {
+			t.Fatal(err)
+		}
+		err := cfg.validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.args, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: error %v, want it to contain %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestParseAddrPorts(t *testing.T) {
+	got, err := parseAddrPorts("X", "192.0.2.1, 192.0.2.2:5300,2001:db8::1,[2001:db8::2]:54")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "192.0.2.1:53 192.0.2.2:5300 [2001:db8::1]:53 [2001:db8::2]:54" {
+		t.Fatalf("got %v", got)
+	}
+}

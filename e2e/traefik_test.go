@@ -1,0 +1,277 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const providerToken = "e2e-provider-token-0123456789abcdef"
+
+// traefikConfig is the part of the dynamic configuration the router below
+// follows (decoded with encoding/json; the strict decoding Traefik does is
+// checked in package provider).
+type traefikConfig struct {
+	HTTP struct {
+		Routers map[string]struct {
+			EntryPoints []string `json:"entryPoints"`
+			Middlewares []string `json:"middlewares"`
+			Service     string   `json:"service"`
+			Rule        string   `json:"rule"`
+			Priority    int      `json:"priority"`
+		} `json:"routers"`
+		Services map[string]struct {
+			LoadBalancer struct {
+				Servers []struct{ URL string } `json:"servers"`
+			} `json:"loadBalancer"`
+		} `json:"services"`
+		Middlewares map[string]struct {
+			AddPrefix *struct{ Prefix string } `json:"addPrefix"`
+		} `json:"middlewares"`
+	} `json:"http"`
+}
+
+// fetchConfig GETs the provider endpoint; with etag and wait it long-polls.
+func (m *Moor) fetchConfig(token, etag, wait string) (int, http.Header, []byte) {
+	m.env.t.Helper()
+	u := m.URL + "/api/v1/traefik/config"
+	if wait != "" {
+		u += "?wait=" + wait
+	}
+	req, _ := http.NewRequest("GET", u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		m.env.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// configWhere long-polls the endpoint until cond holds for the served
+// configuration, and returns it with its bytes and ETag.
+func (m *Moor) configWhere(what string, cond func(traefikConfig) bool) (traefikConfig, []byte, string) {
+	m.env.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	etag := ""
+	for {
+		status, h, body := m.fetchConfig(providerToken, etag, "10s")
+		switch status {
+		case 200:
+			var cfg traefikConfig
+			if err := json.Unmarshal(body, &cfg); err != nil {
+				m.env.t.Fatalf("config is not JSON: %v", err)
+			}
+			if cond(cfg) {
+				return cfg, body, h.Get("ETag")
+			}
+			etag = h.Get("ETag")
+		case 304, 503:
+			if status == 503 {
+				time.Sleep(50 * time.Millisecond)
+			}
+		default:
+			m.env.t.Fatalf("config endpoint: %d %s", status, body)
+		}
+		if time.Now().After(deadline) {
+			m.env.t.Fatalf("configuration never showed %s", what)
+		}
+	}
+}
+
+var hostMatcher = regexp.MustCompile("Host\\(`([^`]*)`\\)")
+
+// route does what Traefik does with the configuration for one request on
+// entry point web: the matching router of highest priority (rule length
+// when unset), its addPrefix middlewares, then its service's first server,
+// with the Host header passed on.
+func route(t *testing.T, cfg traefikConfig, host, path string) (int, http.Header, string) {
+	t.Helper()
+	best, bestPrio := "", -1
+	for name, r := range cfg.HTTP.Routers {
+		match := false
+		for _, h := range hostMatcher.FindAllStringSubmatch(r.Rule, -1) {
+			match = match || h[1] == host
+		}
+		if strings.HasPrefix(r.Rule, "HostRegexp(") {
+			re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(r.Rule, "HostRegexp(`"), "`)"))
+			match = re.MatchString(host)
+		}
+		prio := r.Priority
+		if prio == 0 {
+			prio = len(r.Rule)
+		}
+		if match && prio > bestPrio {
+			best, bestPrio = name, prio
+		}
+	}
+	if best == "" {
+		return 404, nil, "traefik: 404 page not found"
+	}
+	r := cfg.HTTP.Routers[best]
+	for _, mw := range r.Middlewares {
+		if p := cfg.HTTP.Middlewares[mw].AddPrefix; p != nil {
+			path = p.Prefix + path
+		}
+	}
+	servers := cfg.HTTP.Services[r.Service].LoadBalancer.Servers
+	if len(servers) == 0 {
+		t.Fatalf("router %s: service %s has no servers", best, r.Service)
+	}
+	req, _ := http.NewRequest("GET", servers[0].URL+path, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("router %s -> %s: %v", best, servers[0].URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// TestTraefikRouting: moor's served configuration routes a running
+// container to its replica, and a stopped one, or an unknown name, to
+// moor's own pages instead of a bare 404.
+func TestTraefikRouting(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_PROVIDER_TOKEN="+providerToken, "MOOR_PROVIDER_INTERVAL=1s")
+	fallback := m.URL // MOOR_PROVIDER_FALLBACK_URL defaults to moor's own address
+
+	// The provider endpoint takes the provider token, not API keys.
+	if status, _, _ := m.fetchConfig("", "", ""); status != 401 {
+		t.Errorf("no token: %d", status)
+	}
+	if status, _, _ := m.fetchConfig(e.Admin, "", ""); status != 401 {
+		t.Errorf("admin API key on the provider endpoint: %d", status)
+	}
+	if status, _ := m.Do("GET", "/api/v1/containers", nil, providerToken); status != 401 {
+		t.Errorf("provider token on the API: %d", status)
+	}
+
+	m.Create(map[string]any{"name": "site", "type": "testapp", "aliases": []string{"www.site.example"}})
+	c := m.WaitStatus("site", "running", 60*time.Second)
+	want := fmt.Sprintf("http://%s:8080", c.InternalIP)
+	cfg, body, _ := m.configWhere("site running", func(cfg traefikConfig) bool {
+		s := cfg.HTTP.Services["site"].LoadBalancer.Servers
+		return len(s) == 1 && s[0].URL == want
+	})
+	if r := cfg.HTTP.Routers["site"]; r.Rule != "Host(`site.moor.localhost`) || Host(`www.site.example`)" || r.Service != "site" {
+		t.Errorf("router: %+v\n%s", r, body)
+	}
+	for _, host := range []string{"site.moor.localhost", "www.site.example"} {
+		if status, _, out := route(t, cfg, host, "/"); status != 200 || !strings.Contains(out, "hello from testapp") {
+			t.Errorf("%s: %d %s", host, status, out)
+		}
+	}
+	if status, _, out := route(t, cfg, "nothing.moor.localhost", "/"); status != 404 || !strings.Contains(out, "No container answers") {
+		t.Errorf("unknown name: %d %s", status, out)
+	}
+	if srv := cfg.HTTP.Services["moor_unavailable"].LoadBalancer.Servers; len(srv) != 1 || srv[0].URL != fallback {
+		t.Errorf("fallback service: %+v, want %s", srv, fallback)
+	}
+
+	// Stopped: the router stays and leads to moor's 503 page.
+	if status, out := m.Do("POST", "/api/v1/containers/site/stop", nil); status != 202 {
+		t.Fatalf("stop: %d %s", status, out)
+	}
+	m.WaitStatus("site", "stopped", 60*time.Second)
+	cfg, _, _ = m.configWhere("site stopped", func(cfg traefikConfig) bool {
+		return cfg.HTTP.Routers["site"].Service == "moor_unavailable"
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, h, out := route(t, cfg, "site.moor.localhost", "/some/page")
+		if status == 503 && h.Get("Retry-After") != "" && strings.Contains(out, "site is stopped") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stopped site: %d %v %s", status, h, out)
+		}
+		time.Sleep(100 * time.Millisecond) // the page follows the snapshot, which may lag the API by one rebuild
+	}
+
+	// Removed: the router goes (the catch-all answers 404).
+	if status, out := m.Do("DELETE", "/api/v1/containers/site", nil); status != 202 {
+		t.Fatalf("remove: %d %s", status, out)
+	}
+	m.WaitFor("site", 60*time.Second, "removed", func(c Container, ok bool) bool { return !ok })
+	m.configWhere("site removed", func(cfg traefikConfig) bool {
+		_, ok := cfg.HTTP.Routers["site"]
+		return !ok && len(cfg.HTTP.Routers) > 0
+	})
+}
+
+// TestTraefikInjection sends rule syntax through every request field that
+// reaches a Traefik rule (name, aliases, path): each is refused with 422
+// naming the field, and the served configuration does not change.
+func TestTraefikInjection(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_PROVIDER_TOKEN=" + providerToken)
+	m.Create(map[string]any{"name": "base", "type": "testapp", "replicas": 0})
+	_, before, etag := m.configWhere("base", func(cfg traefikConfig) bool { _, ok := cfg.HTTP.Routers["base"]; return ok })
+	// Only base exists; a refused request must add no row and no event.
+	countOthers := func() int64 {
+		return e.Count(`SELECT (SELECT count(*) FROM events WHERE container_name <> 'base') + (SELECT count(*) FROM containers WHERE name <> 'base')`)
+	}
+	others := countOthers()
+
+	hostile := []string{
+		"a`b", `a"b`, "a'b", "a||b", "*", "a b", "ünicode", "ａ", "UPPER", "Upper",
+		"x`) || Host(`*", "x`) || PathPrefix(`/", "a&&b", "a(b)", "-a", "a\\b",
+	}
+	type attempt struct {
+		field string
+		body  map[string]any
+	}
+	var attempts []attempt
+	for i, h := range hostile {
+		n := fmt.Sprintf("ok%d", i)
+		attempts = append(attempts,
+			attempt{"name", map[string]any{"name": h, "type": "testapp"}},
+			attempt{"aliases[0]", map[string]any{"name": n, "type": "testapp", "aliases": []string{h + ".example.com"}}},
+			attempt{"aliases[1]", map[string]any{"name": n, "type": "testapp", "aliases": []string{"fine.example.com", "x." + h}}},
+			attempt{"path", map[string]any{"name": n, "type": "testapp", "path": "/" + h}},
+			attempt{"path", map[string]any{"name": n, "type": "testapp", "path": "/app/" + h}},
+		)
+	}
+	for _, bad := range []string{"*.example.com", "example.com.", ".example.com", "a..b", strings.Repeat("a", 64) + ".com"} {
+		attempts = append(attempts, attempt{"aliases[0]", map[string]any{"name": "okx", "type": "testapp", "aliases": []string{bad}}})
+	}
+	for _, bad := range []string{"app", "/", "//", "/app/", "/a/../b", "/a?b", "/a#b", "/a%60b"} {
+		attempts = append(attempts, attempt{"path", map[string]any{"name": "okx", "type": "testapp", "path": bad}})
+	}
+	for _, a := range attempts {
+		status, out := m.Do("POST", "/api/v1/containers", a.body)
+		var er struct {
+			Error struct{ Code, Message, Field string }
+		}
+		json.Unmarshal(out, &er)
+		if status != 422 || !strings.HasPrefix(er.Error.Message, a.field+":") {
+			t.Errorf("%v: %d %s, want 422 naming %s", a.body, status, out, a.field)
+		}
+	}
+	if n := countOthers(); n != others {
+		t.Errorf("refused requests wrote %d rows or events", n-others)
+	}
+	status, h, after := m.fetchConfig(providerToken, "", "")
+	if status != 200 || h.Get("ETag") != etag || string(after) != string(before) {
+		t.Errorf("configuration changed after refused requests:\n%s\n%s", before, after)
+	}
+
+	// The same fields, well-formed, do reach the configuration.
+	m.Create(map[string]any{"name": "good", "type": "testapp", "replicas": 0, "aliases": []string{"good.example.com"}, "path": "/app/v2"})
+	m.configWhere("good", func(cfg traefikConfig) bool {
+		return cfg.HTTP.Routers["good"].Rule == "(Host(`good.moor.localhost`) || Host(`good.example.com`)) && PathPrefix(`/app/v2`)"
+	})
+}

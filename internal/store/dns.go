@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DNSChannel is the NOTIFY channel a trigger (migration 0003) signals on at
+// the commit of any change of dns_entries or container_ports; the payload
+// is the container's id.
+const DNSChannel = "moor_dns"
+
+// DNSRecord is a dns_entries row with its container's id and name.
+type DNSRecord struct {
+	DNSEntry
+	ContainerID string
+	Container   string
+}
+
+// DNSPort is a named port of a container, for SRV records.
+type DNSPort struct {
+	ContainerID string
+	Container   string
+	Name        string
+	Port        int
+	Protocol    string
+}
+
+// DNSAlias is an extra host name of a container (spec.routing.aliases).
+type DNSAlias struct {
+	ContainerID string
+	Container   string
+	Alias       string
+}
+
+// DNSState is everything the DNS server builds its zones from, read in one
+// repeatable-read snapshot, every list sorted.
+type DNSState struct {
+	Records []DNSRecord
+	Ports   []DNSPort
+	Aliases []DNSAlias
+}
+
+// DNSState reads the DNS rows, named ports and aliases of every container.
+func (s *Store) DNSState(ctx context.Context) (DNSState, error) {
+	return s.dnsState(ctx, nil)
+}
+
+// DNSStateOf is DNSState for the containers with these ids only (a
+// container without rows, or gone, has none).
+func (s *Store) DNSStateOf(ctx context.Context, ids []string) (DNSState, error) {
+	if ids == nil {
+		ids = []string{}
+	}
+	return s.dnsState(ctx, ids)
+}
+
+func (s *Store) dnsState(ctx context.Context, ids []string) (DNSState, error) {
+	// One statement (one round trip, one consistent snapshot) for rows,
+	// ports and aliases; the filter is a constant clause, never input.
+	where, args := "", []any{}
+	if ids != nil {
+		where, args = "WHERE c.id = ANY($1::uuid[])", []any{ids}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT 'r', d.zone, d.name, d.record_type, d.value, d.replica, d.ttl, c.id::text, c.name
+		FROM dns_entries d JOIN containers c ON c.id = d.container_id `+where+`
+		UNION ALL
+		SELECT 'p', '', p.name, p.protocol, '', p.container_port, 0, c.id::text, c.name
+		FROM container_ports p JOIN containers c ON c.id = p.container_id `+where+`
+		UNION ALL
+		SELECT 'a', '', a.alias, '', '', NULL, 0, c.id::text, c.name
+		FROM containers c, jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.spec->'routing'->'aliases') = 'array'
+			THEN c.spec->'routing'->'aliases' ELSE '[]' END) AS a(alias) `+where+`
+		ORDER BY 1, 2, 3, 4, 5`, args...)
+	if err != nil {
+		return DNSState{}, mapErr(err, "dns state")
+	}
+	var st DNSState
+	var kind, zone, name, typ, value, id, container string
+	var replica *int
+	var ttl int
+	_, err = pgx.ForEachRow(rows, []any{&kind, &zone, &name, &typ, &value, &replica, &ttl, &id, &container}, func() error {
+		switch kind {
+		case "r":
+			r := DNSRecord{DNSEntry: DNSEntry{Zone: zone, Name: name, Type: typ, Value: value, TTL: ttl}, ContainerID: id, Container: container}
+			if replica != nil {
+				v := *replica
+				r.Replica = &v
+			}
+			st.Records = append(st.Records, r)
+		case "p":
+			port := 0
+			if replica != nil {
+				port = *replica
+			}
+			st.Ports = append(st.Ports, DNSPort{ContainerID: id, Container: container, Name: name, Port: port, Protocol: typ})
+		case "a":
+			st.Aliases = append(st.Aliases, DNSAlias{ContainerID: id, Container: container, Alias: name})
+		}
+		return nil
+	})
+	if err != nil {
+		return DNSState{}, mapErr(err, "dns state")
+	}
+	return st, nil
+}
+
+// DNSSerial returns the zones' SOA serial for content with this hash: the
+// stored serial when the hash is the stored one, else the stored serial plus
+// one (wrapping within 1..2^32-1), recorded with the new hash.
+func (s *Store) DNSSerial(ctx context.Context, hash []byte) (uint32, error) {
+	var serial int64
+	err := s.pool.QueryRow(ctx, `
+		WITH bumped AS (
+			UPDATE dns_serial SET content_hash = $1,
+				serial = CASE WHEN serial >= 4294967295 THEN 1 ELSE serial + 1 END
+			WHERE content_hash <> $1 RETURNING serial)
+		SELECT serial FROM bumped UNION ALL SELECT serial FROM dns_serial WHERE content_hash = $1
+		LIMIT 1`, hash).Scan(&serial)
+	if err != nil {
+		return 0, mapErr(err, "dns serial")
+	}
+	return uint32(serial), nil
+}
+
+// ListenDNS calls fn with the id of every container whose DNS rows or ports
+// changed, at commit, and with "" after each (re)connect (changes may have
+// been missed), until ctx ends.
+func (s *Store) ListenDNS(ctx context.Context, fn func(containerID string)) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.listenChannel(ctx, DNSChannel, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.logger.Warn("dns listener lost, reconnecting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Store) listenChannel(ctx context.Context, channel string, fn func(string)) error {
+	conn, err := pgx.Connect(ctx, s.url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return err
+	}
+	fn("")
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Payload)
+	}
+}
