@@ -3,7 +3,7 @@
 # Variables (make VAR=value):
 #   RACE=1         make test builds with the race detector (slower; off by default so
 #                  the suite fits its timeout on 2 cores and timing-sensitive tests hold)
-#   FUZZTIME=10s   per fuzz target in make test (make test FUZZTIME=0 skips fuzzing)
+#   FUZZTIME=20000x per fuzz target in make test: inputs, or a time such as 10s (make test FUZZTIME=0 skips fuzzing)
 #   TESTFLAGS=     extra go test flags, e.g. TESTFLAGS='-run TestX -v'
 #   PGDIR=.moor/pg where make run keeps its PostgreSQL cluster
 
@@ -15,7 +15,7 @@ GO ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 RACE ?=
-FUZZTIME ?= 10s
+FUZZTIME ?= 20000x
 TESTFLAGS ?=
 TESTTIMEOUT ?= 20m
 PGDIR ?= .moor/pg
