@@ -200,7 +200,7 @@ func hostsOf(cs []domain.Container, order []int, o Options) (map[string]int, [][
 func buildHTTP(h *dynamic.HTTPConfiguration, c *domain.Container, r *domain.Routing, p domain.PortSpec, hosts []string, o Options) {
 	var servers []dynamic.Server
 	for _, in := range c.Instances {
-		if ready(in) {
+		if ready(c, in) {
 			servers = append(servers, dynamic.Server{URL: "http://" + net.JoinHostPort(in.InternalIP, strconv.Itoa(p.Port))})
 		}
 	}
@@ -296,7 +296,7 @@ func buildTCP(t *dynamic.TCPConfiguration, c *domain.Container, tr domain.TCPRou
 	}
 	var servers []dynamic.TCPServer
 	for _, in := range c.Instances {
-		if ready(in) {
+		if ready(c, in) {
 			servers = append(servers, dynamic.TCPServer{Address: net.JoinHostPort(in.InternalIP, strconv.Itoa(port))})
 		}
 	}
@@ -318,9 +318,16 @@ func buildTCP(t *dynamic.TCPConfiguration, c *domain.Container, tr domain.TCPRou
 }
 
 // ready reports whether a replica takes traffic: running, with an address,
-// and not failing or still starting its Docker health check.
-func ready(in domain.Instance) bool {
-	return in.Status == domain.StatusRunning && in.InternalIP != "" && in.Health != "starting" && in.Health != "unhealthy"
+// and, when its type has a Docker health check, healthy (Docker reports no
+// health for the first moment after the start: not ready yet either).
+func ready(c *domain.Container, in domain.Instance) bool {
+	if in.Status != domain.StatusRunning || in.InternalIP == "" {
+		return false
+	}
+	if h := c.Spec.Health; h != nil && len(h.Test) > 0 && h.Test[0] != "NONE" {
+		return in.Health == "healthy"
+	}
+	return in.Health != "starting" && in.Health != "unhealthy"
 }
 
 // rule joins matchers; its inputs are validated labels, so no backtick,

@@ -92,6 +92,15 @@ var buildCases = []struct {
 		ctr("olddb", domain.StatusStopped, nil, &domain.Routing{TCP: []domain.TCPRoute{{Port: "postgres", EntryPoint: "postgres"}}}, pgPorts...),
 		ctr("cache", domain.StatusRunning, running("172.18.0.8"), nil, domain.PortSpec{Name: "redis", Port: 6379, Protocol: "tcp"}),
 	}},
+	{"health-checked", plain, []domain.Container{func() domain.Container {
+		c := ctr("hc", domain.StatusRunning, []domain.Instance{
+			{Index: 0, InternalIP: "172.18.0.20", Status: domain.StatusRunning, Health: ""},
+			{Index: 1, InternalIP: "172.18.0.21", Status: domain.StatusRunning, Health: "starting"},
+			{Index: 2, InternalIP: "172.18.0.22", Status: domain.StatusRunning, Health: "healthy"},
+		}, nil)
+		c.Spec.Health = &domain.HealthSpec{Test: []string{"CMD", "/app", "-check"}}
+		return c
+	}()}},
 	{"alias-conflicts", plain, []domain.Container{
 		ctr("b", domain.StatusRunning, running("172.18.0.3"), &domain.Routing{Aliases: []string{"shared.example.com", "a.moor.localhost"}}),
 		ctr("a", domain.StatusRunning, running("172.18.0.2"), &domain.Routing{Aliases: []string{"shared.example.com"}}),

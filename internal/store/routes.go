@@ -50,16 +50,17 @@ func (s *Store) routingState(ctx context.Context, ids []string) ([]domain.Contai
 		}
 		cs = make([]domain.Container, 0, n) // a Container is large: no regrowth
 		rows, err := tx.Query(ctx, `
-			SELECT id::text, name, status, status_reason, desired_state, replicas, coalesce(spec->'routing', 'null')
+			SELECT id::text, name, status, status_reason, desired_state, replicas, coalesce(spec->'routing', 'null'),
+				coalesce(spec->'health', 'null')
 			FROM containers`)
 		if err != nil {
 			return err
 		}
 		idx := make(map[string]int, n)
 		var c domain.Container
-		var routing []byte
-		_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas, &routing}, func() error {
-			n, err := routingContainer(c, nil, routing)
+		var routing, health []byte
+		_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas, &routing, &health}, func() error {
+			n, err := routingContainer(c, nil, routing, health)
 			idx[n.ID] = len(cs)
 			cs = append(cs, n)
 			return err
@@ -110,7 +111,7 @@ func (s *Store) routingState(ctx context.Context, ids []string) ([]domain.Contai
 func (s *Store) routingStateOf(ctx context.Context, ids []string) ([]domain.Container, int64, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT c.id::text, c.name, c.status, c.status_reason, c.desired_state, c.replicas,
-			coalesce(c.spec->'ports', '[]'), coalesce(c.spec->'routing', 'null'),
+			coalesce(c.spec->'ports', '[]'), coalesce(c.spec->'routing', 'null'), coalesce(c.spec->'health', 'null'),
 			i.replica, coalesce(host(i.internal_ip), ''), coalesce(i.status, ''), coalesce(i.health, ''),
 			(SELECT coalesce(max(seq), 0) FROM events)
 		FROM containers c LEFT JOIN container_instances i ON i.container_id = c.id
@@ -122,14 +123,14 @@ func (s *Store) routingStateOf(ctx context.Context, ids []string) ([]domain.Cont
 	var seq int64
 	idx := map[string]int{}
 	var c domain.Container
-	var ports, routing []byte
+	var ports, routing, health []byte
 	var replica *int
 	var in domain.Instance
 	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas,
-		&ports, &routing, &replica, &in.InternalIP, &in.Status, &in.Health, &seq}, func() error {
+		&ports, &routing, &health, &replica, &in.InternalIP, &in.Status, &in.Health, &seq}, func() error {
 		i, ok := idx[c.ID]
 		if !ok {
-			n, err := routingContainer(c, ports, routing)
+			n, err := routingContainer(c, ports, routing, health)
 			if err != nil {
 				return err
 			}
@@ -150,9 +151,9 @@ func (s *Store) routingStateOf(ctx context.Context, ids []string) ([]domain.Cont
 	return cs, seq, nil
 }
 
-// routingContainer is c with the ports and routing of its spec (JSON; nil
-// ports are left out, "null" routing is none).
-func routingContainer(c domain.Container, ports, routing []byte) (domain.Container, error) {
+// routingContainer is c with the ports, routing and health check of its
+// spec (JSON; nil ports are left out, "null" is none).
+func routingContainer(c domain.Container, ports, routing, health []byte) (domain.Container, error) {
 	n := domain.Container{ID: c.ID, Name: c.Name, Status: c.Status, StatusReason: c.StatusReason,
 		DesiredState: c.DesiredState, Replicas: c.Replicas}
 	if ports != nil {
@@ -163,6 +164,11 @@ func routingContainer(c domain.Container, ports, routing []byte) (domain.Contain
 	if len(routing) > 0 && string(routing) != "null" {
 		if err := json.Unmarshal(routing, &n.Spec.Routing); err != nil {
 			return n, fmt.Errorf("container %s spec.routing: %w", c.Name, err)
+		}
+	}
+	if len(health) > 0 && string(health) != "null" {
+		if err := json.Unmarshal(health, &n.Spec.Health); err != nil {
+			return n, fmt.Errorf("container %s spec.health: %w", c.Name, err)
 		}
 	}
 	return n, nil
