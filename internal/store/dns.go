@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -130,37 +129,5 @@ func (s *Store) DNSSerial(ctx context.Context, hash []byte) (uint32, error) {
 // changed, at commit, and with "" after each (re)connect (changes may have
 // been missed), until ctx ends.
 func (s *Store) ListenDNS(ctx context.Context, fn func(containerID string)) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.listenChannel(ctx, DNSChannel, fn)
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.logger.Warn("dns listener lost, reconnecting", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func (s *Store) listenChannel(ctx context.Context, channel string, fn func(string)) error {
-	conn, err := pgx.Connect(ctx, s.url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		return err
-	}
-	fn("")
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		fn(n.Payload)
-	}
+	return s.listen(ctx, DNSChannel, "dns", fn)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -192,37 +191,5 @@ const RoutesChannel = "moor_routes"
 // (re)connect (changes may have been missed meanwhile: read everything),
 // until ctx ends. It reconnects with backoff.
 func (s *Store) ListenRoutes(ctx context.Context, fn func(id string)) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.listenRoutesOnce(ctx, fn)
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.logger.Warn("routes listener lost, reconnecting", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func (s *Store) listenRoutesOnce(ctx context.Context, fn func(string)) error {
-	conn, err := pgx.Connect(ctx, s.url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+RoutesChannel); err != nil {
-		return err
-	}
-	fn("")
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		fn(n.Payload)
-	}
+	return s.listen(ctx, RoutesChannel, "routes", fn)
 }
