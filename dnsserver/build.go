@@ -426,20 +426,25 @@ func assemble(cfg ZoneConfig, zn zoneNames, frags []*fragment, serial uint32) (*
 		}
 	}
 	for _, f := range frags {
-		for i := range f.ents {
-			e := &f.ents[i]
-			zi, ok := idx[e.zone]
-			if !ok {
-				continue
-			}
-			c, _ := s.ents.get(e.key)
-			s.ents.set(e.key, c+1)
-			if s.node(e.key) == nil {
-				s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi)})
-			}
-		}
+		s.addAncestors(f, idx)
 	}
 	return s, nil
+}
+
+// addAncestors counts f's empty non-terminals and creates their nodes.
+func (s *Snapshot) addAncestors(f *fragment, idx map[string]int) {
+	for i := range f.ents {
+		e := &f.ents[i]
+		zi, ok := idx[e.zone]
+		if !ok {
+			continue
+		}
+		c, _ := s.ents.get(e.key)
+		s.ents.set(e.key, c+1)
+		if s.node(e.key) == nil {
+			s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi)})
+		}
+	}
 }
 
 // patch derives a snapshot from prev where the fragments in drop leave and
@@ -519,18 +524,7 @@ func patch(cfg ZoneConfig, zn zoneNames, prev *Snapshot, drop, add []*fragment, 
 			}
 			s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), rrsets: e.rrsets})
 		}
-		for i := range f.ents {
-			e := &f.ents[i]
-			zi, ok := idx[e.zone]
-			if !ok {
-				continue
-			}
-			c, _ := s.ents.get(e.key)
-			s.ents.set(e.key, c+1)
-			if s.node(e.key) == nil {
-				s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi)})
-			}
-		}
+		s.addAncestors(f, idx)
 	}
 	return s, true
 }
