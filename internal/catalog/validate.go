@@ -125,13 +125,10 @@ func validatePorts(t domain.Type) error {
 		if proto == "" {
 			proto = "tcp"
 		}
+		if err := uniqueLabel(field+".name", p.Name, names); err != nil {
+			return err
+		}
 		switch {
-		case p.Name == "":
-			return domain.Invalid(field+".name", "is required")
-		case !domain.IsLabel(p.Name):
-			return domain.Invalid(field+".name", "must be a DNS label (got %q)", p.Name)
-		case names[p.Name]:
-			return domain.Invalid(field+".name", "duplicates %q", p.Name)
 		case p.Port < 1 || p.Port > 65535:
 			return domain.Invalid(field+".port", "must be between 1 and 65535")
 		case proto != "tcp" && proto != "udp":
@@ -243,13 +240,8 @@ func validateVolumes(t domain.Type) error {
 	paths := make(map[string]bool, len(t.Volumes))
 	for i, v := range t.Volumes {
 		field := fmt.Sprintf("volumes[%d]", i)
-		switch {
-		case v.Name == "":
-			return domain.Invalid(field+".name", "is required")
-		case !domain.IsLabel(v.Name):
-			return domain.Invalid(field+".name", "must be a DNS label (got %q)", v.Name)
-		case names[v.Name]:
-			return domain.Invalid(field+".name", "duplicates %q", v.Name)
+		if err := uniqueLabel(field+".name", v.Name, names); err != nil {
+			return err
 		}
 		names[v.Name] = true
 		if err := checkMountPath(field+".path", v.Path); err != nil {
@@ -489,6 +481,19 @@ func validateRouting(t domain.Type) error {
 			return domain.Invalid(field+".entry_point", "must be a Traefik entry point name of lower-case letters, digits and '-'")
 		}
 		seen[tr.Port] = true
+	}
+	return nil
+}
+
+// uniqueLabel checks that name is a DNS label not already in seen.
+func uniqueLabel(field, name string, seen map[string]bool) error {
+	switch {
+	case name == "":
+		return domain.Invalid(field, "is required")
+	case !domain.IsLabel(name):
+		return domain.Invalid(field, "must be a DNS label (got %q)", name)
+	case seen[name]:
+		return domain.Invalid(field, "duplicates %q", name)
 	}
 	return nil
 }
