@@ -217,6 +217,11 @@ func TestZonesFromPostgres(t *testing.T) {
 	eventually(t, "blog in the host zone", func() bool {
 		return strings.Join(answers(ts.ask("", "blog.moor.localhost.", dns.TypeA)), ",") == "blog.moor.localhost. A 127.0.0.1"
 	})
+	// The replicas' addresses land in a second transaction (as the
+	// reconciler writes them), so wait for that one too.
+	eventually(t, "blog in the container zone", func() bool {
+		return len(ts.ask("127.0.0.2", "blog.moor.internal.", dns.TypeA).Answer) == 2
+	})
 	s1 := ts.serial()
 	if !serialLess(s0, s1) {
 		t.Errorf("serial %d after a change, was %d: want it to rise", s1, s0)
