@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -35,6 +36,8 @@ type Snapshot struct {
 	Body []byte
 	ETag string // quoted, as sent in the ETag header
 	Seq  int64  // the last event the state reflects
+	// file holds Body for sendfile; nil where memfd is missing.
+	file *bodyFile
 	// changed is closed when a newer snapshot replaces this one.
 	changed chan struct{}
 }
@@ -216,9 +219,14 @@ func (p *Provider) publish(seq int64) error {
 	if old != nil {
 		seq = max(seq, old.Seq)
 	}
-	p.snap.Store(&Snapshot{Body: body, ETag: etag, Seq: seq, changed: make(chan struct{})})
+	file, err := newBodyFile(body)
+	if err != nil {
+		p.logger.Debug("traefik configuration served from memory", "err", err)
+	}
+	p.snap.Store(&Snapshot{Body: body, ETag: etag, Seq: seq, file: file, changed: make(chan struct{})})
 	if old != nil {
 		close(old.changed)
+		old.file.release()
 	}
 	p.logger.Debug("traefik configuration rebuilt", "seq", seq, "bytes", len(body), "etag", etag)
 	return nil
@@ -273,9 +281,19 @@ func (p *Provider) ServeConfig(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(snap.Body)))
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(snap.Body)
+	if r.Method != http.MethodGet {
+		return
 	}
+	if f := snap.file.open(); f != nil {
+		defer f.Close()
+		if c := connOf(r.Context()); c != nil {
+			cork(c, true)
+			defer cork(c, false)
+		}
+		io.Copy(w, f) // sendfile(2) from the memfd
+		return
+	}
+	w.Write(snap.Body)
 }
 
 func parseWait(s string) (time.Duration, error) {

@@ -103,7 +103,9 @@ func get(t testing.TB, url, token string, header ...string) response {
 func serve(t testing.TB, p *Provider) string {
 	mux := http.NewServeMux()
 	p.Handler(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnContext = ConnContext // as cmd/moor serves it
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

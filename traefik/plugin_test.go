@@ -11,8 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -202,5 +206,103 @@ func TestPluginRefusesBadConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error naming %s", c.settings, err, c.want)
 		}
+	}
+}
+
+// TestPluginKeepsLastGoodConfig: a fake moor (for faults the real one
+// never produces) answers with an empty routers map, a body cut short, a
+// JSON array, a 500 and a body without ETag between two good
+// configurations. The plugin pushes only the good ones, and keeps asking
+// with the last good ETag.
+func TestPluginKeepsLastGoodConfig(t *testing.T) {
+	good := func(ip string) string {
+		return `{"http":{"routers":{"blog":{"rule":"Host(` + "`blog.moor.localhost`" + `)","service":"blog"}},` +
+			`"services":{"blog":{"loadBalancer":{"servers":[{"url":"http://` + ip + `:8080"}]}}}}}`
+	}
+	type answer struct {
+		status     int
+		etag, body string
+		cutShortBy int
+	}
+	script := []answer{
+		{200, `"A"`, good("172.31.1.1"), 0},
+		{200, `"B"`, `{"http":{"routers":{},"services":{}}}`, 0},
+		{200, `"C"`, good("172.31.1.9"), 40},
+		{200, `"D"`, `[1,2,3]`, 0},
+		{500, "", `{"error":{}}`, 0},
+		{200, "", good("172.31.1.9"), 0},
+		{200, `"E"`, good("172.31.1.2"), 0},
+	}
+	var (
+		mu      sync.Mutex
+		calls   int
+		inmOf   []string
+		lastInm = make(chan string, 1)
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(401)
+			return
+		}
+		mu.Lock()
+		i := calls
+		calls++
+		inmOf = append(inmOf, r.Header.Get("If-None-Match"))
+		mu.Unlock()
+		if i >= len(script) {
+			select {
+			case lastInm <- r.Header.Get("If-None-Match"):
+			default:
+			}
+			<-r.Context().Done() // a long poll with nothing new
+			return
+		}
+		a := script[i]
+		if a.etag != "" {
+			w.Header().Set("ETag", a.etag)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
+		w.WriteHeader(a.status)
+		io.WriteString(w, a.body[:len(a.body)-a.cutShortBy])
+	}))
+	defer srv.Close()
+
+	pp := loadPlugin(t, map[string]string{"endpoint": srv.URL + "/api/v1/traefik/config", "token": token, "wait": "30s", "maxBackoff": "100ms"})
+	ch := make(chan json.Marshaler)
+	if err := pp.Provide(ch); err != nil {
+		t.Fatal(err)
+	}
+	defer pp.Stop()
+	for _, want := range []string{"172.31.1.1", "172.31.1.2"} {
+		select {
+		case m := <-ch:
+			b, _ := m.MarshalJSON()
+			if !strings.Contains(string(b), "http://"+want+":8080") {
+				t.Fatalf("pushed %s, want the configuration routing to %s", b, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("nothing pushed; want the configuration routing to %s", want)
+		}
+	}
+	select {
+	case inm := <-lastInm:
+		if inm != `"E"` {
+			t.Errorf("after the last good configuration the plugin asks with If-None-Match %q, want \"E\"", inm)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the plugin stopped asking")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i <= 6; i++ {
+		if inmOf[i] != `"A"` {
+			t.Errorf("request %d after a refused answer asked with If-None-Match %q, want the last good \"A\"", i, inmOf[i])
+		}
+	}
+	select {
+	case m := <-ch:
+		b, _ := m.MarshalJSON()
+		t.Errorf("pushed a further configuration: %.200s", b)
+	default:
 	}
 }

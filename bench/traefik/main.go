@@ -164,7 +164,7 @@ func run() error {
 	res.Addr = ln.Addr().String()
 	mux := http.NewServeMux()
 	prov.Handler(mux)
-	go http.Serve(ln, mux)
+	go (&http.Server{Handler: mux, ConnContext: provider.ConnContext}).Serve(ln)
 	endpoint := "http://" + res.Addr + "/api/v1/traefik/config"
 
 	// The long-polling client and the plugin report every new body.

@@ -313,7 +313,8 @@ func serve(args []string, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	prov.Handler(mux)
 	mux.Handle("/", srv.Handler())
-	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: provider.ConnContext}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return err
