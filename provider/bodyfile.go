@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 )
 
 type connKey struct{}
@@ -49,11 +50,13 @@ func (b *bodyFile) open() *os.File {
 		}
 	}
 	defer b.release()
-	f, err := os.Open(b.path)
+	// Opened blocking (not as os.Open does), so the runtime does not try
+	// to add a regular file to its poller on every request.
+	fd, err := syscall.Open(b.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	return f
+	return os.NewFile(uintptr(fd), b.path)
 }
 
 // release drops one reference; the last one closes the file.
