@@ -51,9 +51,10 @@ func TestCrashDuringDeploy(t *testing.T) {
 	}
 }
 
-// TestCrashDuringRemove kills moor at each step of a removal.
+// TestCrashDuringRemove kills moor at each step of a removal (drained: the
+// replica is out of the routes, not yet removed).
 func TestCrashDuringRemove(t *testing.T) {
-	for _, step := range []string{"removed-containers", "removed-volumes"} {
+	for _, step := range []string{"drained", "removed-containers", "removed-volumes"} {
 		t.Run(step, func(t *testing.T) {
 			e := NewEnv(t)
 			m := e.Start()

@@ -60,7 +60,10 @@ func TestDNSDnsmasqMode(t *testing.T) {
 	if status, out := m.Do("DELETE", "/api/v1/containers/"+name, nil); status != 202 {
 		t.Fatalf("delete: %d %s", status, out)
 	}
-	waitDig("dnsmasq after removal", port, name+".moor.internal", "")
+	// The container-zone name goes first (the replica drains), the
+	// host-zone name with the container.
+	waitDig("dnsmasq after removal, container zone", port, name+".moor.internal", "")
+	waitDig("dnsmasq after removal, host zone", port, name+".moor.localhost", "")
 	if files := lsDir(dir); len(files) != 0 {
 		t.Errorf("hosts dir after removal: %v", files)
 	}

@@ -149,6 +149,8 @@ func (e *Env) environ(extra ...string) []string {
 		"MOOR_CATALOG_DIR="+catalogDir,
 		"MOOR_RESYNC=2s",
 		"MOOR_LOG_LEVEL=debug",
+		// Short drains keep the suite fast; TestTraefikDrain sets its own.
+		"MOOR_DRAIN=100ms",
 	)
 	env = append(env, e.Extra...)
 	return append(env, extra...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -274,4 +275,77 @@ func TestTraefikInjection(t *testing.T) {
 	m.configWhere("good", func(cfg traefikConfig) bool {
 		return cfg.HTTP.Routers["good"].Rule == "(Host(`good.moor.localhost`) || Host(`good.example.com`)) && PathPrefix(`/app/v2`)"
 	})
+}
+
+// dockerRunning reports whether the Docker container with this id runs
+// (false when it is gone).
+func dockerRunning(id string) bool {
+	out, err := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", id).Output()
+	return err == nil && strings.TrimSpace(string(out)) == "true"
+}
+
+// TestTraefikDrain: a replica that is about to be removed by a scale-down,
+// or stopped, leaves the routes and the container zone first and is still
+// running when the configuration without it is served, so Traefik never
+// sends a request to a replica that is going away (a 502).
+func TestTraefikDrain(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_PROVIDER_TOKEN="+providerToken, "MOOR_DRAIN=1500ms")
+	m.Create(map[string]any{"name": "dr", "type": "testapp", "replicas": 2})
+	c := m.WaitFor("dr", 60*time.Second, "2 running replicas", func(c Container, ok bool) bool {
+		return ok && c.Status == "running" && len(c.Instances) == 2 && c.Instances[0].InternalIP != "" && c.Instances[1].InternalIP != ""
+	})
+	url0 := fmt.Sprintf("http://%s:8080", c.Instances[0].InternalIP)
+	docker1, docker0 := c.Instances[1].DockerID, c.Instances[0].DockerID
+	m.configWhere("both replicas routed", func(cfg traefikConfig) bool {
+		return len(cfg.HTTP.Services["dr"].LoadBalancer.Servers) == 2
+	})
+
+	// Scale down: replica 1 leaves the service while it still runs.
+	if status, body := m.Do("POST", "/api/v1/containers/dr/scale", map[string]any{"replicas": 1}); status != 202 {
+		t.Fatalf("scale: %d %s", status, body)
+	}
+	cfg, _, _ := m.configWhere("replica 1 out of the service", func(cfg traefikConfig) bool {
+		s := cfg.HTTP.Services["dr"].LoadBalancer.Servers
+		return len(s) == 1
+	})
+	if !dockerRunning(docker1) {
+		t.Fatal("replica 1 had stopped before the configuration without it was served")
+	}
+	if s := cfg.HTTP.Services["dr"].LoadBalancer.Servers; s[0].URL != url0 {
+		t.Errorf("the service kept %s, want replica 0's %s", s[0].URL, url0)
+	}
+	if rows := e.Query(`SELECT name, value FROM dns_entries WHERE zone = 'container' AND replica = 1`); len(rows) != 0 {
+		t.Errorf("replica 1 still in the container zone while it drains: %v", rows)
+	}
+	if status, _, out := route(t, cfg, "dr.moor.localhost", "/"); status != 200 || !strings.Contains(out, "hello from testapp") {
+		t.Errorf("during the drain the remaining replica answers: %d %s", status, out)
+	}
+	m.WaitFor("dr", 60*time.Second, "1 replica", func(c Container, ok bool) bool {
+		return ok && c.Status == "running" && len(c.Instances) == 1
+	})
+	if ids := e.DockerIDs("dr"); len(ids) != 1 {
+		t.Errorf("docker containers after the scale-down: %v", ids)
+	}
+
+	// Stop: the last replica leaves the routes while it still runs, and
+	// the router leads to moor's page saying so.
+	if status, body := m.Do("POST", "/api/v1/containers/dr/stop", nil); status != 202 {
+		t.Fatalf("stop: %d %s", status, body)
+	}
+	cfg, _, _ = m.configWhere("dr routed to moor's page", func(cfg traefikConfig) bool {
+		return cfg.HTTP.Routers["dr"].Service == "moor_unavailable"
+	})
+	if !dockerRunning(docker0) {
+		t.Fatal("replica 0 had stopped before the configuration without it was served")
+	}
+	if status, h, out := route(t, cfg, "dr.moor.localhost", "/"); status != 503 || h.Get("Retry-After") == "" || !strings.Contains(out, "dr is stopping") {
+		t.Errorf("during the drain: %d %v %s", status, h, out)
+	}
+	if c := m.WaitStatus("dr", "stopped", 60*time.Second); len(c.Instances) != 1 || c.Instances[0].Status != "stopped" {
+		t.Errorf("after the drain: %+v", c.Instances)
+	}
+	if dockerRunning(docker0) {
+		t.Error("replica 0 still runs after the stop")
+	}
 }

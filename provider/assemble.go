@@ -248,7 +248,7 @@ func (a *assembler) render() ([]byte, error) {
 		if err := a.renderContainer(c, a.hostsOf[n]); err != nil {
 			return nil, err
 		}
-		a.status.Store(n, c.Status)
+		a.status.Store(n, pageStatus(c))
 		delete(a.dirty, n)
 	}
 
@@ -270,6 +270,15 @@ func (a *assembler) render() ([]byte, error) {
 	b.WriteString("}\n")
 	a.lastSize = b.Len()
 	return b.Bytes(), nil
+}
+
+// pageStatus is the status a status page tells: a running container asked
+// to stop is stopping (its replicas drain, then stop).
+func pageStatus(c *domain.Container) domain.Status {
+	if c.Status == domain.StatusRunning && c.DesiredState == domain.DesiredStopped {
+		return domain.StatusStopping
+	}
+	return c.Status
 }
 
 // lookup returns the container a host name is routed to, and its status.

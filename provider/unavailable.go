@@ -52,6 +52,8 @@ func (p *Provider) ServeUnavailable(w http.ResponseWriter, r *http.Request) {
 		// Its replicas start or fail their health check, or Traefik
 		// still has the previous configuration.
 		retry, text = "2", "is not ready yet."
+	case domain.StatusStopping:
+		text = "is stopping."
 	case domain.StatusStopped:
 		text = "is stopped."
 	case domain.StatusFailed:

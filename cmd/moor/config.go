@@ -30,6 +30,7 @@ type config struct {
 	DataDir       string
 	DNSTTL        int
 	Resync        time.Duration
+	Drain         time.Duration
 	LogFormat     string
 	LogLevel      string
 	HaltAt        string
@@ -40,6 +41,10 @@ type config struct {
 	TraefikCertResolver   string
 	ProviderFallbackURL   string
 	ProviderInterval      time.Duration
+
+	// envErrs holds environment values that did not parse; validate
+	// reports the first.
+	envErrs []error
 }
 
 func envOr(name, def string) string {
@@ -62,25 +67,41 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ProviderToken, "provider-token", envOr("MOOR_PROVIDER_TOKEN", ""), "bearer token for Traefik (MOOR_PROVIDER_TOKEN)")
 	fs.StringVar(&c.SecretKey, "secret-key", envOr("MOOR_SECRET_KEY", ""), "base64 key for stored credentials (MOOR_SECRET_KEY)")
 	fs.StringVar(&c.DataDir, "data-dir", envOr("MOOR_DATA_DIR", ".moor"), "directory for the key file (MOOR_DATA_DIR)")
-	ttl, _ := strconv.Atoi(envOr("MOOR_DNS_TTL", "5"))
+	ttl, err := strconv.Atoi(envOr("MOOR_DNS_TTL", "5"))
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("MOOR_DNS_TTL: must be a number of seconds: %q", os.Getenv("MOOR_DNS_TTL")))
+	}
 	fs.IntVar(&c.DNSTTL, "dns-ttl", ttl, "TTL of container records, seconds (MOOR_DNS_TTL)")
-	resync, _ := time.ParseDuration(envOr("MOOR_RESYNC", "30s"))
-	fs.DurationVar(&c.Resync, "resync", resync, "period of the full reconcile pass (MOOR_RESYNC)")
+	fs.DurationVar(&c.Resync, "resync", c.envDuration("MOOR_RESYNC", "30s"), "period of the full reconcile pass (MOOR_RESYNC)")
+	fs.DurationVar(&c.Drain, "drain", c.envDuration("MOOR_DRAIN", "2s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow; 0 stops at once (MOOR_DRAIN)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
 	fs.StringVar(&c.TraefikEntryPoints, "traefik-entrypoints", envOr("MOOR_TRAEFIK_ENTRYPOINTS", "web"), "Traefik's plain HTTP entry points, comma-separated (MOOR_TRAEFIK_ENTRYPOINTS)")
 	fs.StringVar(&c.TraefikTLSEntryPoints, "traefik-tls-entrypoints", envOr("MOOR_TRAEFIK_TLS_ENTRYPOINTS", ""), "Traefik's HTTPS entry points, comma-separated (MOOR_TRAEFIK_TLS_ENTRYPOINTS)")
 	fs.StringVar(&c.TraefikCertResolver, "traefik-cert-resolver", envOr("MOOR_TRAEFIK_CERT_RESOLVER", ""), "ACME resolver of the HTTPS routers (MOOR_TRAEFIK_CERT_RESOLVER)")
 	fs.StringVar(&c.ProviderFallbackURL, "provider-fallback-url", envOr("MOOR_PROVIDER_FALLBACK_URL", ""), "moor's address as Traefik reaches it, for status pages (MOOR_PROVIDER_FALLBACK_URL; default http://MOOR_HTTP_ADDR)")
-	interval, _ := time.ParseDuration(envOr("MOOR_PROVIDER_INTERVAL", "30s"))
-	fs.DurationVar(&c.ProviderInterval, "provider-interval", interval, "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
-	c.DNS.register(fs)
+	fs.DurationVar(&c.ProviderInterval, "provider-interval", c.envDuration("MOOR_PROVIDER_INTERVAL", "30s"), "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
+	c.DNS.register(fs, c.envDuration)
 	// A testing aid: halt the reconciler at a named step so a crash test can
 	// kill -9 moor exactly there.
 	fs.StringVar(&c.HaltAt, "debug-halt-at", envOr("MOOR_DEBUG_HALT_AT", ""), "testing: halt at this reconcile step (MOOR_DEBUG_HALT_AT)")
 }
 
+// envDuration reads a duration from the environment, remembering a value
+// that does not parse for validate to report.
+func (c *config) envDuration(name, def string) time.Duration {
+	v := envOr(name, def)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: must be a duration such as 30s or 500ms: %q", name, v))
+	}
+	return d
+}
+
 func (c *config) validate() error {
+	if len(c.envErrs) > 0 {
+		return c.envErrs[0]
+	}
 	if c.DatabaseURL == "" {
 		return fmt.Errorf("MOOR_DATABASE_URL is required (make run starts a local PostgreSQL for you)")
 	}
@@ -109,6 +130,9 @@ func (c *config) validate() error {
 	}
 	if c.Resync < time.Second {
 		return fmt.Errorf("MOOR_RESYNC: must be at least 1s")
+	}
+	if c.Drain < 0 || c.Drain > time.Minute {
+		return fmt.Errorf("MOOR_DRAIN: must be from 0 to 1m")
 	}
 	return nil
 }

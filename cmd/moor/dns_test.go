@@ -53,3 +53,35 @@ func TestParseAddrPorts(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestEnvErrors: a value in the environment that does not parse is named,
+// not silently taken as zero.
+func TestEnvErrors(t *testing.T) {
+	for _, c := range []struct{ name, value, want string }{
+		{"MOOR_DRAIN", "soon", `MOOR_DRAIN: must be a duration such as 30s or 500ms: "soon"`},
+		{"MOOR_DRAIN", "-1s", "MOOR_DRAIN: must be from 0 to 1m"},
+		{"MOOR_DRAIN", "0", ""},
+		{"MOOR_RESYNC", "5", `MOOR_RESYNC: must be a duration`},
+		{"MOOR_PROVIDER_INTERVAL", "1 second", "MOOR_PROVIDER_INTERVAL: must be a duration"},
+		{"MOOR_DNS_REFRESH", "x", "MOOR_DNS_REFRESH: must be a duration"},
+		{"MOOR_DNS_TTL", "5s", "MOOR_DNS_TTL: must be a number of seconds"},
+	} {
+		t.Run(c.name+"="+c.value, func(t *testing.T) {
+			t.Setenv(c.name, c.value)
+			var cfg config
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg.register(fs)
+			if err := fs.Parse([]string{"-database-url", "postgres://x"}); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.validate()
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("%v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("error %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}

@@ -286,7 +286,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	rc := reconciler.New(st, docker, locker, box, reconciler.Config{
 		InstallationID: installation, Network: c.Network, ContainerZone: c.ContainerZone,
-		TTL: c.DNSTTL, Resync: c.Resync, Hook: haltHook(c.HaltAt, logger),
+		TTL: c.DNSTTL, Resync: c.Resync, Drain: c.Drain, Hook: haltHook(c.HaltAt, logger),
 		DNSServers: splitList(c.DNS.ContainerDNS),
 	}, logger)
 	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{

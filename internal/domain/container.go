@@ -15,6 +15,9 @@ const (
 	StatusStopped  Status = "stopped"
 	StatusFailed   Status = "failed"
 	StatusRemoving Status = "removing"
+	// StatusStopping is a replica's only: out of the routes and the
+	// container zone, waiting for Traefik to follow before it is stopped.
+	StatusStopping Status = "stopping"
 )
 
 // DesiredState is what the user asked for; the reconciler makes Docker match it.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,10 @@ type Config struct {
 	TTL            int
 	Resync         time.Duration // full pass period
 	StopTimeout    time.Duration
-	Workers        int // containers worked on at once
+	// Drain is how long a replica about to be stopped or removed is kept
+	// out of the routes first, for Traefik to follow (0: stop at once).
+	Drain   time.Duration
+	Workers int // containers worked on at once
 	// Hook, when set, is called at each step of a deploy and a removal. Crash
 	// tests use it to kill moor at that exact point.
 	Hook func(step string)
@@ -579,13 +583,24 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 		case !c.RestartAt.IsZero():
 			// A restart is pending until observe records it done, so a
 			// crash half-way restarts every replica again: repeatable.
+			// One replica at a time, each out of the routes while it
+			// restarts and back as soon as it is ready.
+			if err := r.drain(ctx, c, states, func(j int) bool { return j == i }); err != nil {
+				return err
+			}
 			if err := r.engine.Stop(ctx, st.ID, r.cfg.StopTimeout); err != nil {
 				return fmt.Errorf("restart replica %d: %w", i, vanished(err))
 			}
 			if err := r.engine.Start(ctx, st.ID); err != nil {
 				return fmt.Errorf("restart replica %d: %w", i, err)
 			}
+			if err := r.recordInstances(ctx, &c); err != nil {
+				return err
+			}
 		}
+	}
+	if err := r.drain(ctx, c, extra, func(int) bool { return true }); err != nil {
+		return err
 	}
 	for _, st := range extra {
 		if err := r.engine.Remove(ctx, st.ID); err != nil {
@@ -611,6 +626,9 @@ func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, sta
 
 // stop stops every replica.
 func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engine.State) error {
+	if err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil {
+		return err
+	}
 	byReplica, extra := splitReplicas(states, c.Replicas)
 	for _, st := range byReplica {
 		if st.Running {
@@ -630,6 +648,9 @@ func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engi
 // remove deletes the Docker containers, then the volumes unless kept, then
 // the row. Each step is repeatable, so a crash anywhere is finished later.
 func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []engine.State) error {
+	if err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil {
+		return err
+	}
 	for _, st := range states {
 		if err := r.engine.Remove(ctx, st.ID); err != nil {
 			return fmt.Errorf("remove: %w", err)
@@ -650,6 +671,80 @@ func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []en
 	}
 	r.step("removed-volumes")
 	return r.store.FinishRemoval(ctx, c.ID, c.Name, map[string]any{"kept_volumes": c.KeepVolumes})
+}
+
+// drain takes the replicas that are about to be stopped or removed (those
+// of states that run and that pick selects) out of the routes and the
+// container zone, then waits cfg.Drain for Traefik to follow: requests
+// meet another replica or moor's status page, never a replica going away
+// (a 502). A replica already recorded as stopping is not waited for
+// again: a crash meanwhile took longer than the drain.
+func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []engine.State, pick func(index int) bool) error {
+	if r.cfg.Drain <= 0 {
+		return nil
+	}
+	leaving := map[int]bool{}
+	for _, st := range states {
+		if i, ok := replicaIndex(st); ok && st.Running && pick(i) {
+			leaving[i] = true
+		}
+	}
+	ins := slices.Clone(c.Instances)
+	var dns []store.DNSEntry
+	changed := false
+	for k, in := range ins {
+		if leaving[in.Index] && in.Status == domain.StatusRunning {
+			ins[k].Status = domain.StatusStopping
+			changed = true
+		}
+		if ins[k].Status == domain.StatusRunning {
+			dns = append(dns, r.containerDNS(c, ins[k])...)
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if dns == nil {
+		dns = []store.DNSEntry{}
+	}
+	if err := r.store.RecordObservation(ctx, store.Observation{
+		ID: c.ID, Name: c.Name, Status: c.Status, Reason: c.StatusReason, Instances: ins, ContainerDNS: dns,
+	}); err != nil {
+		return err
+	}
+	r.step("drained")
+	sleep(ctx, r.cfg.Drain)
+	return ctx.Err()
+}
+
+// recordInstances writes what every replica is now, nothing else: a
+// restarted replica takes traffic again as soon as it is ready.
+func (r *Reconciler) recordInstances(ctx context.Context, c *domain.Container) error {
+	ins, dns, _, err := r.instances(ctx, *c)
+	if err != nil {
+		return err
+	}
+	c.Instances = ins
+	return r.store.RecordObservation(ctx, store.Observation{
+		ID: c.ID, Name: c.Name, Status: c.Status, Reason: c.StatusReason, Instances: ins, ContainerDNS: dns,
+	})
+}
+
+// containerDNS is a running replica's records in the container zone: the
+// container's name (one record per replica) and the replica's own.
+func (r *Reconciler) containerDNS(c domain.Container, in domain.Instance) []store.DNSEntry {
+	if in.InternalIP == "" {
+		return nil
+	}
+	replica := in.Index
+	typ := "A"
+	if strings.Contains(in.InternalIP, ":") {
+		typ = "AAAA"
+	}
+	return []store.DNSEntry{
+		{Zone: "container", Name: c.Name + "." + r.cfg.ContainerZone, Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
+		{Zone: "container", Name: fmt.Sprintf("%d.%s.%s", in.Index, c.Name, r.cfg.ContainerZone), Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
+	}
 }
 
 // observe reads back every replica and records the result if it changed.
@@ -728,16 +823,8 @@ func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domai
 				}
 			}
 		}
-		if in.Status == domain.StatusRunning && in.InternalIP != "" {
-			replica := i
-			typ := "A"
-			if strings.Contains(in.InternalIP, ":") {
-				typ = "AAAA"
-			}
-			dns = append(dns,
-				store.DNSEntry{Zone: "container", Name: c.Name + "." + r.cfg.ContainerZone, Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
-				store.DNSEntry{Zone: "container", Name: fmt.Sprintf("%d.%s.%s", i, c.Name, r.cfg.ContainerZone), Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
-			)
+		if in.Status == domain.StatusRunning {
+			dns = append(dns, r.containerDNS(c, in)...)
 		}
 		ins = append(ins, in)
 	}
