@@ -296,10 +296,43 @@ func TestTraefikDrain(t *testing.T) {
 		return ok && c.Status == "running" && len(c.Instances) == 2 && c.Instances[0].InternalIP != "" && c.Instances[1].InternalIP != ""
 	})
 	url0 := fmt.Sprintf("http://%s:8080", c.Instances[0].InternalIP)
-	docker1, docker0 := c.Instances[1].DockerID, c.Instances[0].DockerID
+	docker0, docker1 := c.Instances[0].DockerID, c.Instances[1].DockerID
 	m.configWhere("both replicas routed", func(cfg traefikConfig) bool {
 		return len(cfg.HTTP.Services["dr"].LoadBalancer.Servers) == 2
 	})
+
+	// Rolling restart: one replica at a time leaves the service, and the
+	// next only once the first is back and healthy, so dr never loses
+	// every replica (its router never leads to moor's page).
+	started := func(id string) string { return docker(t, "inspect", "-f", "{{.State.StartedAt}}", id) }
+	before0, before1 := started(docker0), started(docker1)
+	if status, body := m.Do("POST", "/api/v1/containers/dr/restart", nil); status != 202 {
+		t.Fatalf("restart: %d %s", status, body)
+	}
+	fewest, etag := 2, ""
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		status, h, body := m.fetchConfig(providerToken, etag, "1s")
+		if status == 200 {
+			var cfg traefikConfig
+			if err := json.Unmarshal(body, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			n := len(cfg.HTTP.Services["dr"].LoadBalancer.Servers)
+			if cfg.HTTP.Routers["dr"].Service != "dr" {
+				n = 0
+			}
+			fewest, etag = min(fewest, n), h.Get("ETag")
+			if n == 2 && started(docker0) != before0 && started(docker1) != before1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restart did not end with both replicas restarted and routed")
+		}
+	}
+	if fewest != 1 {
+		t.Errorf("during the rolling restart the service had at fewest %d replicas, want 1", fewest)
+	}
 
 	// Scale down: replica 1 leaves the service while it still runs.
 	if status, body := m.Do("POST", "/api/v1/containers/dr/scale", map[string]any{"replicas": 1}); status != 202 {

@@ -3,9 +3,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,9 +44,9 @@ type config struct {
 	ProviderFallbackURL   string
 	ProviderInterval      time.Duration
 
-	// envErrs holds environment values that did not parse; validate
-	// reports the first.
-	envErrs []error
+	// envErrs holds, by flag name, environment values that did not parse
+	// and that no flag overrode; validate reports them.
+	envErrs map[string]error
 }
 
 func envOr(name, def string) string {
@@ -69,38 +71,51 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", envOr("MOOR_DATA_DIR", ".moor"), "directory for the key file (MOOR_DATA_DIR)")
 	ttl, err := strconv.Atoi(envOr("MOOR_DNS_TTL", "5"))
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("MOOR_DNS_TTL: must be a number of seconds: %q", os.Getenv("MOOR_DNS_TTL")))
+		c.envErr("dns-ttl", fmt.Errorf("MOOR_DNS_TTL: must be a number of seconds: %q", os.Getenv("MOOR_DNS_TTL")))
 	}
 	fs.IntVar(&c.DNSTTL, "dns-ttl", ttl, "TTL of container records, seconds (MOOR_DNS_TTL)")
-	fs.DurationVar(&c.Resync, "resync", c.envDuration("MOOR_RESYNC", "30s"), "period of the full reconcile pass (MOOR_RESYNC)")
-	fs.DurationVar(&c.Drain, "drain", c.envDuration("MOOR_DRAIN", "2s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow; 0 stops at once (MOOR_DRAIN)")
+	fs.DurationVar(&c.Resync, "resync", c.envDuration("resync", "MOOR_RESYNC", "30s"), "period of the full reconcile pass (MOOR_RESYNC)")
+	fs.DurationVar(&c.Drain, "drain", c.envDuration("drain", "MOOR_DRAIN", "2s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow; 0 stops at once (MOOR_DRAIN)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
 	fs.StringVar(&c.TraefikEntryPoints, "traefik-entrypoints", envOr("MOOR_TRAEFIK_ENTRYPOINTS", "web"), "Traefik's plain HTTP entry points, comma-separated (MOOR_TRAEFIK_ENTRYPOINTS)")
 	fs.StringVar(&c.TraefikTLSEntryPoints, "traefik-tls-entrypoints", envOr("MOOR_TRAEFIK_TLS_ENTRYPOINTS", ""), "Traefik's HTTPS entry points, comma-separated (MOOR_TRAEFIK_TLS_ENTRYPOINTS)")
 	fs.StringVar(&c.TraefikCertResolver, "traefik-cert-resolver", envOr("MOOR_TRAEFIK_CERT_RESOLVER", ""), "ACME resolver of the HTTPS routers (MOOR_TRAEFIK_CERT_RESOLVER)")
 	fs.StringVar(&c.ProviderFallbackURL, "provider-fallback-url", envOr("MOOR_PROVIDER_FALLBACK_URL", ""), "moor's address as Traefik reaches it, for status pages (MOOR_PROVIDER_FALLBACK_URL; default http://MOOR_HTTP_ADDR)")
-	fs.DurationVar(&c.ProviderInterval, "provider-interval", c.envDuration("MOOR_PROVIDER_INTERVAL", "30s"), "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
+	fs.DurationVar(&c.ProviderInterval, "provider-interval", c.envDuration("provider-interval", "MOOR_PROVIDER_INTERVAL", "30s"), "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
 	c.DNS.register(fs, c.envDuration)
 	// A testing aid: halt the reconciler at a named step so a crash test can
 	// kill -9 moor exactly there.
 	fs.StringVar(&c.HaltAt, "debug-halt-at", envOr("MOOR_DEBUG_HALT_AT", ""), "testing: halt at this reconcile step (MOOR_DEBUG_HALT_AT)")
 }
 
-// envDuration reads a duration from the environment, remembering a value
-// that does not parse for validate to report.
-func (c *config) envDuration(name, def string) time.Duration {
+// envDuration reads the default of flag from the environment variable
+// name, remembering a value that does not parse.
+func (c *config) envDuration(flag, name, def string) time.Duration {
 	v := envOr(name, def)
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s: must be a duration such as 30s or 500ms: %q", name, v))
+		c.envErr(flag, fmt.Errorf("%s: must be a duration such as 30s or 500ms: %q", name, v))
 	}
 	return d
 }
 
+func (c *config) envErr(flag string, err error) {
+	if c.envErrs == nil {
+		c.envErrs = map[string]error{}
+	}
+	c.envErrs[flag] = err
+}
+
+// flagsSet forgets the environment errors of flags given on the command
+// line: the flag wins.
+func (c *config) flagsSet(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) { delete(c.envErrs, f.Name) })
+}
+
 func (c *config) validate() error {
 	if len(c.envErrs) > 0 {
-		return c.envErrs[0]
+		return c.envErrs[slices.Min(slices.Collect(maps.Keys(c.envErrs)))]
 	}
 	if c.DatabaseURL == "" {
 		return fmt.Errorf("MOOR_DATABASE_URL is required (make run starts a local PostgreSQL for you)")

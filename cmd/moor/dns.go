@@ -27,7 +27,7 @@ type dnsConfig struct {
 	Refresh        time.Duration
 }
 
-func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(name, def string) time.Duration) {
+func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(flag, name, def string) time.Duration) {
 	fs.StringVar(&d.Mode, "dns-mode", envOr("MOOR_DNS_MODE", "auth"), "auth (answer on MOOR_DNS_ADDR), dnsmasq (write MOOR_DNS_HOSTSDIR) or both (MOOR_DNS_MODE)")
 	fs.StringVar(&d.HostsDir, "dns-hostsdir", envOr("MOOR_DNS_HOSTSDIR", ""), "dnsmasq --hostsdir directory moor writes in dnsmasq mode (MOOR_DNS_HOSTSDIR)")
 	fs.StringVar(&d.ContainerCIDRs, "dns-container-cidrs", envOr("MOOR_DNS_CONTAINER_CIDRS", ""), "client networks that see the container zone and get forwarding, comma-separated CIDRs (MOOR_DNS_CONTAINER_CIDRS)")
@@ -37,7 +37,7 @@ func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(name, def string
 	fs.StringVar(&d.Secondaries, "dns-secondaries", envOr("MOOR_DNS_SECONDARIES", ""), "secondary servers to NOTIFY and allow transfers, comma-separated ip[:port] (MOOR_DNS_SECONDARIES)")
 	fs.StringVar(&d.TransferPeers, "dns-transfer-peers", envOr("MOOR_DNS_TRANSFER_PEERS", ""), "further clients allowed AXFR/IXFR, comma-separated CIDRs or IPs (MOOR_DNS_TRANSFER_PEERS)")
 	fs.BoolVar(&d.Wildcard, "dns-wildcard", envOr("MOOR_DNS_WILDCARD", "false") == "true", "answer *.NAME.<host zone> like NAME.<host zone> (MOOR_DNS_WILDCARD)")
-	fs.DurationVar(&d.Refresh, "dns-refresh", envDuration("MOOR_DNS_REFRESH", "30s"), "period of the timed zone rebuild (MOOR_DNS_REFRESH)")
+	fs.DurationVar(&d.Refresh, "dns-refresh", envDuration("dns-refresh", "MOOR_DNS_REFRESH", "30s"), "period of the timed zone rebuild (MOOR_DNS_REFRESH)")
 }
 
 // parsePrefixes reads comma-separated CIDRs or single addresses.

@@ -57,24 +57,29 @@ func TestParseAddrPorts(t *testing.T) {
 // TestEnvErrors: a value in the environment that does not parse is named,
 // not silently taken as zero.
 func TestEnvErrors(t *testing.T) {
-	for _, c := range []struct{ name, value, want string }{
-		{"MOOR_DRAIN", "soon", `MOOR_DRAIN: must be a duration such as 30s or 500ms: "soon"`},
-		{"MOOR_DRAIN", "-1s", "MOOR_DRAIN: must be from 0 to 1m"},
-		{"MOOR_DRAIN", "0", ""},
-		{"MOOR_RESYNC", "5", `MOOR_RESYNC: must be a duration`},
-		{"MOOR_PROVIDER_INTERVAL", "1 second", "MOOR_PROVIDER_INTERVAL: must be a duration"},
-		{"MOOR_DNS_REFRESH", "x", "MOOR_DNS_REFRESH: must be a duration"},
-		{"MOOR_DNS_TTL", "5s", "MOOR_DNS_TTL: must be a number of seconds"},
+	for _, c := range []struct {
+		name, value, want string
+		args              []string
+	}{
+		{"MOOR_DRAIN", "soon", `MOOR_DRAIN: must be a duration such as 30s or 500ms: "soon"`, nil},
+		{"MOOR_DRAIN", "soon", "", []string{"-drain", "1s"}}, // the flag wins
+		{"MOOR_DRAIN", "-1s", "MOOR_DRAIN: must be from 0 to 1m", nil},
+		{"MOOR_DRAIN", "0", "", nil},
+		{"MOOR_RESYNC", "5", `MOOR_RESYNC: must be a duration`, nil},
+		{"MOOR_PROVIDER_INTERVAL", "1 second", "MOOR_PROVIDER_INTERVAL: must be a duration", nil},
+		{"MOOR_DNS_REFRESH", "x", "MOOR_DNS_REFRESH: must be a duration", nil},
+		{"MOOR_DNS_TTL", "5s", "MOOR_DNS_TTL: must be a number of seconds", nil},
 	} {
-		t.Run(c.name+"="+c.value, func(t *testing.T) {
+		t.Run(c.name+"="+c.value+strings.Join(c.args, " "), func(t *testing.T) {
 			t.Setenv(c.name, c.value)
 			var cfg config
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			cfg.register(fs)
-			if err := fs.Parse([]string{"-database-url", "postgres://x"}); err != nil {
+			if err := fs.Parse(append([]string{"-database-url", "postgres://x"}, c.args...)); err != nil {
 				t.Fatal(err)
 			}
+			cfg.flagsSet(fs)
 			err := cfg.validate()
 			switch {
 			case c.want == "" && err != nil:

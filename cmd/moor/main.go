@@ -96,6 +96,7 @@ func parse(name string, args []string, stderr io.Writer, extra func(*flag.FlagSe
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	c.flagsSet(fs)
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

@@ -535,6 +535,11 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 	for _, in := range c.Instances {
 		prev[in.Index] = in
 	}
+	// Extras leave the routes first: the restart below rewrites the
+	// instances without them.
+	if err := r.drain(ctx, c, extra, func(int) bool { return true }); err != nil {
+		return err
+	}
 	var env map[string]string
 	for i := 0; i < c.Replicas; i++ {
 		st, exists := byReplica[i]
@@ -594,13 +599,15 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 			if err := r.engine.Start(ctx, st.ID); err != nil {
 				return fmt.Errorf("restart replica %d: %w", i, err)
 			}
+			if i < c.Replicas-1 {
+				// The next replica leaves the routes only once this one
+				// takes traffic again.
+				r.waitReady(ctx, c, i, st.ID)
+			}
 			if err := r.recordInstances(ctx, &c); err != nil {
 				return err
 			}
 		}
-	}
-	if err := r.drain(ctx, c, extra, func(int) bool { return true }); err != nil {
-		return err
 	}
 	for _, st := range extra {
 		if err := r.engine.Remove(ctx, st.ID); err != nil {
@@ -683,17 +690,17 @@ func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []eng
 	if r.cfg.Drain <= 0 {
 		return nil
 	}
-	leaving := map[int]bool{}
+	leaving := map[string]bool{} // Docker ids
 	for _, st := range states {
 		if i, ok := replicaIndex(st); ok && st.Running && pick(i) {
-			leaving[i] = true
+			leaving[st.ID] = true
 		}
 	}
 	ins := slices.Clone(c.Instances)
 	var dns []store.DNSEntry
 	changed := false
 	for k, in := range ins {
-		if leaving[in.Index] && in.Status == domain.StatusRunning {
+		if in.DockerID != "" && leaving[in.DockerID] && in.Status == domain.StatusRunning {
 			ins[k].Status = domain.StatusStopping
 			changed = true
 		}
@@ -715,6 +722,36 @@ func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []eng
 	r.step("drained")
 	sleep(ctx, r.cfg.Drain)
 	return ctx.Err()
+}
+
+// readyTimeout bounds the wait for a restarted replica in a rolling
+// restart; one that never gets ready does not hold the others back.
+const readyTimeout = 2 * time.Minute
+
+// waitReady waits until the restarted replica index (Docker id) would take
+// traffic: running and, when its type has a health check, healthy. It
+// gives up when the replica stops or crashes, or after readyTimeout.
+func (r *Reconciler) waitReady(ctx context.Context, c domain.Container, index int, id string) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	checked := c.Spec.Health != nil && len(c.Spec.Health.Test) > 0 && c.Spec.Health.Test[0] != "NONE"
+	for {
+		st, err := r.engine.Inspect(ctx, id)
+		switch {
+		case err != nil, !st.Running, st.Restarting, st.Health == "unhealthy":
+			return
+		case st.Health == "healthy", !checked && st.Health != "starting":
+			return
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				r.logger.Warn("restart: replica not ready in time; going on", "container", c.Name, "replica", index, "waited", readyTimeout)
+			}
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // recordInstances writes what every replica is now, nothing else: a

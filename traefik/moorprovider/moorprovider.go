@@ -215,26 +215,32 @@ func (p *Provider) fetch(etag string) ([]byte, string, error) {
 	return body, tag, nil
 }
 
-// readBody reads a 200 answer whole: in one buffer of the announced size
-// (moor always sends Content-Length), so a short body is an error and a
-// large one is not copied again and again as it grows.
+// readBody reads a 200 answer whole. moor sends Content-Length: the buffer
+// starts at that size (up to 8 MiB, so a lying header costs no more), a
+// body is not copied again and again as it grows, and a short one is an
+// error.
 func readBody(resp *http.Response) ([]byte, error) {
 	n := resp.ContentLength
 	if n > maxBody {
 		return nil, fmt.Errorf("configuration larger than %d bytes", maxBody)
 	}
-	if n < 0 {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-		if err == nil && len(body) > maxBody {
-			err = fmt.Errorf("configuration larger than %d bytes", maxBody)
-		}
-		return body, err
+	var buf bytes.Buffer
+	// ReadFrom wants MinRead bytes free to see EOF without growing.
+	if n > 8<<20 {
+		buf.Grow(8<<20 + bytes.MinRead) // (Yaegi has no min builtin)
+	} else if n > 0 {
+		buf.Grow(int(n) + bytes.MinRead)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(resp.Body, body); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
 		return nil, fmt.Errorf("configuration cut short: %w", err)
 	}
-	return body, nil
+	switch {
+	case buf.Len() > maxBody:
+		return nil, fmt.Errorf("configuration larger than %d bytes", maxBody)
+	case n >= 0 && int64(buf.Len()) != n:
+		return nil, fmt.Errorf("configuration cut short: %d of %d bytes", buf.Len(), n)
+	}
+	return buf.Bytes(), nil
 }
 
 // checkConfig accepts a JSON object whose http.routers holds at least one
