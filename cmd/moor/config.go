@@ -75,7 +75,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	}
 	fs.IntVar(&c.DNSTTL, "dns-ttl", ttl, "TTL of container records, seconds (MOOR_DNS_TTL)")
 	fs.DurationVar(&c.Resync, "resync", c.envDuration("resync", "MOOR_RESYNC", "30s"), "period of the full reconcile pass (MOOR_RESYNC)")
-	fs.DurationVar(&c.Drain, "drain", c.envDuration("drain", "MOOR_DRAIN", "2s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow; 0 stops at once (MOOR_DRAIN)")
+	fs.DurationVar(&c.Drain, "drain", c.envDuration("drain", "MOOR_DRAIN", "3s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow (more than its providersThrottleDuration, 2s by default); 0 stops at once (MOOR_DRAIN)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
 	fs.StringVar(&c.TraefikEntryPoints, "traefik-entrypoints", envOr("MOOR_TRAEFIK_ENTRYPOINTS", "web"), "Traefik's plain HTTP entry points, comma-separated (MOOR_TRAEFIK_ENTRYPOINTS)")
