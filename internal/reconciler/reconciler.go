@@ -100,11 +100,13 @@ type Reconciler struct {
 
 	wake   chan struct{} // a full pass is wanted
 	notify chan int64    // an event was committed
+	due    chan string   // a container whose drain ended
 	sem    chan struct{}
 
-	mu     sync.Mutex
-	active map[string]bool // container id -> a worker runs
-	dirty  map[string]bool // container id -> run again when done
+	mu         sync.Mutex
+	active     map[string]bool      // container id -> a worker runs
+	dirty      map[string]bool      // container id -> run again when done
+	drainSince map[string]time.Time // Docker id -> when this process drained it
 
 	dockerUp    atomic.Bool
 	dockerErr   atomic.Value // string
@@ -129,11 +131,13 @@ func New(st Store, eng Engine, locker Locker, opener Opener, cfg Config, logger 
 	}
 	r := &Reconciler{
 		store: st, engine: eng, locker: locker, opener: opener, cfg: cfg, logger: logger,
-		wake:   make(chan struct{}, 1),
-		notify: make(chan int64, 1024),
-		sem:    make(chan struct{}, cfg.Workers),
-		active: map[string]bool{},
-		dirty:  map[string]bool{},
+		wake:       make(chan struct{}, 1),
+		notify:     make(chan int64, 1024),
+		sem:        make(chan struct{}, cfg.Workers),
+		due:        make(chan string, 1024),
+		active:     map[string]bool{},
+		dirty:      map[string]bool{},
+		drainSince: map[string]time.Time{},
 	}
 	r.dockerErr.Store("not checked yet")
 	return r
@@ -193,6 +197,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-r.notify:
 			r.drainNotify()
 			r.followEvents(ctx)
+		case id := <-r.due:
+			r.schedule(ctx, id)
 		}
 	}
 }
@@ -537,7 +543,10 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 	}
 	// Extras leave the routes first: the restart below rewrites the
 	// instances without them.
-	if err := r.drain(ctx, c, extra, func(int) bool { return true }); err != nil {
+	if wait, err := r.drain(ctx, c, extra, func(int) bool { return true }); err != nil || wait > 0 {
+		if wait > 0 {
+			r.after(c.ID, wait)
+		}
 		return err
 	}
 	var env map[string]string
@@ -590,12 +599,17 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 			// crash half-way restarts every replica again: repeatable.
 			// One replica at a time, each out of the routes while it
 			// restarts and back as soon as it is ready.
-			if err := r.drain(ctx, c, states, func(j int) bool { return j == i }); err != nil {
+			wait, err := r.drain(ctx, c, states, func(j int) bool { return j == i })
+			if err != nil {
 				return err
+			}
+			if sleep(ctx, wait); ctx.Err() != nil {
+				return ctx.Err()
 			}
 			if err := r.engine.Stop(ctx, st.ID, r.cfg.StopTimeout); err != nil {
 				return fmt.Errorf("restart replica %d: %w", i, vanished(err))
 			}
+			r.drained(st.ID)
 			if err := r.engine.Start(ctx, st.ID); err != nil {
 				return fmt.Errorf("restart replica %d: %w", i, err)
 			}
@@ -613,6 +627,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 		if err := r.engine.Remove(ctx, st.ID); err != nil {
 			return fmt.Errorf("scale down: %w", err)
 		}
+		r.drained(st.ID)
 	}
 	return r.observe(ctx, c, domain.StatusRunning)
 }
@@ -633,7 +648,10 @@ func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, sta
 
 // stop stops every replica.
 func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engine.State) error {
-	if err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil {
+	if wait, err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil || wait > 0 {
+		if wait > 0 {
+			r.after(c.ID, wait)
+		}
 		return err
 	}
 	byReplica, extra := splitReplicas(states, c.Replicas)
@@ -642,12 +660,14 @@ func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engi
 			if err := r.engine.Stop(ctx, st.ID, r.cfg.StopTimeout); err != nil {
 				return fmt.Errorf("stop: %w", err)
 			}
+			r.drained(st.ID)
 		}
 	}
 	for _, st := range extra {
 		if err := r.engine.Remove(ctx, st.ID); err != nil {
 			return fmt.Errorf("scale down: %w", err)
 		}
+		r.drained(st.ID)
 	}
 	return r.observe(ctx, c, domain.StatusStopped)
 }
@@ -655,13 +675,17 @@ func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engi
 // remove deletes the Docker containers, then the volumes unless kept, then
 // the row. Each step is repeatable, so a crash anywhere is finished later.
 func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []engine.State) error {
-	if err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil {
+	if wait, err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil || wait > 0 {
+		if wait > 0 {
+			r.after(c.ID, wait)
+		}
 		return err
 	}
 	for _, st := range states {
 		if err := r.engine.Remove(ctx, st.ID); err != nil {
 			return fmt.Errorf("remove: %w", err)
 		}
+		r.drained(st.ID)
 	}
 	r.step("removed-containers")
 	if !c.KeepVolumes {
@@ -682,13 +706,14 @@ func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []en
 
 // drain takes the replicas that are about to be stopped or removed (those
 // of states that run and that pick selects) out of the routes and the
-// container zone, then waits cfg.Drain for Traefik to follow: requests
-// meet another replica or moor's status page, never a replica going away
-// (a 502). A replica already recorded as stopping is not waited for
-// again: a crash meanwhile took longer than the drain.
-func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []engine.State, pick func(index int) bool) error {
+// container zone, and reports how much longer they must stay out before
+// they may stop: cfg.Drain from when this process first drained them, for
+// Traefik to follow, so requests meet another replica or moor's status
+// page, never a replica going away (a 502). After a crash, or in another
+// moor process, the wait starts again: longer, never shorter.
+func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []engine.State, pick func(index int) bool) (time.Duration, error) {
 	if r.cfg.Drain <= 0 {
-		return nil
+		return 0, nil
 	}
 	leaving := map[string]bool{} // Docker ids
 	for _, st := range states {
@@ -696,32 +721,74 @@ func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []eng
 			leaving[st.ID] = true
 		}
 	}
+	if len(leaving) == 0 {
+		return 0, nil
+	}
 	ins := slices.Clone(c.Instances)
 	var dns []store.DNSEntry
-	changed := false
+	marked := map[string]bool{} // Docker ids drained by this call
 	for k, in := range ins {
 		if in.DockerID != "" && leaving[in.DockerID] && in.Status == domain.StatusRunning {
 			ins[k].Status = domain.StatusStopping
-			changed = true
+			marked[in.DockerID] = true
 		}
 		if ins[k].Status == domain.StatusRunning {
 			dns = append(dns, r.containerDNS(c, ins[k])...)
 		}
 	}
-	if !changed {
-		return nil
+	// Only replicas that were in the routes need the wait.
+	routed := map[string]bool{}
+	for _, in := range ins {
+		if in.Status == domain.StatusStopping && leaving[in.DockerID] {
+			routed[in.DockerID] = true
+		}
 	}
-	if dns == nil {
-		dns = []store.DNSEntry{}
+	if len(marked) > 0 {
+		if dns == nil {
+			dns = []store.DNSEntry{}
+		}
+		if err := r.store.RecordObservation(ctx, store.Observation{
+			ID: c.ID, Name: c.Name, Status: c.Status, Reason: c.StatusReason, Instances: ins, ContainerDNS: dns,
+		}); err != nil {
+			return 0, err
+		}
+		r.step("drained")
 	}
-	if err := r.store.RecordObservation(ctx, store.Observation{
-		ID: c.ID, Name: c.Name, Status: c.Status, Reason: c.StatusReason, Instances: ins, ContainerDNS: dns,
-	}); err != nil {
-		return err
+	now := time.Now()
+	var remaining time.Duration
+	r.mu.Lock()
+	for id := range routed {
+		// A replica drained before and back in the routes since (a stop
+		// undone by a start) starts over.
+		since, ok := r.drainSince[id]
+		if !ok || marked[id] {
+			since = now
+			r.drainSince[id] = now
+		}
+		remaining = max(remaining, since.Add(r.cfg.Drain).Sub(now))
 	}
-	r.step("drained")
-	sleep(ctx, r.cfg.Drain)
-	return ctx.Err()
+	r.mu.Unlock()
+	return remaining, nil
+}
+
+// drained forgets the drain of a Docker container that stopped or went.
+func (r *Reconciler) drained(dockerID string) {
+	r.mu.Lock()
+	delete(r.drainSince, dockerID)
+	r.mu.Unlock()
+}
+
+// after looks at container id again in d, without holding a worker
+// meanwhile (a drain of many containers at once takes one drain, not one
+// per batch of workers).
+func (r *Reconciler) after(id string, d time.Duration) {
+	time.AfterFunc(d, func() {
+		select {
+		case r.due <- id:
+		default:
+			r.Wake() // full: a full pass finds it too
+		}
+	})
 }
 
 // readyTimeout bounds the wait for a restarted replica in a rolling
