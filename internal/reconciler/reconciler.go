@@ -543,10 +543,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 	}
 	// Extras leave the routes first: the restart below rewrites the
 	// instances without them.
-	if wait, err := r.drain(ctx, c, extra, func(int) bool { return true }); err != nil || wait > 0 {
-		if wait > 0 {
-			r.after(c.ID, wait)
-		}
+	if ok, err := r.drainNow(ctx, c, extra); !ok {
 		return err
 	}
 	var env map[string]string
@@ -599,7 +596,7 @@ func (r *Reconciler) run(ctx context.Context, c domain.Container, states []engin
 			// crash half-way restarts every replica again: repeatable.
 			// One replica at a time, each out of the routes while it
 			// restarts and back as soon as it is ready.
-			wait, err := r.drain(ctx, c, states, func(j int) bool { return j == i })
+			wait, err := r.drain(ctx, c, []engine.State{st})
 			if err != nil {
 				return err
 			}
@@ -648,10 +645,7 @@ func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, sta
 
 // stop stops every replica.
 func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engine.State) error {
-	if wait, err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil || wait > 0 {
-		if wait > 0 {
-			r.after(c.ID, wait)
-		}
+	if ok, err := r.drainNow(ctx, c, states); !ok {
 		return err
 	}
 	byReplica, extra := splitReplicas(states, c.Replicas)
@@ -675,10 +669,7 @@ func (r *Reconciler) stop(ctx context.Context, c domain.Container, states []engi
 // remove deletes the Docker containers, then the volumes unless kept, then
 // the row. Each step is repeatable, so a crash anywhere is finished later.
 func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []engine.State) error {
-	if wait, err := r.drain(ctx, c, states, func(int) bool { return true }); err != nil || wait > 0 {
-		if wait > 0 {
-			r.after(c.ID, wait)
-		}
+	if ok, err := r.drainNow(ctx, c, states); !ok {
 		return err
 	}
 	for _, st := range states {
@@ -704,20 +695,34 @@ func (r *Reconciler) remove(ctx context.Context, c domain.Container, states []en
 	return r.store.FinishRemoval(ctx, c.ID, c.Name, map[string]any{"kept_volumes": c.KeepVolumes})
 }
 
+// drainNow drains the replicas of states and reports whether they may stop
+// now; if not, the container is looked at again when they may.
+func (r *Reconciler) drainNow(ctx context.Context, c domain.Container, states []engine.State) (bool, error) {
+	wait, err := r.drain(ctx, c, states)
+	if err != nil {
+		return false, err
+	}
+	if wait > 0 {
+		r.after(c.ID, wait)
+		return false, nil
+	}
+	return true, nil
+}
+
 // drain takes the replicas that are about to be stopped or removed (those
-// of states that run and that pick selects) out of the routes and the
+// of states that run) out of the routes and the
 // container zone, and reports how much longer they must stay out before
 // they may stop: cfg.Drain from when this process first drained them, for
 // Traefik to follow, so requests meet another replica or moor's status
 // page, never a replica going away (a 502). After a crash, or in another
 // moor process, the wait starts again: longer, never shorter.
-func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []engine.State, pick func(index int) bool) (time.Duration, error) {
+func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []engine.State) (time.Duration, error) {
 	if r.cfg.Drain <= 0 {
 		return 0, nil
 	}
 	leaving := map[string]bool{} // Docker ids
 	for _, st := range states {
-		if i, ok := replicaIndex(st); ok && st.Running && pick(i) {
+		if st.Running {
 			leaving[st.ID] = true
 		}
 	}
