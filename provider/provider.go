@@ -36,7 +36,8 @@ type Snapshot struct {
 	Body []byte
 	ETag string // quoted, as sent in the ETag header
 	Seq  int64  // the last event the state reflects
-	// file holds Body for sendfile; nil where memfd is missing.
+	// file holds Body for sendfile; nil where no unnamed file could be
+	// made (not Linux): Body is written from memory then.
 	file *bodyFile
 	// changed is closed when a newer snapshot replaces this one.
 	changed chan struct{}
