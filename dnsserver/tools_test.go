@@ -331,7 +331,7 @@ func TestViewsAndForwarding(t *testing.T) {
 func startDnsmasq(t *testing.T, extra ...string) string {
 	t.Helper()
 	bin := tool(t, "dnsmasq")
-	port := freeUDPPort(t)
+	port := testenv.FreeUDPPort(t)
 	args := append([]string{"--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-daemon", "--user=root",
 		"--listen-address=127.0.0.1", "--bind-interfaces", "--port=" + port, "--pid-file=", "--log-facility=-"}, extra...)
 	cmd := exec.Command(bin, args...)
@@ -355,17 +355,6 @@ func startDnsmasq(t *testing.T, extra ...string) string {
 		return err == nil
 	})
 	return addr
-}
-
-func freeUDPPort(t testing.TB) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, p, _ := net.SplitHostPort(c.LocalAddr().String())
-	return p
 }
 
 // TestDnsmasqSync: MOOR_DNS_MODE=dnsmasq writes one hosts file per name into

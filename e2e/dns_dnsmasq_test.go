@@ -21,7 +21,7 @@ func TestDNSDnsmasqMode(t *testing.T) {
 		testenv.Unavailable(t, "dnsmasq not installed (Debian: dnsmasq-base)")
 	}
 	dir := t.TempDir()
-	port := freeUDPPort(t)
+	port := testenv.FreeUDPPort(t)
 	dm := exec.Command(bin, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--user=root", "--hostsdir="+dir,
 		"--listen-address=127.0.0.1", "--bind-interfaces", "--port="+port, "--pid-file=", "--log-facility=-")
 	if err := dm.Start(); err != nil {
@@ -30,7 +30,7 @@ func TestDNSDnsmasqMode(t *testing.T) {
 	t.Cleanup(func() { dm.Process.Kill(); dm.Wait() })
 
 	e := NewEnv(t)
-	mport := freeUDPPort(t)
+	mport := testenv.FreeUDPPort(t)
 	m := e.Start("MOOR_DNS_MODE=both", "MOOR_DNS_HOSTSDIR="+dir, "MOOR_DNS_ADDR=127.0.0.1:"+mport)
 	name := "hd-" + randSuffix()
 	m.Create(map[string]any{"name": name, "type": "testapp"})

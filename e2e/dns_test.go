@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,17 +28,6 @@ func dnsNetwork(t *testing.T) (name, gateway, subnet string) {
 	return name, f[0], f[1]
 }
 
-func freeUDPPort(t *testing.T) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, p, _ := net.SplitHostPort(c.LocalAddr().String())
-	return p
-}
-
 // TestDNSInsideManagedContainer: moor answers on the network's gateway,
 // managed containers are created with it as their DNS server, and names of
 // the container zone resolve inside a real managed container, through the
@@ -52,7 +40,7 @@ func TestDNSInsideManagedContainer(t *testing.T) {
 	}
 	network, gw, subnet := dnsNetwork(t)
 	e := NewEnvWith(t, func(e *Env) { e.Network = network })
-	port := freeUDPPort(t)
+	port := testenv.FreeUDPPort(t)
 	m := e.Start(
 		"MOOR_DNS_ADDR=127.0.0.1:"+port+","+gw+":53",
 		"MOOR_CONTAINER_DNS="+gw,

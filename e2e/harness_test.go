@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,16 +62,6 @@ func randSuffix() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Env is one moor installation under test: its own database, network, data
@@ -173,13 +162,13 @@ func (e *Env) run(args ...string) string {
 // Start runs `moor serve` and waits until it answers /healthz.
 func (e *Env) Start(extra ...string) *Moor {
 	e.t.Helper()
-	port := freePort(e.t)
+	port := testenv.FreeTCPPort(e.t)
 	m := &Moor{env: e, URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(moorBinary(e.t), "serve")
 	// Each process gets its own ports; extra (later entries win) may override.
 	m.cmd.Env = e.environ(append([]string{
 		fmt.Sprintf("MOOR_HTTP_ADDR=127.0.0.1:%d", port),
-		fmt.Sprintf("MOOR_DNS_ADDR=127.0.0.1:%d", freePort(e.t)),
+		fmt.Sprintf("MOOR_DNS_ADDR=127.0.0.1:%d", testenv.FreeTCPPort(e.t)),
 	}, extra...)...)
 	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
