@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"io"
 	"strings"
 	"testing"
@@ -27,20 +26,24 @@ func TestDNSConfigErrors(t *testing.T) {
 		{[]string{"-dns-refresh", "10ms"}, "MOOR_DNS_REFRESH: must be at least 100ms"},
 	}
 	for _, c := range cases {
-		var cfg config
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		cfg.register(fs)
-		if err := fs.Parse(append([]string{"-database-url", "postgres://x"}, c.args...)); err != nil {
-			t.Fatal(err)
-		}
-		err := cfg.validate()
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%v: %v", c.args, err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("%v: error %v, want it to contain %q", c.args, err, c.want)
-		}
+		checkConfig(t, c.args, c.want)
+	}
+}
+
+// checkConfig parses args as `moor serve` does and checks that validation
+// passes (want "") or fails with an error containing want.
+func checkConfig(t *testing.T, args []string, want string) {
+	t.Helper()
+	cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, args...), io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.validate()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%v: %v", args, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%v: error %v, want it to contain %q", args, err, want)
 	}
 }
 
@@ -72,21 +75,7 @@ func TestEnvErrors(t *testing.T) {
 	} {
 		t.Run(c.name+"="+c.value+strings.Join(c.args, " "), func(t *testing.T) {
 			t.Setenv(c.name, c.value)
-			var cfg config
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			cfg.register(fs)
-			if err := fs.Parse(append([]string{"-database-url", "postgres://x"}, c.args...)); err != nil {
-				t.Fatal(err)
-			}
-			cfg.flagsSet(fs)
-			err := cfg.validate()
-			switch {
-			case c.want == "" && err != nil:
-				t.Errorf("%v", err)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-				t.Errorf("error %v, want it to contain %q", err, c.want)
-			}
+			checkConfig(t, c.args, c.want)
 		})
 	}
 }
