@@ -34,7 +34,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -270,7 +269,7 @@ func startCluster() (*cluster, error) {
 	// A free port can be taken by someone else before the server binds it: retry.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
+		port, err := reservePort()
 		if err != nil {
 			return nil, err
 		}
@@ -279,6 +278,7 @@ func startCluster() (*cluster, error) {
 			ok = true
 			return c, nil
 		}
+		releasePort(port)
 		lastErr = err
 		if !errors.Is(err, errPortTaken) {
 			break
@@ -400,15 +400,6 @@ func pgEnv() []string {
 		return strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "LC_") || strings.HasPrefix(kv, "LANG=")
 	})
 	return append(env, "LC_ALL=C")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // pgBinDir finds the directory holding initdb and postgres.
