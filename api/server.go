@@ -62,6 +62,7 @@ type Server struct {
 	Catalog   Catalog
 	Keys      Keys
 	Events    Events
+	Hub       *Hub             // the websocket event stream
 	Ready     map[string]Check // name -> probe, for /readyz
 	Logger    *slog.Logger
 	Version   string
@@ -94,6 +95,7 @@ var routes = []route{
 	{"GET", "/api/v1/containers/{name}/history", domain.RoleViewer, (*Server).containerHistory},
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
 	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
+	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},
 	{"POST", "/api/v1/apikeys", domain.RoleAdmin, (*Server).createAPIKey},
 }
 
@@ -137,8 +139,11 @@ func (s *Server) wrap(rt route) http.Handler {
 func (s *Server) authenticate(r *http.Request) (domain.Actor, error) {
 	h := r.Header.Get("Authorization")
 	key, ok := strings.CutPrefix(h, "Bearer ")
+	if h == "" {
+		key, ok = wsKey(r)
+	}
 	if !ok || key == "" {
-		return domain.Actor{}, &requestError{http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>"}
+		return domain.Actor{}, &requestError{http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key> (a browser's websocket: subprotocol bearer.<key>)"}
 	}
 	if !auth.WellFormed(key) {
 		return domain.Actor{}, &requestError{http.StatusUnauthorized, "unauthorized", "invalid API key"}

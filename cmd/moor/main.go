@@ -305,6 +305,8 @@ func serve(args []string, stderr io.Writer) error {
 			},
 		},
 	}
+	hub := api.NewHub(st, logger.With("part", "events"))
+	srv.Hub = hub
 	prov, err := newProvider(c, st, logger)
 	if err != nil {
 		return err
@@ -332,6 +334,7 @@ func serve(args []string, stderr io.Writer) error {
 	g.Go(func() error { return locker.Run(gctx) })
 	g.Go(func() error { return dnsSrv.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
+	g.Go(func() error { return hub.Run(gctx) })
 	// Every change of a container or its instances (an address or health
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
@@ -349,6 +352,7 @@ func serve(args []string, stderr io.Writer) error {
 		rc.Notify,
 		prov.Notify,
 		dnsSrv.Notify,
+		hub.Notify,
 	}
 	g.Go(func() error {
 		return st.Listen(gctx, func(seq int64) {

@@ -90,6 +90,13 @@ func (s *Store) AppendEvent(ctx context.Context, kind, containerID, name string,
 	return seq, err
 }
 
+// LastEventSeq is the seq of the newest event, 0 when there is none.
+func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq)
+	return seq, mapErr(err, "events")
+}
+
 // EventsSince returns up to limit events with seq > after, oldest first.
 func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error) {
 	rows, err := s.pool.Query(ctx, `

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// EventLog is the events table as the hub follows it.
+type EventLog interface {
+	EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error)
+	LastEventSeq(ctx context.Context) (int64, error)
+}
+
+const (
+	hubRing     = 4096 // recent events kept in memory
+	hubPage     = 500  // events read per query
+	hubInterval = 5 * time.Second
+)
+
+// Hub fans committed events out to websocket clients. One reader follows
+// the events table into a ring of recent events, so any number of
+// dashboards cost the database one query per change; a client resuming from
+// further back pages through the table at its own pace until it reaches the
+// ring. Nothing is queued per client, so a slow client slows only itself.
+//
+// Seq order is commit order (migration 0001), so reading "seq > cursor"
+// never skips an event.
+type Hub struct {
+	log     EventLog
+	logger  *slog.Logger
+	wake    chan struct{}
+	stopped chan struct{}
+
+	mu      sync.Mutex
+	ready   bool           // last is known
+	last    int64          // newest seq read
+	ring    []domain.Event // ascending, contiguous, ends at last
+	changed chan struct{}  // closed and replaced when last rises
+}
+
+// NewHub returns a hub over log; start it with Run.
+func NewHub(log EventLog, logger *slog.Logger) *Hub {
+	return &Hub{log: log, logger: logger, wake: make(chan struct{}, 1),
+		stopped: make(chan struct{}), changed: make(chan struct{})}
+}
+
+// Notify tells the hub an event was committed (seq 0: maybe several were
+// missed). It never blocks.
+func (h *Hub) Notify(seq int64) {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows the events table until ctx ends, on Notify and on a timer, so
+// a missed notification only delays an event. When it returns, every
+// websocket client is told the server is going away.
+func (h *Hub) Run(ctx context.Context) error {
+	defer close(h.stopped)
+	tick := time.NewTicker(hubInterval)
+	defer tick.Stop()
+	for {
+		if err := h.catchUp(ctx); err != nil && ctx.Err() == nil {
+			h.logger.Warn("events hub: cannot read events, retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (h *Hub) catchUp(ctx context.Context) error {
+	h.mu.Lock()
+	ready, last := h.ready, h.last
+	h.mu.Unlock()
+	if !ready {
+		// Start at the newest event: clients resuming from older ones read
+		// the table themselves.
+		seq, err := h.log.LastEventSeq(ctx)
+		if err != nil {
+			return err
+		}
+		h.mu.Lock()
+		h.ready, h.last = true, seq
+		h.broadcastLocked()
+		h.mu.Unlock()
+		last = seq
+	}
+	for {
+		evs, err := h.log.EventsSince(ctx, last, hubPage)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		h.mu.Lock()
+		if len(h.ring)+len(evs) > hubRing {
+			h.ring = append(h.ring[:0:0], h.ring[max(0, len(h.ring)+len(evs)-hubRing):]...)
+		}
+		h.ring = append(h.ring, evs...)
+		h.last = evs[len(evs)-1].Seq
+		last = h.last
+		h.broadcastLocked()
+		h.mu.Unlock()
+		if len(evs) < hubPage {
+			return nil
+		}
+	}
+}
+
+func (h *Hub) broadcastLocked() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// latest is the seq a client that asks for no history starts after.
+func (h *Hub) latest(ctx context.Context) (int64, error) {
+	h.mu.Lock()
+	ready, last := h.ready, h.last
+	h.mu.Unlock()
+	if ready {
+		return last, nil
+	}
+	return h.log.LastEventSeq(ctx)
+}
+
+// next returns up to limit events after cursor, from the ring when it
+// reaches back that far and from the table otherwise. With none to give, it
+// returns a channel that is closed when there may be more.
+func (h *Hub) next(ctx context.Context, cursor int64, limit int) ([]domain.Event, <-chan struct{}, error) {
+	h.mu.Lock()
+	if !h.ready || cursor >= h.last {
+		ch := h.changed
+		h.mu.Unlock()
+		return nil, ch, nil
+	}
+	if len(h.ring) > 0 && cursor+1 >= h.ring[0].Seq {
+		i := sort.Search(len(h.ring), func(i int) bool { return h.ring[i].Seq > cursor })
+		evs := h.ring[i:min(len(h.ring), i+limit)]
+		h.mu.Unlock()
+		return evs, nil, nil
+	}
+	h.mu.Unlock()
+	evs, err := h.log.EventsSince(ctx, cursor, limit)
+	return evs, nil, err
+}

@@ -1,0 +1,138 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The websocket subprotocol, and the prefix of the one that carries an API
+// key from a browser, which cannot set an Authorization header on a
+// websocket: new WebSocket(url, ["moor.v1", "bearer." + key]).
+const (
+	wsProtocol     = "moor.v1"
+	wsBearerPrefix = "bearer."
+)
+
+const (
+	wsWriteTimeout = 10 * time.Second
+	wsPingEvery    = 30 * time.Second
+	wsPongWait     = 2 * wsPingEvery
+)
+
+// events streams committed events over a websocket, one JSON text message
+// per event, shaped as in GET /api/v1/events. ?after=N resumes after event
+// N (0: from the first); without it the stream starts with the next event.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		return &requestError{http.StatusUpgradeRequired, "upgrade_required",
+			"this endpoint speaks websocket (GET with Upgrade: websocket); GET /api/v1/events pages the same events over plain HTTP"}
+	}
+	if s.Hub == nil {
+		return &requestError{http.StatusServiceUnavailable, "unavailable", "the event stream is not running"}
+	}
+	cursor := int64(-1)
+	if r.URL.Query().Has("after") {
+		after, err := intParam(r, "after", 0, 0, 1<<62)
+		if err != nil {
+			return err
+		}
+		cursor = int64(after)
+	}
+	if cursor < 0 {
+		last, err := s.Hub.latest(r.Context())
+		if err != nil {
+			return err
+		}
+		cursor = last
+	}
+	upgrader := websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 4096,
+		Subprotocols:    []string{wsProtocol},
+		// gorilla's default origin check stays: a page of another origin
+		// may not open it (what a cookie would otherwise allow).
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			writeError(w, r, s.Logger, &requestError{status, "bad_upgrade", "websocket handshake: " + reason.Error()})
+		},
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	defer conn.Close()
+	s.streamEvents(r.Context(), conn, cursor)
+	return nil
+}
+
+func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor int64) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Clients only answer pings and close; reading also notices a peer gone.
+	conn.SetReadLimit(512)
+	conn.SetReadDeadline(time.Now().Add(wsPongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+	go func() {
+		defer cancel()
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	closeWith := func(code int, text string) {
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	}
+	ping := time.NewTicker(wsPingEvery)
+	defer ping.Stop()
+	for {
+		evs, changed, err := s.Hub.next(ctx, cursor, hubPage)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Logger.Warn("event stream: cannot read events", "err", err)
+				closeWith(websocket.CloseTryAgainLater, "events unavailable, resume with ?after="+strconv.FormatInt(cursor, 10))
+			}
+			return
+		}
+		for _, ev := range evs {
+			conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+			if err := conn.WriteJSON(ev); err != nil {
+				return
+			}
+			cursor = ev.Seq
+		}
+		if changed == nil {
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
+				return
+			}
+		case <-s.Hub.stopped:
+			closeWith(websocket.CloseGoingAway, "server shutting down, resume with ?after="+strconv.FormatInt(cursor, 10))
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// wsKey is the API key a browser sent as a websocket subprotocol.
+func wsKey(r *http.Request) (string, bool) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		return "", false
+	}
+	for _, p := range websocket.Subprotocols(r) {
+		if key, ok := strings.CutPrefix(p, wsBearerPrefix); ok {
+			return key, true
+		}
+	}
+	return "", false
+}
