@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -35,6 +36,7 @@ type Hub struct {
 	logger  *slog.Logger
 	wake    chan struct{}
 	stopped chan struct{}
+	clients atomic.Int64
 
 	mu      sync.Mutex
 	ready   bool           // last is known
@@ -119,6 +121,9 @@ func (h *Hub) broadcastLocked() {
 	close(h.changed)
 	h.changed = make(chan struct{})
 }
+
+// Clients is the number of websocket clients connected.
+func (h *Hub) Clients() int64 { return h.clients.Load() }
 
 // latest is the seq a client that asks for no history starts after.
 func (h *Hub) latest(ctx context.Context) (int64, error) {

@@ -62,10 +62,13 @@ type Server struct {
 	Catalog   Catalog
 	Keys      Keys
 	Events    Events
-	Hub       *Hub             // the websocket event stream
-	Ready     map[string]Check // name -> probe, for /readyz
-	Logger    *slog.Logger
-	Version   string
+	Hub       *Hub         // the websocket event stream
+	Metrics   http.Handler // GET /metrics
+	// Instrument, when set, wraps each route's handler (metrics).
+	Instrument func(route, method string, h http.Handler) http.Handler
+	Ready      map[string]Check // name -> probe, for /readyz
+	Logger     *slog.Logger
+	Version    string
 	// LastEvent is the highest event seq this process has heard of.
 	LastEvent func() int64
 }
@@ -81,6 +84,7 @@ type route struct {
 var routes = []route{
 	{"GET", "/healthz", "", (*Server).healthz},
 	{"GET", "/readyz", "", (*Server).readyz},
+	{"GET", "/metrics", domain.RoleViewer, (*Server).metrics},
 	{"GET", "/api/v1/types", domain.RoleViewer, (*Server).listTypes},
 	{"GET", "/api/v1/types/{id}", domain.RoleViewer, (*Server).getType},
 	{"GET", "/api/v1/containers", domain.RoleViewer, (*Server).listContainers},
@@ -110,7 +114,11 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, req, s.Logger, &requestError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"})
 	})
 	for _, rt := range routes {
-		r.Handle(rt.path, s.wrap(rt)).Methods(rt.method)
+		h := s.wrap(rt)
+		if s.Instrument != nil {
+			h = s.Instrument(rt.path, rt.method, h)
+		}
+		r.Handle(rt.path, h).Methods(rt.method)
 	}
 	return r
 }
@@ -179,6 +187,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		out["last_event_seq"] = s.LastEvent()
 	}
 	writeJSON(w, status, out)
+	return nil
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.Metrics == nil {
+		return &requestError{http.StatusNotFound, "not_found", "metrics are off"}
+	}
+	s.Metrics.ServeHTTP(w, r)
 	return nil
 }
 

@@ -66,6 +66,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return nil // the upgrader has answered
 	}
 	defer conn.Close()
+	s.Hub.clients.Add(1)
+	defer s.Hub.clients.Add(-1)
 	s.streamEvents(r.Context(), conn, cursor)
 	return nil
 }

@@ -78,6 +78,8 @@ type Server struct {
 	dirtyMu sync.Mutex
 	dirty   map[string]bool // containers to re-read
 	full    bool            // re-read everything
+
+	stats counters
 }
 
 // New checks cfg and returns a server; Run starts it.
@@ -363,6 +365,7 @@ func (s *Server) readFailed(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return
 	}
+	s.stats.failures.Add(1)
 	s.log.Warn("dns: database unavailable, serving the last good zones", "err", err)
 	time.AfterFunc(time.Second, func() {
 		select {
@@ -385,6 +388,7 @@ func (s *Server) publish(ctx context.Context, zs *zoneState, t0 time.Time, rows 
 	serial, err := s.src.DNSSerial(ctx, zs.hash[:])
 	if err != nil {
 		if ctx.Err() == nil {
+			s.stats.failures.Add(1)
 			s.log.Warn("dns: serial unavailable, serving the last good zones", "err", err)
 		}
 		s.dirtyMu.Lock()
@@ -409,6 +413,7 @@ func (s *Server) publish(ctx context.Context, zs *zoneState, t0 time.Time, rows 
 		sortFragments(frags)
 		snap, err = assemble(s.cfg.Zones, zn, frags, serial)
 		if err != nil {
+			s.stats.failures.Add(1)
 			s.log.Error("dns: zone build failed, serving the last good zones", "err", err)
 			return
 		}
@@ -419,6 +424,7 @@ func (s *Server) publish(ctx context.Context, zs *zoneState, t0 time.Time, rows 
 		}
 	}
 	s.store.Store(snap)
+	s.stats.updates.Add(1)
 	s.zs = zs
 	s.log.Debug("dns zones rebuilt", "serial", serial, "rows_read", rows, "containers", len(zs.frags), "patched", patched,
 		"read_and_fragments", t1.Sub(t0), "serial_query", t2.Sub(t1), "assemble", time.Since(t2))
@@ -564,14 +570,26 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			return
 		}
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		t := tally{queries: 1}
 		snap := s.store.Load()
 		if snap == nil {
 			if b := servfail(out, buf[:n]); b != nil {
+				t.reply(b)
 				writeTCP(conn, b)
 			}
+			s.stats.flush(&t)
 			continue
 		}
 		resp, req, act := snap.handle(out, buf[:n], &r, s.viewOf(a), true, s.xferAllowed(a), len(s.upstreams) > 0)
+		switch act {
+		case actReply:
+			t.reply(resp)
+		case actForward:
+			t.forwarded++
+		case actTransfer:
+			s.stats.transfers.Add(1)
+		}
+		s.stats.flush(&t)
 		switch act {
 		case actDrop:
 			return

@@ -84,6 +84,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 		}
 		snap := s.store.Load()
 		m := 0
+		t := tally{queries: uint64(got)}
 		for i := 0; i < got; i++ {
 			p := in[i][:rh[i].n]
 			from := sockaddrAddrPort(&names[i])
@@ -99,6 +100,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 				a := from.Addr()
 				resp, req, act = snap.handle(outs[m][:0], p, &r, s.viewOf(a), false, s.xferAllowed(a), len(s.upstreams) > 0)
 				if act == actForward {
+					t.forwarded++
 					go s.forwardUDP(ctx, c, from, req)
 				}
 				if act != actReply {
@@ -108,6 +110,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 			if resp == nil {
 				continue
 			}
+			t.reply(resp)
 			resps[m] = resp
 			siov[m].Base = &resp[0]
 			siov[m].SetLen(len(resp))
@@ -117,6 +120,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 			sh[m].hdr.Iovlen = 1
 			m++
 		}
+		s.stats.flush(&t)
 		for sent := 0; sent < m; {
 			err := rc.Write(func(fd uintptr) bool {
 				n, _, e := syscall.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&sh[sent])), uintptr(m-sent), syscall.MSG_DONTWAIT, 0, 0)

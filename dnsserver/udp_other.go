@@ -23,11 +23,14 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 			}
 			continue
 		}
+		t := tally{queries: 1}
 		snap := s.store.Load()
 		if snap == nil {
 			if b := servfail(out, buf[:n]); b != nil {
+				t.reply(b)
 				c.WriteToUDPAddrPort(b, from)
 			}
+			s.stats.flush(&t)
 			continue
 		}
 		a := from.Addr()
@@ -35,10 +38,13 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 		switch act {
 		case actReply:
 			if resp != nil {
+				t.reply(resp)
 				c.WriteToUDPAddrPort(resp, from)
 			}
 		case actForward:
+			t.forwarded++
 			go s.forwardUDP(ctx, c, from, req)
 		}
+		s.stats.flush(&t)
 	}
 }

@@ -65,6 +65,8 @@ type Provider struct {
 
 	snap   atomic.Pointer[Snapshot]
 	owners atomic.Pointer[map[string]string] // host name -> container name
+
+	stats counters
 }
 
 // New returns a Provider; token is the bearer token Traefik and the plugin
@@ -140,8 +142,10 @@ func (p *Provider) Run(ctx context.Context) error {
 		var err error
 		switch {
 		case full:
+			p.stats.rebuilds.Add(1)
 			err = p.Rebuild(ctx)
 		case len(ids) > 0:
+			p.stats.patches.Add(1)
 			err = p.apply(ctx, ids)
 		default:
 			continue
@@ -150,6 +154,7 @@ func (p *Provider) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			p.stats.failures.Add(1)
 			p.logger.Warn("traefik configuration not rebuilt; serving the last good one", "err", err, "retry", backoff,
 				"have_snapshot", p.snap.Load() != nil)
 			p.pmu.Lock()
@@ -225,6 +230,7 @@ func (p *Provider) publish(seq int64) error {
 		p.logger.Debug("traefik configuration served from memory", "err", err)
 	}
 	p.snap.Store(&Snapshot{Body: body, ETag: etag, Seq: seq, file: file, changed: make(chan struct{})})
+	p.stats.published.Add(1)
 	if old != nil {
 		close(old.changed)
 		old.file.release()
@@ -263,12 +269,14 @@ func (p *Provider) ServeConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == snap.ETag && wait > 0 {
 		t := time.NewTimer(wait)
+		p.stats.waiting.Add(1)
 		select {
 		case <-snap.changed:
 		case <-t.C:
 		case <-r.Context().Done():
 		}
 		t.Stop()
+		p.stats.waiting.Add(-1)
 		snap = p.snap.Load()
 	}
 	h := w.Header()
@@ -276,9 +284,11 @@ func (p *Provider) ServeConfig(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Moor-Seq", strconv.FormatInt(snap.Seq, 10))
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == snap.ETag {
+		p.stats.unchanged.Add(1)
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	p.stats.served.Add(1)
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(snap.Body)))
 	w.WriteHeader(http.StatusOK)

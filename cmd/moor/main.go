@@ -311,6 +311,17 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dnsSrv, err := newDNSServer(c, st, logger)
+	if err != nil {
+		return fmt.Errorf("dns server settings (MOOR_DNS_*): %w", err)
+	}
+	// Every committed event reaches each of onEvent's functions (seq 0:
+	// reconnected, some may have been missed, rebuild everything).
+	var lastEvent atomic.Int64
+	srv.LastEvent = lastEvent.Load
+	reg := newMetrics(st, rc, dnsSrv, prov, hub, lastEvent.Load, logger)
+	srv.Metrics, srv.Instrument = reg.Handler(), reg.Instrument
+
 	// The provider endpoint is guarded by the provider token, not API keys,
 	// so it sits in front of the API's router.
 	mux := http.NewServeMux()
@@ -324,11 +335,6 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	logger.Info("moor serving", "url", "http://"+ln.Addr().String(), "version", version, "installation", installation)
 
-	dnsSrv, err := newDNSServer(c, st, logger)
-	if err != nil {
-		return fmt.Errorf("dns server settings (MOOR_DNS_*): %w", err)
-	}
-
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rc.Run(gctx) })
 	g.Go(func() error { return locker.Run(gctx) })
@@ -339,10 +345,6 @@ func serve(args []string, stderr io.Writer) error {
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
 	g.Go(func() error { return st.ListenRoutes(gctx, prov.Changed) })
-	// Every committed event reaches each of these (seq 0: reconnected, some
-	// may have been missed, rebuild everything).
-	var lastEvent atomic.Int64
-	srv.LastEvent = lastEvent.Load
 	onEvent := []func(seq int64){
 		func(seq int64) {
 			if seq > lastEvent.Load() {

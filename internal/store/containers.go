@@ -404,3 +404,19 @@ func scanDNSEntry(r pgx.CollectableRow) (DNSEntry, error) {
 	err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
 	return e, err
 }
+
+// ContainerCounts is the number of containers in each status.
+func (s *Store) ContainerCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM containers GROUP BY status`)
+	if err != nil {
+		return nil, mapErr(err, "containers")
+	}
+	out := map[string]int{}
+	var status string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		out[status] = n
+		return nil
+	})
+	return out, mapErr(err, "containers")
+}
