@@ -61,9 +61,12 @@ type Server struct {
 	Lifecycle Lifecycle
 	Catalog   Catalog
 	Keys      Keys
-	Events    Events
-	Hub       *Hub         // the websocket event stream
-	Metrics   http.Handler // GET /metrics
+	Sessions  Sessions // sign-in for the web UI; nil: API keys only
+	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when 0).
+	SessionTTL time.Duration
+	Events     Events
+	Hub        *Hub         // the websocket event stream
+	Metrics    http.Handler // GET /metrics
 	// Instrument, when set, wraps each route's handler (metrics).
 	Instrument func(route, method string, h http.Handler) http.Handler
 	Ready      map[string]Check // name -> probe, for /readyz
@@ -71,6 +74,8 @@ type Server struct {
 	Version    string
 	// LastEvent is the highest event seq this process has heard of.
 	LastEvent func() int64
+
+	logins loginLimiter
 }
 
 // route is one endpoint and the least role that may call it. Public routes
@@ -85,6 +90,9 @@ var routes = []route{
 	{"GET", "/healthz", "", (*Server).healthz},
 	{"GET", "/readyz", "", (*Server).readyz},
 	{"GET", "/metrics", domain.RoleViewer, (*Server).metrics},
+	{"POST", "/api/v1/session", "", (*Server).login},
+	{"GET", "/api/v1/session", domain.RoleViewer, (*Server).whoami},
+	{"DELETE", "/api/v1/session", domain.RoleViewer, (*Server).logout},
 	{"GET", "/api/v1/types", domain.RoleViewer, (*Server).listTypes},
 	{"GET", "/api/v1/types/{id}", domain.RoleViewer, (*Server).getType},
 	{"GET", "/api/v1/containers", domain.RoleViewer, (*Server).listContainers},
@@ -146,6 +154,14 @@ func (s *Server) wrap(rt route) http.Handler {
 
 func (s *Server) authenticate(r *http.Request) (domain.Actor, error) {
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		if a, ok, err := s.sessionActor(r); ok {
+			if err == nil {
+				err = sameOrigin(r)
+			}
+			return a, err
+		}
+	}
 	key, ok := strings.CutPrefix(h, "Bearer ")
 	if h == "" {
 		key, ok = wsKey(r)

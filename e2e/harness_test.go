@@ -148,8 +148,15 @@ func (e *Env) environ(extra ...string) []string {
 // run runs a moor subcommand to completion and returns its stdout.
 func (e *Env) run(args ...string) string {
 	e.t.Helper()
+	return e.runInput("", args...)
+}
+
+// runInput is run with stdin.
+func (e *Env) runInput(stdin string, args ...string) string {
+	e.t.Helper()
 	cmd := exec.Command(moorBinary(e.t), args...)
 	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/moorhq/moor/api"
@@ -34,6 +33,7 @@ import (
 	"github.com/moorhq/moor/internal/secretbox"
 	"github.com/moorhq/moor/internal/store"
 	"github.com/moorhq/moor/provider"
+	"github.com/moorhq/moor/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -223,15 +223,15 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	password := strings.TrimRight(line, "\r\n")
-	if len(password) < 12 || len(password) > 72 {
-		return domain.Invalid("password", "must be 12 to 72 characters (read from stdin)")
+	if err := auth.ValidatePassword(password); err != nil {
+		return fmt.Errorf("%w (read from stdin)", err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
 	}
 	err = withMigratedStore(c, stderr, func(ctx context.Context, st *store.Store) error {
-		_, err := st.AddUser(ctx, username, string(hash), r)
+		_, err := st.AddUser(ctx, username, hash, r)
 		return err
 	})
 	if err != nil {
@@ -294,7 +294,7 @@ func serve(args []string, stderr io.Writer) error {
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
 	}, logger)
 	srv := &api.Server{
-		Lifecycle: svc, Catalog: cat, Keys: st, Events: st, Logger: logger, Version: version,
+		Lifecycle: svc, Catalog: cat, Keys: st, Events: st, Sessions: st, Logger: logger, Version: version,
 		Ready: map[string]api.Check{
 			"database": st.Ping,
 			"docker": func(ctx context.Context) error {
@@ -326,6 +326,7 @@ func serve(args []string, stderr io.Writer) error {
 	// so it sits in front of the API's router.
 	mux := http.NewServeMux()
 	prov.Handler(mux)
+	web.Register(mux)
 	mux.Handle("/", srv.Handler())
 	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ConnContext: provider.ConnContext}
