@@ -62,6 +62,7 @@ type Server struct {
 	Catalog   Catalog
 	Keys      Keys
 	Sessions  Sessions // sign-in for the web UI; nil: API keys only
+	Webhooks  Webhooks
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when 0).
 	SessionTTL time.Duration
 	Events     Events
@@ -109,6 +110,10 @@ var routes = []route{
 	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
 	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},
 	{"POST", "/api/v1/apikeys", domain.RoleAdmin, (*Server).createAPIKey},
+	{"POST", "/api/v1/webhooks", domain.RoleAdmin, (*Server).createWebhook},
+	{"GET", "/api/v1/webhooks", domain.RoleAdmin, (*Server).listWebhooks},
+	{"GET", "/api/v1/webhooks/{name}", domain.RoleAdmin, (*Server).getWebhook},
+	{"DELETE", "/api/v1/webhooks/{name}", domain.RoleAdmin, (*Server).deleteWebhook},
 }
 
 // Handler returns the router with every route behind authentication and

@@ -32,6 +32,7 @@ import (
 	"github.com/moorhq/moor/internal/reconciler"
 	"github.com/moorhq/moor/internal/secretbox"
 	"github.com/moorhq/moor/internal/store"
+	"github.com/moorhq/moor/internal/webhook"
 	"github.com/moorhq/moor/provider"
 	"github.com/moorhq/moor/web"
 )
@@ -307,6 +308,8 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	hub := api.NewHub(st, logger.With("part", "events"))
 	srv.Hub = hub
+	hooks := webhook.New(st, st, box, locker, version, logger.With("part", "webhooks"))
+	srv.Webhooks = hooks
 	prov, err := newProvider(c, st, logger)
 	if err != nil {
 		return err
@@ -342,6 +345,7 @@ func serve(args []string, stderr io.Writer) error {
 	g.Go(func() error { return dnsSrv.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
+	g.Go(func() error { return hooks.Run(gctx) })
 	// Every change of a container or its instances (an address or health
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
@@ -356,6 +360,7 @@ func serve(args []string, stderr io.Writer) error {
 		prov.Notify,
 		dnsSrv.Notify,
 		hub.Notify,
+		hooks.Notify,
 	}
 	g.Go(func() error {
 		return st.Listen(gctx, func(seq int64) {
