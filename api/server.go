@@ -109,6 +109,7 @@ var routes = []route{
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
 	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
 	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},
+	{"GET", "/api/v1/openapi.json", domain.RoleViewer, (*Server).openAPI},
 	{"POST", "/api/v1/apikeys", domain.RoleAdmin, (*Server).createAPIKey},
 	{"POST", "/api/v1/webhooks", domain.RoleAdmin, (*Server).createWebhook},
 	{"GET", "/api/v1/webhooks", domain.RoleAdmin, (*Server).listWebhooks},

@@ -1,0 +1,311 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/lifecycle"
+)
+
+// op documents one route of the table: what it takes and what it answers.
+// Schemas come from the Go types the handlers encode and decode, so the
+// document cannot drift from the code; TestOpenAPI holds every route to
+// having one, and the e2e test checks real answers against it.
+type op struct {
+	summary string
+	query   []param
+	body    any // request body, a value of its Go type; nil: none
+	status  int // success status
+	resp    any // response body, a value of its Go type; nil: none
+	text    bool
+}
+
+type param struct {
+	name, typ, doc string
+}
+
+type (
+	typeList struct {
+		Types []domain.Type `json:"types"`
+	}
+	containerList struct {
+		Containers []domain.Container `json:"containers"`
+	}
+	historyList struct {
+		History []domain.HistoryEntry `json:"history"`
+	}
+	credentialMap struct {
+		Credentials map[string]string `json:"credentials"`
+	}
+	eventList struct {
+		Events []domain.Event `json:"events"`
+	}
+	webhookList struct {
+		Webhooks []domain.Webhook `json:"webhooks"`
+	}
+	health struct {
+		Status  string `json:"status"`
+		Version string `json:"version"`
+	}
+	readiness struct {
+		Ready        bool              `json:"ready"`
+		Checks       map[string]string `json:"checks"`
+		LastEventSeq int64             `json:"last_event_seq,omitempty"`
+	}
+	signIn struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	signedIn struct {
+		User domain.Actor `json:"user"`
+	}
+	scaleReq struct {
+		Replicas int `json:"replicas"`
+	}
+	apiKeyReq struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	apiKeyResp struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Role string `json:"role"`
+		Key  string `json:"key"`
+	}
+	webhookReq struct {
+		Name   string   `json:"name"`
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+	}
+	webhookCreated struct {
+		domain.Webhook
+		Secret string `json:"secret"`
+	}
+)
+
+var ops = map[string]op{
+	"GET /healthz":                  {summary: "Liveness", status: 200, resp: health{}},
+	"GET /readyz":                   {summary: "Readiness: database and Docker reachable (503 when not)", status: 200, resp: readiness{}},
+	"GET /metrics":                  {summary: "Prometheus metrics", status: 200, text: true},
+	"POST /api/v1/session":          {summary: "Sign in: sets the moor_session cookie", body: signIn{}, status: 200, resp: signedIn{}},
+	"GET /api/v1/session":           {summary: "Who is calling", status: 200, resp: signedIn{}},
+	"DELETE /api/v1/session":        {summary: "Sign out: ends the session", status: 204},
+	"GET /api/v1/types":             {summary: "Catalog of container types", query: []param{{"category", "string", "only types in this category"}}, status: 200, resp: typeList{}},
+	"GET /api/v1/types/{id}":        {summary: "One container type", status: 200, resp: domain.Type{}},
+	"GET /api/v1/containers":        {summary: "Managed containers", status: 200, resp: containerList{}},
+	"POST /api/v1/containers":       {summary: "Deploy a container of a catalog type", body: lifecycle.CreateRequest{}, status: 202, resp: domain.Container{}},
+	"GET /api/v1/containers/{name}": {summary: "One container", status: 200, resp: domain.Container{}},
+	"DELETE /api/v1/containers/{name}": {summary: "Remove a container (volumes too, unless keep_volumes)",
+		query: []param{{"keep_volumes", "boolean", "keep the container's named volumes"}}, status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers/{name}/start":   {summary: "Start", status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers/{name}/stop":    {summary: "Stop (replicas drained from Traefik first)", status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers/{name}/restart": {summary: "Rolling restart, one replica at a time", status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers/{name}/scale":   {summary: "Change the number of replicas", body: scaleReq{}, status: 202, resp: domain.Container{}},
+	"GET /api/v1/containers/{name}/logs": {summary: "Logs (text)", query: []param{{"tail", "integer", "lines, 1-10000 (200)"},
+		{"replica", "integer", "replica index (0)"}}, status: 200, text: true},
+	"GET /api/v1/containers/{name}/history":     {summary: "Deployment history (kept after removal)", status: 200, resp: historyList{}},
+	"GET /api/v1/containers/{name}/credentials": {summary: "Generated secrets", status: 200, resp: credentialMap{}},
+	"GET /api/v1/events": {summary: "Events after a sequence number, oldest first", query: []param{
+		{"after", "integer", "sequence number to start after (0)"}, {"limit", "integer", "1-1000 (100)"}}, status: 200, resp: eventList{}},
+	"GET /api/v1/ws": {summary: "Websocket of events, one JSON message each; resumes with ?after=SEQ",
+		query: []param{{"after", "integer", "resume after this event; absent: start with the next one"}}, status: 101},
+	"GET /api/v1/openapi.json":       {summary: "This document", status: 200, resp: map[string]any{}},
+	"POST /api/v1/apikeys":           {summary: "Create an API key (shown once)", body: apiKeyReq{}, status: 201, resp: apiKeyResp{}},
+	"POST /api/v1/webhooks":          {summary: "Create a webhook (its signing secret is shown once)", body: webhookReq{}, status: 201, resp: webhookCreated{}},
+	"GET /api/v1/webhooks":           {summary: "Webhooks and their delivery state", status: 200, resp: webhookList{}},
+	"GET /api/v1/webhooks/{name}":    {summary: "One webhook", status: 200, resp: domain.Webhook{}},
+	"DELETE /api/v1/webhooks/{name}": {summary: "Delete a webhook", status: 204},
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	b, err := json.MarshalIndent(OpenAPI(s.Version), "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+	return nil
+}
+
+// documented is the route table, set in init: the table holds the handler
+// that serves the document made from the table.
+var documented []route
+
+func init() { documented = routes }
+
+// OpenAPI returns the OpenAPI 3.0 document of the API.
+func OpenAPI(version string) map[string]any {
+	g := &schemaGen{components: map[string]any{}}
+	paths := map[string]map[string]any{}
+	for _, rt := range documented {
+		o, ok := ops[rt.method+" "+rt.path]
+		if !ok {
+			continue // TestOpenAPI fails on it
+		}
+		item := paths[rt.path]
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.path] = item
+		}
+		var params []any
+		for _, name := range pathParams.FindAllStringSubmatch(rt.path, -1) {
+			params = append(params, map[string]any{"name": name[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		for _, p := range o.query {
+			params = append(params, map[string]any{"name": p.name, "in": "query", "description": p.doc, "schema": map[string]any{"type": p.typ}})
+		}
+		success := map[string]any{"description": http.StatusText(o.status)}
+		switch {
+		case o.text:
+			success["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case o.resp != nil:
+			success["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(o.resp))}}
+		}
+		responses := map[string]any{strconv.Itoa(o.status): success,
+			"default": map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(errorBody{}))}}}}
+		operation := map[string]any{
+			"summary":     o.summary,
+			"operationId": operationID(rt.method, rt.path),
+			"responses":   responses,
+		}
+		if rt.role != "" {
+			operation["x-moor-role"] = string(rt.role)
+			operation["description"] = "Needs the " + string(rt.role) + " role or higher."
+		} else {
+			operation["security"] = []any{}
+		}
+		if len(params) > 0 {
+			operation["parameters"] = params
+		}
+		if o.body != nil {
+			operation["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(o.body))}}}
+		}
+		item[strings.ToLower(rt.method)] = operation
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{"title": "moor", "version": version,
+			"description": "moor's REST API. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas": g.components,
+			"securitySchemes": map[string]any{
+				"apiKey":  map[string]any{"type": "http", "scheme": "bearer", "description": "an API key from `moor apikey create`"},
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie},
+			},
+		},
+		"security": []any{map[string]any{"apiKey": []any{}}, map[string]any{"session": []any{}}},
+	}
+}
+
+var pathParams = regexp.MustCompile(`\{([a-z]+)\}`)
+
+// operationID is e.g. "postContainersNameStop".
+func operationID(method, path string) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(method))
+	for _, part := range strings.FieldsFunc(strings.TrimPrefix(path, "/api/v1"), func(r rune) bool {
+		return r == '/' || r == '{' || r == '}' || r == '.' || r == '_'
+	}) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+// schemaGen turns Go types into OpenAPI schemas the way encoding/json
+// encodes them; named structs become components.
+type schemaGen struct {
+	components map[string]any
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+var rawType = reflect.TypeOf(json.RawMessage{})
+
+func (g *schemaGen) schema(t reflect.Type) map[string]any {
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t == rawType:
+		return map[string]any{"description": "any JSON value", "nullable": true}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		s := g.schema(t.Elem())
+		if ref, ok := s["$ref"]; ok {
+			return map[string]any{"allOf": []any{map[string]any{"$ref": ref}}, "nullable": true}
+		}
+		s["nullable"] = true
+		return s
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice, reflect.Array:
+		return map[string]any{"type": "array", "items": g.schema(t.Elem()), "nullable": true}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem()), "nullable": true}
+	case reflect.Interface:
+		return map[string]any{"nullable": true}
+	case reflect.Struct:
+		if t.Name() == "" || t.PkgPath() != "github.com/moorhq/moor/internal/domain" && t.PkgPath() != "github.com/moorhq/moor/internal/lifecycle" {
+			return g.object(t)
+		}
+		name := t.Name()
+		if _, ok := g.components[name]; !ok {
+			g.components[name] = map[string]any{} // breaks cycles
+			g.components[name] = g.object(t)
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
+	}
+	return map[string]any{}
+}
+
+func (g *schemaGen) object(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	var required []string
+	g.fields(t, props, &required)
+	sort.Strings(required)
+	s := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		s["required"] = required
+	}
+	return s
+}
+
+func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			g.fields(f.Type, props, required) // embedded: flattened, as encoding/json does
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		props[name] = g.schema(f.Type)
+		if !strings.Contains(opts, "omitempty") {
+			*required = append(*required, name)
+		}
+	}
+}

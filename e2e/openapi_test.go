@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+)
+
+// TestOpenAPIMatchesAnswers: the document moor serves describes what moor
+// really answers: each call of a user's session below is checked against
+// it, status and body.
+func TestOpenAPIMatchesAnswers(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	status, body := m.Do("GET", "/api/v1/openapi.json", nil)
+	if status != 200 {
+		t.Fatalf("openapi.json: %d %s", status, body)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("served document is invalid: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: m.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runInput(testPassword+"\n", "user", "add", "--username", "oa", "--role", "operator")
+
+	checked := map[string]bool{}
+	call := func(method, path string, reqBody any, wantStatus int) []byte {
+		t.Helper()
+		var rd io.Reader = http.NoBody
+		if reqBody != nil {
+			b, _ := json.Marshal(reqBody)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, m.URL+path, rd)
+		req.Header.Set("Authorization", "Bearer "+e.Admin)
+		if reqBody != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, got, wantStatus)
+		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatalf("%s %s is not in the document: %v", method, path, err)
+		}
+		checked[method+" "+route.Path] = true
+		in := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+			Status: resp.StatusCode, Header: resp.Header,
+			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		}
+		in.SetBodyBytes(got)
+		if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+			t.Errorf("%s %s: the answer does not match the document: %v\n%s", method, path, err, got)
+		}
+		return got
+	}
+
+	name := "oa-" + randSuffix()
+	call("GET", "/healthz", nil, 200)
+	call("GET", "/readyz", nil, 200)
+	call("GET", "/api/v1/types", nil, 200)
+	call("GET", "/api/v1/types/testapp", nil, 200)
+	call("POST", "/api/v1/containers", map[string]any{"name": name, "type": "testapp", "replicas": 2}, 202)
+	m.WaitStatus(name, "running", 90*time.Second)
+	call("GET", "/api/v1/containers", nil, 200)
+	call("GET", "/api/v1/containers/"+name, nil, 200)
+	call("GET", "/api/v1/containers/"+name+"/history", nil, 200)
+	call("GET", "/api/v1/containers/"+name+"/credentials", nil, 200)
+	call("GET", "/api/v1/containers/"+name+"/logs?tail=5", nil, 200)
+	call("POST", "/api/v1/containers/"+name+"/scale", map[string]any{"replicas": 1}, 202)
+	call("POST", "/api/v1/containers/"+name+"/stop", nil, 202)
+	call("POST", "/api/v1/containers/"+name+"/start", nil, 202)
+	call("POST", "/api/v1/containers/"+name+"/restart", nil, 202)
+	call("GET", "/api/v1/events?after=0&limit=1000", nil, 200)
+	call("POST", "/api/v1/apikeys", map[string]any{"name": "oa-key", "role": "viewer"}, 201)
+	call("POST", "/api/v1/webhooks", map[string]any{"name": "oa-hook", "url": "http://127.0.0.1:9/x", "events": []string{"*"}}, 201)
+	call("GET", "/api/v1/webhooks", nil, 200)
+	call("GET", "/api/v1/webhooks/oa-hook", nil, 200)
+	call("DELETE", "/api/v1/webhooks/oa-hook", nil, 204)
+	call("GET", "/api/v1/session", nil, 200)
+	call("POST", "/api/v1/session", map[string]any{"username": "oa", "password": testPassword}, 200)
+	call("DELETE", "/api/v1/session", nil, 204)
+	call("GET", "/api/v1/openapi.json", nil, 200)
+	// Errors have the documented shape too.
+	call("GET", "/api/v1/containers/nosuch", nil, 404)
+	call("POST", "/api/v1/containers", map[string]any{"name": "Bad`", "type": "testapp"}, 422)
+	call("DELETE", "/api/v1/containers/"+name, nil, 202)
+
+	var missed []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !checked[method+" "+path] && path != "/api/v1/ws" && path != "/metrics" {
+				missed = append(missed, method+" "+path)
+			}
+		}
+	}
+	if len(missed) > 0 {
+		t.Errorf("operations no call checked: %s", strings.Join(missed, ", "))
+	}
+}
