@@ -40,8 +40,10 @@ run: build
 		0.0.0.0:*) addr=127.0.0.1:$${addr#0.0.0.0:} ;; \
 	esac; \
 	echo; \
-	echo "moor: serving on http://$$addr/"; \
-	echo "moor: get an API key (admin) in another terminal with:"; \
+	echo "moor: serving on http://$$addr/ (dashboard and API)"; \
+	echo "moor: in another terminal, add a user for the dashboard (password on stdin):"; \
+	echo "  echo 'a long passphrase' | MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor user add --username me --role admin"; \
+	echo "moor: or get an API key (admin):"; \
 	echo "  MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor apikey create --name me --role admin"; \
 	echo; \
 	exec bin/moor serve
