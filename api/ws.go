@@ -61,13 +61,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			writeError(w, r, s.Logger, &requestError{status, "bad_upgrade", "websocket handshake: " + reason.Error()})
 		},
 	}
+	// Counted from before the handshake, so a client never sees itself
+	// missing from moor_websocket_clients.
+	s.Hub.clients.Add(1)
+	defer s.Hub.clients.Add(-1)
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
 	defer conn.Close()
-	s.Hub.clients.Add(1)
-	defer s.Hub.clients.Add(-1)
 	s.streamEvents(r.Context(), conn, cursor)
 	return nil
 }

@@ -217,14 +217,20 @@ func TestWebhooks(t *testing.T) {
 	m = e.Start()
 	all.waitFor(name+" stopped, after the restart", 30*time.Second, func(evs []streamEvent) bool { return hasKind(evs, name, "container.stopped") })
 
-	// Nothing lost, nothing twice, in order.
-	want := containerEvents(t, m, int64(start))
-	var seqs []int64
-	for _, ev := range all.events() {
-		seqs = append(seqs, ev.Seq)
-	}
-	if jsonString(seqs) != jsonString(want) {
-		t.Errorf("delivered %v, want every container event in order %v", seqs, want)
+	// Nothing lost, nothing twice, in order (once deliveries have caught up
+	// with the table).
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		want := containerEvents(t, m, int64(start))
+		var seqs []int64
+		for _, ev := range all.events() {
+			seqs = append(seqs, ev.Seq)
+		}
+		if jsonString(seqs) == jsonString(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %v, want every container event in order %v", seqs, want)
+		}
 	}
 
 	// Deleted: nothing more.
