@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -28,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +40,32 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 	"github.com/moorhq/moor/internal/store"
 )
+
+var (
+	loads      = flag.String("loads", "8x2,1x1", "dnsperf load shapes, each CLIENTSxTHREADS (-c, -T); every shape runs against both servers")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of moor's DNS server during its dnsperf runs")
+)
+
+// loadShape is how dnsperf sends: from how many sockets (clients) and
+// threads. One socket is one flow: SO_REUSEPORT hands all of it to one of
+// moor's sockets, so moor then runs on one core, as dnsmasq always does.
+type loadShape struct{ clients, threads int }
+
+func (l loadShape) String() string {
+	return fmt.Sprintf("%d client(s), %d thread(s)", l.clients, l.threads)
+}
+
+func loadShapes() []loadShape {
+	var out []loadShape
+	for _, f := range strings.Split(*loads, ",") {
+		var l loadShape
+		if _, err := fmt.Sscanf(f, "%dx%d", &l.clients, &l.threads); err != nil || l.clients < 1 || l.threads < 1 {
+			log.Fatalf("-loads: %q is not CLIENTSxTHREADS", f)
+		}
+		out = append(out, l)
+	}
+	return out
+}
 
 func main() {
 	dbURL := flag.String("db", os.Getenv("MOOR_DATABASE_URL"), "PostgreSQL URL (seeded by bench/dns.sh)")
@@ -139,32 +167,46 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 	}
 
 	fmt.Printf("## DNS: moor vs dnsmasq (%d names)\n\n", names)
-	fmt.Printf("Machine: %d CPUs (GOMAXPROCS %d), %s; dnsperf -l %d -q %d on loopback, same query file (%d names, type A), interleaved rounds.\n\n",
+	fmt.Printf("Machine: %d CPUs (GOMAXPROCS %d), %s; dnsperf -l %d -q %d on loopback, same query file (%d names, type A), interleaved rounds, for each load shape.\n\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), seconds, outstanding, names)
 	fmt.Printf("Load average at start (1/5/15 min, other work on the machine included): %s.\n\n", loadAvg())
-	fmt.Println("| round | server | queries/s | completed | lost | avg latency | CPU µs/query |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|")
+	fmt.Println("| load (dnsperf) | round | server | queries/s | completed | lost | avg latency | CPU µs/query |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|")
 	type total struct{ qps, cpu float64 }
-	sum := map[string]*total{"moor": {}, "dnsmasq": {}}
-	for r := 1; r <= rounds && !skipPerf; r++ {
-		for _, s := range []struct {
-			name, addr string
-			cpu        func() time.Duration
-		}{
-			{"moor", moorAddr, selfCPU},
-			{"dnsmasq", dmAddr, func() time.Duration { return procCPU(dm.Process.Pid) }},
-		} {
-			res, err := dnsperf(s.addr, queryFile, seconds, outstanding, s.cpu)
-			if err != nil {
-				return err
+	var means []string
+	for _, shape := range loadShapes() {
+		sum := map[string]*total{"moor": {}, "dnsmasq": {}}
+		for r := 1; r <= rounds && !skipPerf; r++ {
+			for _, s := range []struct {
+				name, addr string
+				cpu        func() time.Duration
+			}{
+				{"moor", moorAddr, selfCPU},
+				{"dnsmasq", dmAddr, func() time.Duration { return procCPU(dm.Process.Pid) }},
+			} {
+				if s.name == "moor" && *cpuProfile != "" {
+					f, err := os.Create(*cpuProfile)
+					if err != nil {
+						return err
+					}
+					pprof.StartCPUProfile(f)
+				}
+				res, err := dnsperf(s.addr, queryFile, seconds, outstanding, shape.clients, shape.threads, s.cpu)
+				if s.name == "moor" && *cpuProfile != "" {
+					pprof.StopCPUProfile()
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Printf("| %s | %d | %s | %.0f | %d | %d | %.3f ms | %.2f |\n", shape, r, s.name, res.qps, res.completed, res.lost, res.avgLatency*1000, res.cpuPerQuery)
+				sum[s.name].qps += res.qps / float64(rounds)
+				sum[s.name].cpu += res.cpuPerQuery / float64(rounds)
 			}
-			fmt.Printf("| %d | %s | %.0f | %d | %d | %.3f ms | %.2f |\n", r, s.name, res.qps, res.completed, res.lost, res.avgLatency*1000, res.cpuPerQuery)
-			sum[s.name].qps += res.qps / float64(rounds)
-			sum[s.name].cpu += res.cpuPerQuery / float64(rounds)
 		}
+		means = append(means, fmt.Sprintf("- %s: moor %.0f q/s at %.2f µs CPU/query; dnsmasq %.0f q/s at %.2f µs CPU/query; **ratio %.2fx queries/s, %.2fx CPU/query**.",
+			shape, sum["moor"].qps, sum["moor"].cpu, sum["dnsmasq"].qps, sum["dnsmasq"].cpu, sum["moor"].qps/sum["dnsmasq"].qps, sum["moor"].cpu/sum["dnsmasq"].cpu))
 	}
-	fmt.Printf("\nMean: moor %.0f q/s at %.2f µs CPU/query; dnsmasq %.0f q/s at %.2f µs CPU/query; ratio %.2fx queries/s, %.2fx CPU/query.\n\n",
-		sum["moor"].qps, sum["moor"].cpu, sum["dnsmasq"].qps, sum["dnsmasq"].cpu, sum["moor"].qps/sum["dnsmasq"].qps, sum["moor"].cpu/sum["dnsmasq"].cpu)
+	fmt.Printf("\nMeans:\n\n%s\n\n", strings.Join(means, "\n"))
 
 	// Change-to-answer latency.
 	c, err := st.GetContainer(ctx, "c00042")
@@ -245,10 +287,11 @@ var (
 	latRE       = regexp.MustCompile(`Average Latency \(s\):\s+([\d.]+)`)
 )
 
-func dnsperf(addr, queryFile string, seconds, outstanding int, cpu func() time.Duration) (perf, error) {
+func dnsperf(addr, queryFile string, seconds, outstanding, clients, threads int, cpu func() time.Duration) (perf, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	before := cpu()
-	out, err := exec.Command("dnsperf", "-s", host, "-p", port, "-d", queryFile, "-l", strconv.Itoa(seconds), "-q", strconv.Itoa(outstanding)).CombinedOutput()
+	out, err := exec.Command("dnsperf", "-s", host, "-p", port, "-d", queryFile, "-l", strconv.Itoa(seconds), "-q", strconv.Itoa(outstanding),
+		"-c", strconv.Itoa(clients), "-T", strconv.Itoa(threads)).CombinedOutput()
 	used := cpu() - before
 	if err != nil {
 		return perf{}, fmt.Errorf("dnsperf %s: %v\n%s", addr, err, out)
