@@ -43,10 +43,15 @@ func moorBinary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		testenv.AtExit(func() { os.RemoveAll(dir) })
 		binPath = filepath.Join(dir, "moor")
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Dir(filepath.Dir(file))
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/moor")
+		args := []string{"build", "-o", binPath}
+		if testenv.Race {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/moor")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build moor: %v\n%s", err, out)
@@ -440,15 +445,29 @@ func (e *Env) cleanupDocker() {
 		}
 	}
 	// The engine may still be detaching endpoints of just-removed
-	// containers: try for a while.
-	for i := 0; i < 50; i++ {
-		out, err := exec.Command("docker", "network", "rm", e.Network).CombinedOutput()
-		if err == nil || strings.Contains(string(out), "not found") {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	// containers: try for a while, and once more when all tests are done
+	// (a loaded engine has been seen to take longer than the first try).
+	if removeNetwork(e.Network, 10*time.Second) {
+		return
 	}
-	e.t.Logf("network %s could not be removed", e.Network)
+	network := e.Network
+	testenv.AtExit(func() {
+		if !removeNetwork(network, 30*time.Second) {
+			fmt.Fprintf(os.Stderr, "e2e: network %s could not be removed\n", network)
+		}
+	})
+}
+
+func removeNetwork(name string, patience time.Duration) bool {
+	for deadline := time.Now().Add(patience); ; time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command("docker", "network", "rm", name).CombinedOutput()
+		if err == nil || strings.Contains(string(out), "not found") {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // dockerQuiet runs the docker CLI for cleanup, ignoring failures.

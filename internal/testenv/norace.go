@@ -1,0 +1,6 @@
+//go:build !race
+
+package testenv
+
+// Race is true when the tests are built with -race.
+const Race = false
