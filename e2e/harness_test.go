@@ -190,6 +190,9 @@ func (e *Env) Start(extra ...string) *Moor {
 	go func() { m.cmd.Wait(); close(m.done) }()
 	e.t.Cleanup(func() {
 		m.Kill()
+		if strings.Contains(m.logs.String(), "WARNING: DATA RACE") {
+			e.t.Errorf("moor (built with -race) reported a data race")
+		}
 		if e.t.Failed() {
 			e.t.Logf("moor logs (%s):\n%s", m.URL, m.logs.String())
 		}
