@@ -144,6 +144,12 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, row+" .status", "running", 90*time.Second)
+	// The live event log shows it.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](fmt.Sprintf(
+		`[...document.querySelectorAll('#event-log li[data-kind="container.running"]')].some(li => li.textContent.includes(%q))`, name),
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Errorf("the event log does not show %s running: %v", name, err)
+	}
 	if n := e.Count(`SELECT count(*) FROM deployment_history WHERE container_name = $1 AND actor = 'user:uma'`, name); n == 0 {
 		t.Error("the deploy from the dashboard is not in the history as user:uma")
 	}
@@ -159,6 +165,18 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("start: %d %s", status, body)
 	}
 	waitText(t, ctx, row+" .status", "running", 60*time.Second)
+
+	// Scale from the row: the replicas column follows.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(row+` input.replicas`, "2"),
+		chromedp.Click(row+` button[data-action=scale]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, row+" td:nth-child(4)", "2", 30*time.Second)
+	if n := e.Count(`SELECT count(*) FROM containers WHERE name = $1 AND replicas = 2`, name); n != 1 {
+		t.Error("scaling from the dashboard did not reach the database")
+	}
 
 	// The detail shows the history, and the logs to an operator.
 	if err := chromedp.Do(ctx, chromedp.Click(row+` button.name`)); err != nil {

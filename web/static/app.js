@@ -130,6 +130,7 @@ function connect() {
   ws.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     state.seq = ev.seq;
+    logEvent(ev);
     if (ev.container) refreshSoon(ev.container);
   };
   ws.onclose = () => {
@@ -140,6 +141,14 @@ function connect() {
     // A stream that never delivered an event cannot resume: read all again.
     if (state.seq === null) reloadAll();
   };
+}
+
+// The newest events first, at most 50.
+function logEvent(ev) {
+  const log = $("#event-log");
+  const who = ev.container ? ` ${ev.container}` : "";
+  log.prepend(el("li", { "data-kind": ev.kind, text: `${new Date(ev.time).toLocaleTimeString()} ${ev.kind}${who} (${ev.actor})` }));
+  while (log.children.length > 50) log.lastChild.remove();
 }
 
 // Events come in bursts (created, creating, running): one read per burst.
@@ -186,6 +195,8 @@ function row(c) {
     } else {
       actions.append(act("Start", () => op(c.name, "POST", "start")));
     }
+    const replicas = el("input", { type: "number", min: "0", max: "20", value: String(c.replicas), class: "replicas", "aria-label": "replicas" });
+    actions.append(replicas, act("Scale", () => op(c.name, "POST", "scale", { replicas: Number(replicas.value) })));
     const rm = act("Remove", () => {
       if (rm.dataset.armed) return op(c.name, "DELETE");
       rm.dataset.armed = "1";
@@ -205,10 +216,10 @@ function row(c) {
     actions);
 }
 
-async function op(name, method, action) {
+async function op(name, method, action, body) {
   const path = `/api/v1/containers/${encodeURIComponent(name)}` + (action ? `/${action}` : "");
   try {
-    const c = await api(method, path);
+    const c = await api(method, path, body);
     if (c && c.name) { state.containers.set(c.name, c); renderTable(); }
   } catch (e) {
     alertLine(`${name}: ${e.message}`);
