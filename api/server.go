@@ -60,21 +60,23 @@ type Check func(ctx context.Context) error
 type Server struct {
 	Lifecycle Lifecycle
 	Catalog   Catalog
-	Keys      Keys
-	Sessions  Sessions // sign-in for the web UI; nil: API keys only
 	Webhooks  Webhooks
+	Events    Events
+	Hub       *Hub // the websocket event stream
+
+	Keys     Keys
+	Sessions Sessions // sign-in for the web UI; nil: API keys only
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when 0).
 	SessionTTL time.Duration
-	Events     Events
-	Hub        *Hub         // the websocket event stream
-	Metrics    http.Handler // GET /metrics
+
+	Ready   map[string]Check // name -> probe, for /readyz
+	Metrics http.Handler     // GET /metrics
 	// Instrument, when set, wraps each route's handler (metrics).
 	Instrument func(route, method string, h http.Handler) http.Handler
-	Ready      map[string]Check // name -> probe, for /readyz
-	Logger     *slog.Logger
-	Version    string
 	// LastEvent is the highest event seq this process has heard of.
 	LastEvent func() int64
+	Logger    *slog.Logger
+	Version   string
 
 	logins loginLimiter
 }
@@ -159,17 +161,17 @@ func (s *Server) wrap(rt route) http.Handler {
 }
 
 func (s *Server) authenticate(r *http.Request) (domain.Actor, error) {
+	// An Authorization header wins; without one, the dashboard's session
+	// cookie, then a browser websocket's key subprotocol.
 	h := r.Header.Get("Authorization")
+	key, ok := strings.CutPrefix(h, "Bearer ")
 	if h == "" {
-		if a, ok, err := s.sessionActor(r); ok {
+		if a, found, err := s.sessionActor(r); found {
 			if err == nil {
 				err = sameOrigin(r)
 			}
 			return a, err
 		}
-	}
-	key, ok := strings.CutPrefix(h, "Bearer ")
-	if h == "" {
 		key, ok = wsKey(r)
 	}
 	if !ok || key == "" {
