@@ -203,6 +203,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("load plugin: %w", err)
 	}
+	// Yaegi has read the source: the copy can go now (bench/traefik.sh ends
+	// this process with a signal, which skips deferred calls).
+	os.RemoveAll(goPath)
 	cfgChan := make(chan json.Marshaler)
 	if err := pp.Init(); err != nil {
 		return err
