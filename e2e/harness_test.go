@@ -455,17 +455,23 @@ func (e *Env) cleanupDocker() {
 	}
 	network := e.Network
 	testenv.AtExit(func() {
-		if !removeNetwork(network, 30*time.Second) {
+		if !removeNetwork(network, time.Minute) {
 			fmt.Fprintf(os.Stderr, "e2e: network %s could not be removed\n", network)
 		}
 	})
 }
 
+// removeNetwork removes a test's network, and any container still on it: a
+// create that a killed moor had in flight can land after the cleanup listed
+// the containers.
 func removeNetwork(name string, patience time.Duration) bool {
 	for deadline := time.Now().Add(patience); ; time.Sleep(200 * time.Millisecond) {
 		out, err := exec.Command("docker", "network", "rm", name).CombinedOutput()
 		if err == nil || strings.Contains(string(out), "not found") {
 			return true
+		}
+		if ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "network="+name).Output(); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f", "-v"}, strings.Fields(string(ids))...)...).Run()
 		}
 		if time.Now().After(deadline) {
 			return false
