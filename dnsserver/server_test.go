@@ -128,7 +128,7 @@ func (ts *testServer) addContainer(name string, ports []domain.PortSpec, aliases
 	}
 	_, err := ts.st.CreateContainer(ctx, store.NewContainer{
 		ID: id, Name: name, Type: "testapp", Image: "moor-testapp:latest", Spec: spec, Replicas: len(ips),
-		DNS: []store.DNSEntry{{Zone: "host", Name: name + ".moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}},
+		DNS: []domain.DNSEntry{{Zone: "host", Name: name + ".moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}},
 	}, "test")
 	if err != nil {
 		ts.t.Fatal(err)
@@ -140,7 +140,7 @@ func (ts *testServer) addContainer(name string, ports []domain.PortSpec, aliases
 // setIPs records the replicas' addresses as the reconciler does.
 func (ts *testServer) setIPs(id, name string, ips ...string) {
 	ts.t.Helper()
-	o := store.Observation{ID: id, Name: name, Status: domain.StatusRunning, ContainerDNS: []store.DNSEntry{}}
+	o := store.Observation{ID: id, Name: name, Status: domain.StatusRunning, ContainerDNS: []domain.DNSEntry{}}
 	for i, ip := range ips {
 		rep := i
 		typ := "A"
@@ -149,8 +149,8 @@ func (ts *testServer) setIPs(id, name string, ips ...string) {
 		}
 		o.Instances = append(o.Instances, domain.Instance{Index: i, Status: domain.StatusRunning, InternalIP: ip})
 		o.ContainerDNS = append(o.ContainerDNS,
-			store.DNSEntry{Zone: "container", Name: name + ".moor.internal", Type: typ, Value: ip, Replica: &rep, TTL: 5},
-			store.DNSEntry{Zone: "container", Name: fmt.Sprintf("%d.%s.moor.internal", i, name), Type: typ, Value: ip, Replica: &rep, TTL: 5})
+			domain.DNSEntry{Zone: "container", Name: name + ".moor.internal", Type: typ, Value: ip, Replica: &rep, TTL: 5},
+			domain.DNSEntry{Zone: "container", Name: fmt.Sprintf("%d.%s.moor.internal", i, name), Type: typ, Value: ip, Replica: &rep, TTL: 5})
 	}
 	if err := ts.st.RecordObservation(context.Background(), o); err != nil {
 		ts.t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/moorhq/moor/internal/domain"
 	"github.com/moorhq/moor/internal/store"
 )
 
@@ -30,7 +31,7 @@ func (s StoreSource) DNSDataOf(ctx context.Context, ids []string) (Data, error) 
 	return convert(st), nil
 }
 
-func convert(st store.DNSState) Data {
+func convert(st domain.DNSState) Data {
 	d := Data{
 		Records: make([]Record, 0, len(st.Records)),
 		Ports:   make([]Port, 0, len(st.Ports)),

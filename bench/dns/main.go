@@ -219,7 +219,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 		rep := 0
 		o := store.Observation{ID: c.ID, Name: c.Name, Status: domain.StatusRunning,
 			Instances: []domain.Instance{{Index: 0, Status: domain.StatusRunning, InternalIP: ip}},
-			ContainerDNS: []store.DNSEntry{
+			ContainerDNS: []domain.DNSEntry{
 				{Zone: "container", Name: "c00042.moor.internal", Type: "A", Value: ip, Replica: &rep, TTL: 5},
 				{Zone: "container", Name: "0.c00042.moor.internal", Type: "A", Value: ip, Replica: &rep, TTL: 5},
 			}}

@@ -167,7 +167,7 @@ func validateReplicas(n int) error {
 
 // hostDNS is the host-zone record of a container: its name points at the
 // public (Traefik) address.
-func (s *Service) hostDNS(name string) []store.DNSEntry {
+func (s *Service) hostDNS(name string) []domain.DNSEntry {
 	if s.zones.PublicIP == "" {
 		return nil
 	}
@@ -175,7 +175,7 @@ func (s *Service) hostDNS(name string) []store.DNSEntry {
 	if strings.Contains(s.zones.PublicIP, ":") {
 		typ = "AAAA"
 	}
-	return []store.DNSEntry{{Zone: "host", Name: name + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
+	return []domain.DNSEntry{{Zone: "host", Name: name + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
 }
 
 // decorate fills the fields derived from configuration.

@@ -638,7 +638,7 @@ func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, sta
 	}
 	return r.store.RecordObservation(ctx, store.Observation{
 		ID: c.ID, Name: c.Name, Status: status, Reason: reason, Instances: ins,
-		ObservedGeneration: c.Generation, StopAt: c.Generation, ContainerDNS: []store.DNSEntry{},
+		ObservedGeneration: c.Generation, StopAt: c.Generation, ContainerDNS: []domain.DNSEntry{},
 		Action: "stopped_outside", Data: map[string]any{"reason": reason, "restart_policy": c.Spec.Restart},
 	})
 }
@@ -730,7 +730,7 @@ func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []eng
 		return 0, nil
 	}
 	ins := slices.Clone(c.Instances)
-	var dns []store.DNSEntry
+	var dns []domain.DNSEntry
 	marked := map[string]bool{} // Docker ids drained by this call
 	for k, in := range ins {
 		if in.DockerID != "" && leaving[in.DockerID] && in.Status == domain.StatusRunning {
@@ -750,7 +750,7 @@ func (r *Reconciler) drain(ctx context.Context, c domain.Container, states []eng
 	}
 	if len(marked) > 0 {
 		if dns == nil {
-			dns = []store.DNSEntry{}
+			dns = []domain.DNSEntry{}
 		}
 		if err := r.store.RecordObservation(ctx, store.Observation{
 			ID: c.ID, Name: c.Name, Status: c.Status, Reason: c.StatusReason, Instances: ins, ContainerDNS: dns,
@@ -841,7 +841,7 @@ func (r *Reconciler) recordInstances(ctx context.Context, c *domain.Container) e
 
 // containerDNS is a running replica's records in the container zone: the
 // container's name (one record per replica) and the replica's own.
-func (r *Reconciler) containerDNS(c domain.Container, in domain.Instance) []store.DNSEntry {
+func (r *Reconciler) containerDNS(c domain.Container, in domain.Instance) []domain.DNSEntry {
 	if in.InternalIP == "" {
 		return nil
 	}
@@ -850,7 +850,7 @@ func (r *Reconciler) containerDNS(c domain.Container, in domain.Instance) []stor
 	if strings.Contains(in.InternalIP, ":") {
 		typ = "AAAA"
 	}
-	return []store.DNSEntry{
+	return []domain.DNSEntry{
 		{Zone: "container", Name: c.Name + "." + r.cfg.ContainerZone, Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
 		{Zone: "container", Name: fmt.Sprintf("%d.%s.%s", in.Index, c.Name, r.cfg.ContainerZone), Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
 	}
@@ -896,7 +896,7 @@ func (r *Reconciler) observe(ctx context.Context, c domain.Container, want domai
 
 // instances inspects every replica; dns holds the container-zone records of
 // the running ones, problems why a replica is failing.
-func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domain.Instance, []store.DNSEntry, map[int]string, error) {
+func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domain.Instance, []domain.DNSEntry, map[int]string, error) {
 	states, err := r.engine.List(ctx, map[string]string{LabelOwner: r.cfg.InstallationID, LabelID: c.ID})
 	if err != nil {
 		return nil, nil, nil, err
@@ -904,7 +904,7 @@ func (r *Reconciler) instances(ctx context.Context, c domain.Container) ([]domai
 	problems := map[int]string{}
 	byReplica, _ := splitReplicas(states, c.Replicas)
 	ins := make([]domain.Instance, 0, c.Replicas)
-	dns := []store.DNSEntry{}
+	dns := []domain.DNSEntry{}
 	for i := 0; i < c.Replicas; i++ {
 		st, ok := byReplica[i]
 		in := domain.Instance{Index: i, Status: domain.StatusPending}

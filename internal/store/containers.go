@@ -13,16 +13,6 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
-// DNSEntry is a row of dns_entries.
-type DNSEntry struct {
-	Zone    string `json:"zone"` // "host" or "container"
-	Name    string `json:"name"` // fully qualified, no trailing dot
-	Type    string `json:"type"`
-	Value   string `json:"value"`
-	Replica *int   `json:"replica,omitempty"`
-	TTL     int    `json:"ttl"`
-}
-
 // NewContainer is everything CreateContainer writes.
 type NewContainer struct {
 	ID       string
@@ -33,7 +23,7 @@ type NewContainer struct {
 	Env      map[string]string
 	Secrets  []byte // sealed
 	Replicas int
-	DNS      []DNSEntry
+	DNS      []domain.DNSEntry
 }
 
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
@@ -110,7 +100,7 @@ func (s *Store) CreateContainer(ctx context.Context, nc NewContainer, actor stri
 	return s.GetContainer(ctx, c.Name)
 }
 
-func insertDNS(ctx context.Context, tx pgx.Tx, containerID string, entries []DNSEntry) error {
+func insertDNS(ctx context.Context, tx pgx.Tx, containerID string, entries []domain.DNSEntry) error {
 	for _, e := range entries {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO dns_entries (container_id, zone, name, record_type, value, replica, ttl)
@@ -222,7 +212,7 @@ func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
 }
 
 // DNSEntries returns every DNS row, sorted, for the zone builders.
-func (s *Store) DNSEntries(ctx context.Context) ([]DNSEntry, error) {
+func (s *Store) DNSEntries(ctx context.Context) ([]domain.DNSEntry, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT zone, name, record_type, value, replica, ttl FROM dns_entries
 		ORDER BY zone, name, record_type, value`)
@@ -233,7 +223,7 @@ func (s *Store) DNSEntries(ctx context.Context) ([]DNSEntry, error) {
 }
 
 // ContainerDNS returns one container's DNS rows, sorted.
-func (s *Store) ContainerDNS(ctx context.Context, id string) ([]DNSEntry, error) {
+func (s *Store) ContainerDNS(ctx context.Context, id string) ([]domain.DNSEntry, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT zone, name, record_type, value, replica, ttl FROM dns_entries
 		WHERE container_id = $1 ORDER BY zone, name, record_type, value`, id)
@@ -298,7 +288,7 @@ type Observation struct {
 	Instances          []domain.Instance
 	ObservedGeneration int64
 	// ContainerDNS replaces the container-zone DNS rows.
-	ContainerDNS []DNSEntry
+	ContainerDNS []domain.DNSEntry
 	// StopAt, when non-zero, sets desired state to stopped, but only if the
 	// generation is still this one: the type's restart policy said not to
 	// restart a container that stopped outside moor.
@@ -399,8 +389,8 @@ func (s *Store) FinishRemoval(ctx context.Context, id, name string, data any) er
 	})
 }
 
-func scanDNSEntry(r pgx.CollectableRow) (DNSEntry, error) {
-	var e DNSEntry
+func scanDNSEntry(r pgx.CollectableRow) (domain.DNSEntry, error) {
+	var e domain.DNSEntry
 	err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
 	return e, err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // DNSChannel is the NOTIFY channel a trigger (migration 0003) signals on at
@@ -11,52 +13,21 @@ import (
 // is the container's id.
 const DNSChannel = "moor_dns"
 
-// DNSRecord is a dns_entries row with its container's id and name.
-type DNSRecord struct {
-	DNSEntry
-	ContainerID string
-	Container   string
-}
-
-// DNSPort is a named port of a container, for SRV records.
-type DNSPort struct {
-	ContainerID string
-	Container   string
-	Name        string
-	Port        int
-	Protocol    string
-}
-
-// DNSAlias is an extra host name of a container (spec.routing.aliases).
-type DNSAlias struct {
-	ContainerID string
-	Container   string
-	Alias       string
-}
-
-// DNSState is everything the DNS server builds its zones from, read in one
-// repeatable-read snapshot, every list sorted.
-type DNSState struct {
-	Records []DNSRecord
-	Ports   []DNSPort
-	Aliases []DNSAlias
-}
-
-// DNSState reads the DNS rows, named ports and aliases of every container.
-func (s *Store) DNSState(ctx context.Context) (DNSState, error) {
+// domain.DNSState reads the DNS rows, named ports and aliases of every container.
+func (s *Store) DNSState(ctx context.Context) (domain.DNSState, error) {
 	return s.dnsState(ctx, nil)
 }
 
-// DNSStateOf is DNSState for the containers with these ids only (a
+// DNSStateOf is domain.DNSState for the containers with these ids only (a
 // container without rows, or gone, has none).
-func (s *Store) DNSStateOf(ctx context.Context, ids []string) (DNSState, error) {
+func (s *Store) DNSStateOf(ctx context.Context, ids []string) (domain.DNSState, error) {
 	if ids == nil {
 		ids = []string{}
 	}
 	return s.dnsState(ctx, ids)
 }
 
-func (s *Store) dnsState(ctx context.Context, ids []string) (DNSState, error) {
+func (s *Store) dnsState(ctx context.Context, ids []string) (domain.DNSState, error) {
 	// One statement (one round trip, one consistent snapshot) for rows,
 	// ports and aliases; the filter is a constant clause, never input.
 	where, args := "", []any{}
@@ -75,16 +46,16 @@ func (s *Store) dnsState(ctx context.Context, ids []string) (DNSState, error) {
 			THEN c.spec->'routing'->'aliases' ELSE '[]' END) AS a(alias) `+where+`
 		ORDER BY 1, 2, 3, 4, 5`, args...)
 	if err != nil {
-		return DNSState{}, mapErr(err, "dns state")
+		return domain.DNSState{}, mapErr(err, "dns state")
 	}
-	var st DNSState
+	var st domain.DNSState
 	var kind, zone, name, typ, value, id, container string
 	var replica *int
 	var ttl int
 	_, err = pgx.ForEachRow(rows, []any{&kind, &zone, &name, &typ, &value, &replica, &ttl, &id, &container}, func() error {
 		switch kind {
 		case "r":
-			r := DNSRecord{DNSEntry: DNSEntry{Zone: zone, Name: name, Type: typ, Value: value, TTL: ttl}, ContainerID: id, Container: container}
+			r := domain.DNSRecord{DNSEntry: domain.DNSEntry{Zone: zone, Name: name, Type: typ, Value: value, TTL: ttl}, ContainerID: id, Container: container}
 			if replica != nil {
 				v := *replica
 				r.Replica = &v
@@ -95,14 +66,14 @@ func (s *Store) dnsState(ctx context.Context, ids []string) (DNSState, error) {
 			if replica != nil {
 				port = *replica
 			}
-			st.Ports = append(st.Ports, DNSPort{ContainerID: id, Container: container, Name: name, Port: port, Protocol: typ})
+			st.Ports = append(st.Ports, domain.DNSPort{ContainerID: id, Container: container, Name: name, Port: port, Protocol: typ})
 		case "a":
-			st.Aliases = append(st.Aliases, DNSAlias{ContainerID: id, Container: container, Alias: name})
+			st.Aliases = append(st.Aliases, domain.DNSAlias{ContainerID: id, Container: container, Alias: name})
 		}
 		return nil
 	})
 	if err != nil {
-		return DNSState{}, mapErr(err, "dns state")
+		return domain.DNSState{}, mapErr(err, "dns state")
 	}
 	return st, nil
 }

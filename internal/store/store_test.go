@@ -147,7 +147,7 @@ func TestCreateConflictAndChange(t *testing.T) {
 	}
 	nc := NewContainer{ID: "6f1c1b8e-0000-4000-8000-000000000001", Name: "a", Type: "t", Image: "i", Replicas: 2,
 		Spec: domain.Type{ID: "t", Ports: []domain.PortSpec{{Name: "http", Port: 80, Protocol: "tcp", HTTP: true}}},
-		DNS:  []DNSEntry{{Zone: "host", Name: "a.moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}}}
+		DNS:  []domain.DNSEntry{{Zone: "host", Name: "a.moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}}}
 	c, err := s.CreateContainer(ctx, nc, "apikey:t")
 	if err != nil {
 		t.Fatal(err)
