@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moorhq/moor/internal/lifecycle"
+	"github.com/moorhq/moor/internal/domain"
 )
 
 func TestDecode(t *testing.T) {
@@ -31,7 +31,7 @@ func TestDecode(t *testing.T) {
 	}
 	for _, c := range cases {
 		req, _ := http.NewRequest("POST", "/", strings.NewReader(c.body))
-		var v lifecycle.CreateRequest
+		var v domain.CreateRequest
 		err := decode(req, &v)
 		var re *requestError
 		switch {
@@ -50,7 +50,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var v lifecycle.CreateRequest
+		var v domain.CreateRequest
 		err := decodeJSON(strings.NewReader(string(body)), &v)
 		if err != nil {
 			var re *requestError
@@ -63,7 +63,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back lifecycle.CreateRequest
+		var back domain.CreateRequest
 		if err := decodeJSON(strings.NewReader(string(out)), &back); err != nil {
 			t.Fatalf("re-decode %s: %v", out, err)
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/moorhq/moor/internal/domain"
-	"github.com/moorhq/moor/internal/lifecycle"
 )
 
 // op documents one route of the table: what it takes and what it answers.
@@ -100,7 +99,7 @@ var ops = map[string]op{
 	"GET /api/v1/types":             {summary: "Catalog of container types", query: []param{{"category", "string", "only types in this category"}}, status: 200, resp: typeList{}},
 	"GET /api/v1/types/{id}":        {summary: "One container type", status: 200, resp: domain.Type{}},
 	"GET /api/v1/containers":        {summary: "Managed containers", status: 200, resp: containerList{}},
-	"POST /api/v1/containers":       {summary: "Deploy a container of a catalog type", body: lifecycle.CreateRequest{}, status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers":       {summary: "Deploy a container of a catalog type", body: domain.CreateRequest{}, status: 202, resp: domain.Container{}},
 	"GET /api/v1/containers/{name}": {summary: "One container", status: 200, resp: domain.Container{}},
 	"DELETE /api/v1/containers/{name}": {summary: "Remove a container (volumes too, unless keep_volumes)",
 		query: []param{{"keep_volumes", "boolean", "keep the container's named volumes"}}, status: 202, resp: domain.Container{}},

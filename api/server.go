@@ -18,12 +18,11 @@ import (
 
 	"github.com/moorhq/moor/internal/auth"
 	"github.com/moorhq/moor/internal/domain"
-	"github.com/moorhq/moor/internal/lifecycle"
 )
 
 // Lifecycle is what the container endpoints drive.
 type Lifecycle interface {
-	Create(ctx context.Context, req lifecycle.CreateRequest) (domain.Container, error)
+	Create(ctx context.Context, req domain.CreateRequest) (domain.Container, error)
 	Get(ctx context.Context, name string) (domain.Container, error)
 	List(ctx context.Context) ([]domain.Container, error)
 	Start(ctx context.Context, name string) (domain.Container, error)
@@ -265,7 +264,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
-	var req lifecycle.CreateRequest
+	var req domain.CreateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func (ts *testServer) addContainer(name string, ports []domain.PortSpec, aliases
 	if len(aliases) > 0 {
 		spec.Routing = &domain.Routing{Aliases: aliases}
 	}
-	_, err := ts.st.CreateContainer(ctx, store.NewContainer{
+	_, err := ts.st.CreateContainer(ctx, domain.NewContainer{
 		ID: id, Name: name, Type: "testapp", Image: "moor-testapp:latest", Spec: spec, Replicas: len(ips),
 		DNS: []domain.DNSEntry{{Zone: "host", Name: name + ".moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}},
 	}, "test")
@@ -140,7 +140,7 @@ func (ts *testServer) addContainer(name string, ports []domain.PortSpec, aliases
 // setIPs records the replicas' addresses as the reconciler does.
 func (ts *testServer) setIPs(id, name string, ips ...string) {
 	ts.t.Helper()
-	o := store.Observation{ID: id, Name: name, Status: domain.StatusRunning, ContainerDNS: []domain.DNSEntry{}}
+	o := domain.Observation{ID: id, Name: name, Status: domain.StatusRunning, ContainerDNS: []domain.DNSEntry{}}
 	for i, ip := range ips {
 		rep := i
 		typ := "A"
@@ -160,7 +160,7 @@ func (ts *testServer) setIPs(id, name string, ips ...string) {
 func (ts *testServer) remove(id, name string) {
 	ts.t.Helper()
 	ctx := context.Background()
-	if _, err := ts.st.ChangeContainer(ctx, name, store.Change{Action: "remove", Desired: domain.DesiredRemoved}, "test"); err != nil {
+	if _, err := ts.st.ChangeContainer(ctx, name, domain.Change{Action: domain.ActionRemove}, "test"); err != nil {
 		ts.t.Fatal(err)
 	}
 	if err := ts.st.FinishRemoval(ctx, id, name, nil); err != nil {

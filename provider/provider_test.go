@@ -49,7 +49,7 @@ func addContainer(t testing.TB, st *store.Store, name, ip string, r *domain.Rout
 	spec := testType
 	spec.Routing = r
 	id := uuid.NewString()
-	if _, err := st.CreateContainer(ctx, store.NewContainer{ID: id, Name: name, Type: spec.ID, Image: spec.Image, Spec: spec, Replicas: 1}, "test"); err != nil {
+	if _, err := st.CreateContainer(ctx, domain.NewContainer{ID: id, Name: name, Type: spec.ID, Image: spec.Image, Spec: spec, Replicas: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if ip != "" {
@@ -60,8 +60,8 @@ func addContainer(t testing.TB, st *store.Store, name, ip string, r *domain.Rout
 
 func setRunning(t testing.TB, st *store.Store, id, name, ip string) {
 	t.Helper()
-	err := st.RecordObservation(context.Background(), store.Observation{ID: id, Name: name, Status: domain.StatusRunning,
-		Instances: []domain.Instance{{Index: 0, DockerID: "d-" + name, InternalIP: ip, Status: domain.StatusRunning}}, Action: "running"})
+	err := st.RecordObservation(context.Background(), domain.Observation{ID: id, Name: name, Status: domain.StatusRunning,
+		Instances: []domain.Instance{{Index: 0, RuntimeID: "d-" + name, InternalIP: ip, Status: domain.StatusRunning}}, Event: "running"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestUnavailablePage(t *testing.T) {
 			t.Errorf("%s: %d %v %s", host, r.status, r.header, r.body)
 		}
 	}
-	if err := st.RecordObservation(ctx, store.Observation{ID: id, Name: "blog", Status: domain.StatusStopped, Action: "stopped"}); err != nil {
+	if err := st.RecordObservation(ctx, domain.Observation{ID: id, Name: "blog", Status: domain.StatusStopped, Event: "stopped"}); err != nil {
 		t.Fatal(err)
 	}
 	p.Rebuild(ctx)
@@ -274,8 +274,8 @@ func TestInstanceChangeWakesProvider(t *testing.T) {
 	url := serve(t, p) + "/api/v1/traefik/config"
 	id := addContainer(t, st, "hc", "", nil)
 	// Running but still starting its health check: no server yet.
-	starting := []domain.Instance{{Index: 0, DockerID: "d", InternalIP: "172.30.1.2", Status: domain.StatusRunning, Health: "starting"}}
-	if err := st.RecordObservation(ctx, store.Observation{ID: id, Name: "hc", Status: domain.StatusRunning, Instances: starting, Action: "running"}); err != nil {
+	starting := []domain.Instance{{Index: 0, RuntimeID: "d", InternalIP: "172.30.1.2", Status: domain.StatusRunning, Health: "starting"}}
+	if err := st.RecordObservation(ctx, domain.Observation{ID: id, Name: "hc", Status: domain.StatusRunning, Instances: starting, Event: "running"}); err != nil {
 		t.Fatal(err)
 	}
 	go st.ListenRoutes(ctx, p.Changed)
@@ -292,8 +292,8 @@ func TestInstanceChangeWakesProvider(t *testing.T) {
 		}
 		etag = r.header.Get("ETag")
 	}
-	healthy := []domain.Instance{{Index: 0, DockerID: "d", InternalIP: "172.30.1.2", Status: domain.StatusRunning, Health: "healthy"}}
-	if err := st.RecordObservation(ctx, store.Observation{ID: id, Name: "hc", Status: domain.StatusRunning, Instances: healthy}); err != nil {
+	healthy := []domain.Instance{{Index: 0, RuntimeID: "d", InternalIP: "172.30.1.2", Status: domain.StatusRunning, Health: "healthy"}}
+	if err := st.RecordObservation(ctx, domain.Observation{ID: id, Name: "hc", Status: domain.StatusRunning, Instances: healthy}); err != nil {
 		t.Fatal(err)
 	}
 	// Only the trigger can have woken the provider now.

@@ -78,11 +78,11 @@ func addRunning(t *testing.T, st *store.Store, name, ip string) {
 	spec := domain.Type{ID: "web", Title: "Web", Image: "moor-testapp:latest",
 		Ports: []domain.PortSpec{{Name: "http", Port: 8080, Protocol: "tcp", HTTP: true}}}
 	id := uuid.NewString()
-	if _, err := st.CreateContainer(ctx, store.NewContainer{ID: id, Name: name, Type: spec.ID, Image: spec.Image, Spec: spec, Replicas: 1}, "test"); err != nil {
+	if _, err := st.CreateContainer(ctx, domain.NewContainer{ID: id, Name: name, Type: spec.ID, Image: spec.Image, Spec: spec, Replicas: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordObservation(ctx, store.Observation{ID: id, Name: name, Status: domain.StatusRunning,
-		Instances: []domain.Instance{{Index: 0, DockerID: "d", InternalIP: ip, Status: domain.StatusRunning}}, Action: "running"}); err != nil {
+	if err := st.RecordObservation(ctx, domain.Observation{ID: id, Name: name, Status: domain.StatusRunning,
+		Instances: []domain.Instance{{Index: 0, RuntimeID: "d", InternalIP: ip, Status: domain.StatusRunning}}, Event: "running"}); err != nil {
 		t.Fatal(err)
 	}
 }

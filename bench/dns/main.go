@@ -217,7 +217,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 	for i := 0; i < samples; i++ {
 		ip := fmt.Sprintf("10.250.%d.%d", i/250, i%250+1)
 		rep := 0
-		o := store.Observation{ID: c.ID, Name: c.Name, Status: domain.StatusRunning,
+		o := domain.Observation{ID: c.ID, Name: c.Name, Status: domain.StatusRunning,
 			Instances: []domain.Instance{{Index: 0, Status: domain.StatusRunning, InternalIP: ip}},
 			ContainerDNS: []domain.DNSEntry{
 				{Zone: "container", Name: "c00042.moor.internal", Type: "A", Value: ip, Replica: &rep, TTL: 5},

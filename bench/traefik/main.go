@@ -235,11 +235,11 @@ func run() error {
 		c := cs[(k*7919)%len(cs)]
 		ip := fmt.Sprintf("10.250.%d.%d", k/250, 1+k%250)
 		marker := "http://" + ip + ":8080"
-		in := domain.Instance{Index: 0, DockerID: "bench", InternalIP: ip, Status: domain.StatusRunning}
+		in := domain.Instance{Index: 0, RuntimeID: "bench", InternalIP: ip, Status: domain.StatusRunning}
 		t0 := time.Now()
 		// What the reconciler writes when a replica comes back with a new
 		// address: no status change, so no event; the routes trigger fires.
-		if err := st.RecordObservation(ctx, store.Observation{ID: c.ID, Name: c.Name, Status: domain.StatusRunning,
+		if err := st.RecordObservation(ctx, domain.Observation{ID: c.ID, Name: c.Name, Status: domain.StatusRunning,
 			Instances: []domain.Instance{in}, ObservedGeneration: 1}); err != nil {
 			return err
 		}

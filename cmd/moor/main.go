@@ -299,7 +299,7 @@ func serve(args []string, stderr io.Writer) error {
 		Ready: map[string]api.Check{
 			"database": st.Ping,
 			"docker": func(ctx context.Context) error {
-				if ok, why := rc.DockerReady(); !ok {
+				if ok, why := rc.EngineReady(); !ok {
 					return fmt.Errorf("docker: %s", why)
 				}
 				return docker.Ping(ctx)

@@ -40,7 +40,7 @@ func newMetrics(st *store.Store, rc *reconciler.Reconciler, dnsSrv *dnsserver.Se
 			return out, nil
 		})
 	m.Gauge("moor_docker_up", "1 when the Docker engine answers the reconciler, 0 while it is away.", func() float64 {
-		if ok, _ := rc.DockerReady(); ok {
+		if ok, _ := rc.EngineReady(); ok {
 			return 1
 		}
 		return 0

@@ -40,6 +40,7 @@ type Container struct {
 	Image        string            `json:"image"`
 	Status       Status            `json:"status"`
 	StatusReason string            `json:"status_reason,omitempty"`
+	StatusCause  Cause             `json:"status_cause,omitempty"`
 	DesiredState DesiredState      `json:"desired_state"`
 	Replicas     int               `json:"replicas"`
 	Env          map[string]string `json:"env"`
@@ -62,10 +63,15 @@ type Container struct {
 	CreatedBy  string     `json:"created_by"`
 }
 
-// Instance is one replica: its own Docker container and IP.
+// Instance is one replica: its own runtime instance (a Docker container)
+// and IP.
 type Instance struct {
-	Index      int       `json:"index"`
-	DockerID   string    `json:"docker_id,omitempty"`
+	Index int `json:"index"`
+	// RuntimeID is the runtime's id of the replica (a Docker container id:
+	// the JSON name predates other runtimes and stays for API clients).
+	RuntimeID string `json:"docker_id,omitempty"`
+	// Node is where the replica runs: the engine's or Swarm node's name.
+	Node       string    `json:"node,omitempty"`
 	InternalIP string    `json:"internal_ip,omitempty"`
 	Status     Status    `json:"status"`
 	Health     string    `json:"health,omitempty"`

@@ -22,79 +22,12 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
-// LabelID is the label that ties a Docker container to moor's record of it
-// (one value per replica); Create relies on it to be idempotent.
-const LabelID = "moor.id"
-
-// ContainerSpec is what Create makes.
-type ContainerSpec struct {
-	Name        string            // Docker container name
-	Image       string            // must be present locally (EnsureImage)
-	Env         map[string]string // sorted into KEY=VALUE deterministically
-	Cmd         []string          // nil: the image's
-	Labels      map[string]string // should include LabelID
-	Network     string            // attach to this network at create time ("": the engine's default bridge)
-	Aliases     []string          // network aliases on that network
-	Mounts      []Mount
-	MemoryBytes int64 // 0: no limit
-	NanoCPUs    int64 // 0: no limit; 1e9 is one CPU
-	Health      *domain.HealthSpec
-	// Restart maps to Docker's restart policy: always -> unless-stopped,
-	// on-failure -> on-failure, no (or "") -> no.
-	Restart    domain.RestartPolicy
-	DNS        []string // resolver IPs for the container ("" / nil = Docker default)
-	Privileged bool
-	Ports      []domain.PortSpec // ExposedPorts only (no host publishing)
-	Hostname   string            // "": Docker's default (the short container ID)
-}
-
-// Mount is a named volume (Bind false) or a host path (Bind true) mounted
-// at Target. A bind mount whose host path is missing gets it created, as
-// `docker run -v` does.
-type Mount struct {
-	Source   string
-	Target   string
-	ReadOnly bool
-	Bind     bool
-}
-
-// State is what the engine says of a container.
-//
-// List fills ID, Name, Labels, Image, Status, Running, IP, IPs, and, parsed
-// from Docker's status text (best effort), Health and, for an exited
-// container, ExitCode. Inspect fills every field, adding Error, OOMKilled,
-// StartedAt and FinishedAt, and is the authority for ExitCode and Health.
-type State struct {
-	ID, Name string // Name without Docker's leading '/'
-	Labels   map[string]string
-	Image    string // the image as the container was created from (a name, or an ID if the name moved)
-	// Status is Docker's: created, running, paused, restarting, removing,
-	// exited, dead.
-	Status    string
-	Running   bool
-	ExitCode  int
-	Error     string
-	OOMKilled bool
-	Health    string // "" (no health check), starting, healthy, unhealthy
-	// IP is the IPv4 address on the network the container was created on
-	// (ContainerSpec.Network, Docker's HostConfig.NetworkMode) when it has
-	// one there, else on the first network by name that gives it one; ""
-	// when it is not running.
-	IP                    string
-	IPs                   map[string]string // network name -> IPv4
-	StartedAt, FinishedAt time.Time         // zero when never started / not finished
-	// Restarting is true while Docker's restart policy brings a crashed
-	// container back (Running is true then too); Inspect only.
-	Restarting   bool
-	RestartCount int // restarts by Docker's restart policy; Inspect only
-}
-
 // Create creates the container spec describes (without starting it) and
 // returns its ID. If a container named spec.Name exists and carries the same
-// LabelID value (a retry after a crash), its ID is returned; a container of
+// domain.LabelID value (a retry after a crash), its ID is returned; a container of
 // that name that belongs to something else wraps domain.ErrConflict.
 // A missing image wraps domain.ErrNotFound.
-func (d *Docker) Create(ctx context.Context, spec ContainerSpec) (string, error) {
+func (d *Docker) Create(ctx context.Context, spec domain.InstanceSpec) (string, error) {
 	opts, err := createOptions(spec)
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
@@ -122,15 +55,15 @@ func (d *Docker) Create(ctx context.Context, spec ContainerSpec) (string, error)
 	if existing.Container.Config != nil {
 		labels = existing.Container.Config.Labels
 	}
-	want := spec.Labels[LabelID]
-	if strings.TrimPrefix(existing.Container.Name, "/") == spec.Name && want != "" && labels[LabelID] == want {
+	want := spec.Labels[domain.LabelID]
+	if strings.TrimPrefix(existing.Container.Name, "/") == spec.Name && want != "" && labels[domain.LabelID] == want {
 		return existing.Container.ID, nil
 	}
 	return "", fmt.Errorf("create container %s: the name is taken by container %.12s (%s=%q): %w",
-		spec.Name, existing.Container.ID, LabelID, labels[LabelID], domain.ErrConflict)
+		spec.Name, existing.Container.ID, domain.LabelID, labels[domain.LabelID], domain.ErrConflict)
 }
 
-func createOptions(spec ContainerSpec) (client.ContainerCreateOptions, error) {
+func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, error) {
 	if spec.Image == "" {
 		return client.ContainerCreateOptions{}, domain.Invalid("image", "is required")
 	}
@@ -278,18 +211,20 @@ func (d *Docker) Remove(ctx context.Context, id string) error {
 
 // Inspect returns the full state of a container (by ID or name). A missing
 // container wraps domain.ErrNotFound.
-func (d *Docker) Inspect(ctx context.Context, id string) (State, error) {
+func (d *Docker) Inspect(ctx context.Context, id string) (domain.InstanceState, error) {
 	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return State{}, wrap("inspect container "+id, err)
+		return domain.InstanceState{}, wrap("inspect container "+id, err)
 	}
-	return stateFromInspect(res.Container), nil
+	st := stateFromInspect(res.Container)
+	st.Node = d.Node()
+	return st, nil
 }
 
-func stateFromInspect(c container.InspectResponse) State {
-	s := State{
-		ID:   c.ID,
-		Name: strings.TrimPrefix(c.Name, "/"),
+func stateFromInspect(c container.InspectResponse) domain.InstanceState {
+	s := domain.InstanceState{
+		RuntimeID: c.ID,
+		Name:      strings.TrimPrefix(c.Name, "/"),
 	}
 	if c.Config != nil {
 		s.Labels = c.Config.Labels
@@ -356,31 +291,33 @@ func parseTime(s string) time.Time {
 }
 
 // List returns every container, running or not, that carries all labels (an
-// empty value matches any value), in one engine call. See State for what it
+// empty value matches any value), in one engine call. See domain.InstanceState for what it
 // fills.
-func (d *Docker) List(ctx context.Context, labels map[string]string) ([]State, error) {
+func (d *Docker) List(ctx context.Context, labels map[string]string) ([]domain.InstanceState, error) {
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilters(labels)})
 	if err != nil {
 		return nil, wrap("list containers", err)
 	}
-	out := make([]State, 0, len(res.Items))
+	out := make([]domain.InstanceState, 0, len(res.Items))
 	for _, c := range res.Items {
 		if !hasLabels(c.Labels, labels) {
 			continue
 		}
-		out = append(out, stateFromSummary(c))
+		st := stateFromSummary(c)
+		st.Node = d.Node()
+		out = append(out, st)
 	}
 	return out, nil
 }
 
-func stateFromSummary(c container.Summary) State {
-	s := State{
-		ID:      c.ID,
-		Name:    summaryName(c.Names),
-		Labels:  c.Labels,
-		Image:   c.Image,
-		Status:  string(c.State),
-		Running: c.State == container.StateRunning,
+func stateFromSummary(c container.Summary) domain.InstanceState {
+	s := domain.InstanceState{
+		RuntimeID: c.ID,
+		Name:      summaryName(c.Names),
+		Labels:    c.Labels,
+		Image:     c.Image,
+		Status:    string(c.State),
+		Running:   c.State == container.StateRunning,
 	}
 	switch {
 	case c.Health != nil: // API 1.52 and later

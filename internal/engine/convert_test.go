@@ -20,15 +20,15 @@ import (
 // need no Docker.
 
 func TestCreateOptions(t *testing.T) {
-	spec := ContainerSpec{
+	spec := domain.InstanceSpec{
 		Name:        "moor-blog-0",
 		Image:       "nginx:1.27",
 		Env:         map[string]string{"Z": "1", "A": "2", "M": "x=y"},
 		Cmd:         []string{"serve"},
-		Labels:      map[string]string{LabelID: "abc"},
+		Labels:      map[string]string{domain.LabelID: "abc"},
 		Network:     "moor",
 		Aliases:     []string{"blog"},
-		Mounts:      []Mount{{Source: "moor-blog-data", Target: "/data"}, {Source: "/srv/x", Target: "/x", ReadOnly: true, Bind: true}},
+		Mounts:      []domain.Mount{{Source: "moor-blog-data", Target: "/data"}, {Source: "/srv/x", Target: "/x", ReadOnly: true, Bind: true}},
 		MemoryBytes: 1 << 30,
 		NanoCPUs:    1_500_000_000,
 		Health:      &domain.HealthSpec{Test: []string{"CMD", "true"}, Interval: time.Second, Retries: 2},
@@ -80,16 +80,16 @@ func TestCreateOptions(t *testing.T) {
 		}
 	}
 
-	minimal, err := createOptions(ContainerSpec{Image: "x", Health: &domain.HealthSpec{}})
+	minimal, err := createOptions(domain.InstanceSpec{Image: "x", Health: &domain.HealthSpec{}})
 	if err != nil || minimal.NetworkingConfig != nil || minimal.Config.Healthcheck != nil || minimal.Config.ExposedPorts != nil || minimal.Config.Env != nil {
 		t.Errorf("minimal spec: %+v, %v", minimal, err)
 	}
 
-	for _, bad := range []ContainerSpec{
+	for _, bad := range []domain.InstanceSpec{
 		{},
 		{Image: "x", DNS: []string{"resolver.example"}},
 		{Image: "x", Ports: []domain.PortSpec{{Port: 70000}}},
-		{Image: "x", Mounts: []Mount{{Target: "/data"}}},
+		{Image: "x", Mounts: []domain.Mount{{Target: "/data"}}},
 	} {
 		if _, err := createOptions(bad); !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("createOptions(%+v) = %v; want ErrInvalid", bad, err)
@@ -102,7 +102,7 @@ func TestStateFromSummary(t *testing.T) {
 		ID:     "abc",
 		Names:  []string{"/web/db", "/moor-db-0"},
 		Image:  "postgres:16",
-		Labels: map[string]string{LabelID: "x"},
+		Labels: map[string]string{domain.LabelID: "x"},
 		State:  container.StateRunning,
 		Status: "Up 3 minutes (healthy)",
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
@@ -169,7 +169,7 @@ func TestStateFromInspect(t *testing.T) {
 		!s.StartedAt.Equal(want) || !s.FinishedAt.IsZero() || s.Health != "unhealthy" || s.Image != "img:1" || s.IP != "172.17.0.3" {
 		t.Errorf("state %+v", s)
 	}
-	if s := stateFromInspect(container.InspectResponse{ID: "x"}); s.ID != "x" || s.Status != "" {
+	if s := stateFromInspect(container.InspectResponse{ID: "x"}); s.RuntimeID != "x" || s.Status != "" {
 		t.Errorf("empty inspect: %+v", s)
 	}
 }
@@ -179,13 +179,13 @@ func TestEventFrom(t *testing.T) {
 		Type:   events.ContainerEventType,
 		Action: "die",
 		Actor: events.Actor{ID: "abc", Attributes: map[string]string{
-			"name": "moor-x-0", "image": "img:1", "exitCode": "137", "signal": "9", LabelID: "id1",
+			"name": "moor-x-0", "image": "img:1", "exitCode": "137", "signal": "9", domain.LabelID: "id1",
 		}},
 		Time:     1700000000,
 		TimeNano: 1700000000123456789,
 	})
-	if ev.ContainerID != "abc" || ev.Action != "die" || ev.Name != "moor-x-0" || ev.Image != "img:1" || ev.ExitCode != 137 ||
-		len(ev.Labels) != 1 || ev.Labels[LabelID] != "id1" || ev.Time.UnixNano() != 1700000000123456789 {
+	if ev.RuntimeID != "abc" || ev.Action != "die" || ev.Name != "moor-x-0" || ev.Image != "img:1" || ev.ExitCode != 137 ||
+		len(ev.Labels) != 1 || ev.Labels[domain.LabelID] != "id1" || ev.Time.UnixNano() != 1700000000123456789 {
 		t.Errorf("event %+v", ev)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -33,9 +34,10 @@ type Docker struct {
 	log   *slog.Logger
 	host  string
 	netMu sync.Mutex // serialises EnsureNetwork in this process
+	// node is the engine's name (its host name), read once the engine
+	// answers: where the instances it reports run.
+	node atomic.Pointer[string]
 }
-
-var _ = (*Docker)(nil)
 
 // New returns a client of the engine at host ("unix:///var/run/docker.sock",
 // "tcp://host:2376"...), or of the one the environment names (DOCKER_HOST,
@@ -84,7 +86,20 @@ func (d *Docker) Ping(ctx context.Context) error {
 		}
 		return fmt.Errorf("docker ping %s: %w: %w", d.host, domain.ErrUnavailable, err)
 	}
+	if d.node.Load() == nil {
+		if info, err := d.cli.Info(ctx, client.InfoOptions{}); err == nil {
+			d.node.Store(&info.Info.Name)
+		}
+	}
 	return nil
+}
+
+// Node is the engine's name ("" until an answer to Ping gave it).
+func (d *Docker) Node() string {
+	if n := d.node.Load(); n != nil {
+		return *n
+	}
+	return ""
 }
 
 // wrap adds op to err and the domain sentinel that matches it.

@@ -106,11 +106,11 @@ func ensureVolumeForTest(t *testing.T, d *Docker, name string, labels map[string
 }
 
 // waitFor polls Inspect until cond holds.
-func waitFor(t *testing.T, d *Docker, id, what string, timeout time.Duration, cond func(State) bool) State {
+func waitFor(t *testing.T, d *Docker, id, what string, timeout time.Duration, cond func(domain.InstanceState) bool) domain.InstanceState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var last State
+	var last domain.InstanceState
 	for {
 		st, err := d.Inspect(ctx, id)
 		if err == nil && cond(st) {
@@ -129,9 +129,9 @@ func waitFor(t *testing.T, d *Docker, id, what string, timeout time.Duration, co
 
 // collectEvents gathers events from ch in the background until stop is
 // called, which returns them.
-func collectEvents(ch <-chan Event) (stop func() []Event, wait func(func([]Event) bool, time.Duration) bool) {
+func collectEvents(ch <-chan domain.RuntimeEvent) (stop func() []domain.RuntimeEvent, wait func(func([]domain.RuntimeEvent) bool, time.Duration) bool) {
 	var mu sync.Mutex
-	var got []Event
+	var got []domain.RuntimeEvent
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -141,12 +141,12 @@ func collectEvents(ch <-chan Event) (stop func() []Event, wait func(func([]Event
 			mu.Unlock()
 		}
 	}()
-	snapshot := func() []Event {
+	snapshot := func() []domain.RuntimeEvent {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
 	}
-	wait = func(cond func([]Event) bool, timeout time.Duration) bool {
+	wait = func(cond func([]domain.RuntimeEvent) bool, timeout time.Duration) bool {
 		deadline := time.Now().Add(timeout)
 		for time.Now().Before(deadline) {
 			if cond(snapshot()) {
@@ -159,13 +159,13 @@ func collectEvents(ch <-chan Event) (stop func() []Event, wait func(func([]Event
 	return snapshot, wait
 }
 
-func hasEvent(evs []Event, id, action string) (Event, bool) {
+func hasEvent(evs []domain.RuntimeEvent, id, action string) (domain.RuntimeEvent, bool) {
 	for _, ev := range evs {
-		if ev.ContainerID == id && ev.Action == action {
+		if ev.RuntimeID == id && ev.Action == action {
 			return ev, true
 		}
 	}
-	return Event{}, false
+	return domain.RuntimeEvent{}, false
 }
 
 func TestContainerLifecycle(t *testing.T) {
@@ -200,15 +200,15 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 
 	moorID := "id-" + name
-	labels := testLabels(LabelID, moorID)
-	spec := ContainerSpec{
+	labels := testLabels(domain.LabelID, moorID)
+	spec := domain.InstanceSpec{
 		Name:        name,
 		Image:       image,
 		Env:         map[string]string{"MODE": "test", "TESTAPP_Z": "last", "A_FIRST": "first"},
 		Labels:      labels,
 		Network:     netName,
 		Aliases:     []string{"tapp-alias"},
-		Mounts:      []Mount{{Source: volName, Target: "/data"}},
+		Mounts:      []domain.Mount{{Source: volName, Target: "/data"}},
 		MemoryBytes: 64 << 20,
 		NanoCPUs:    500_000_000,
 		Health: &domain.HealthSpec{
@@ -225,7 +225,7 @@ func TestContainerLifecycle(t *testing.T) {
 
 	evCtx, evCancel := context.WithCancel(ctx)
 	defer evCancel()
-	evs, evErrs := d.Events(evCtx, map[string]string{LabelID: moorID})
+	evs, evErrs := d.Events(evCtx, map[string]string{domain.LabelID: moorID})
 	events, waitEvents := collectEvents(evs)
 
 	id, err := d.Create(ctx, spec)
@@ -243,15 +243,15 @@ func TestContainerLifecycle(t *testing.T) {
 	t.Run("CreateConflict", func(t *testing.T) {
 		other := spec
 		other.Labels = maps.Clone(spec.Labels)
-		other.Labels[LabelID] = "someone-else"
+		other.Labels[domain.LabelID] = "someone-else"
 		_, err := d.Create(ctx, other)
 		if !errors.Is(err, domain.ErrConflict) {
-			t.Fatalf("Create with another %s = %v; want ErrConflict", LabelID, err)
+			t.Fatalf("Create with another %s = %v; want ErrConflict", domain.LabelID, err)
 		}
 		noID := spec
 		noID.Labels = testLabels()
 		if _, err := d.Create(ctx, noID); !errors.Is(err, domain.ErrConflict) {
-			t.Fatalf("Create without %s = %v; want ErrConflict", LabelID, err)
+			t.Fatalf("Create without %s = %v; want ErrConflict", domain.LabelID, err)
 		}
 	})
 
@@ -259,7 +259,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != "created" || st.Running || st.Name != name || st.Labels[LabelID] != moorID || st.Image != image || !st.StartedAt.IsZero() {
+	if st.Status != "created" || st.Running || st.Name != name || st.Labels[domain.LabelID] != moorID || st.Image != image || !st.StartedAt.IsZero() {
 		t.Fatalf("Inspect before start = %+v", st)
 	}
 
@@ -315,7 +315,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if err := d.Start(ctx, id); err != nil {
 		t.Fatalf("Start when running: %v", err)
 	}
-	st = waitFor(t, d, id, "healthy", 30*time.Second, func(s State) bool {
+	st = waitFor(t, d, id, "healthy", 30*time.Second, func(s domain.InstanceState) bool {
 		if s.Status == "exited" {
 			t.Fatalf("container exited: %+v", s)
 		}
@@ -330,20 +330,20 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 
 	t.Run("List", func(t *testing.T) {
-		list, err := d.List(ctx, map[string]string{LabelID: moorID})
+		list, err := d.List(ctx, map[string]string{domain.LabelID: moorID})
 		if err != nil || len(list) != 1 {
 			t.Fatalf("List = %+v, %v; want one", list, err)
 		}
 		l := list[0]
-		if l.ID != id || l.Name != name || !l.Running || l.Status != "running" || l.Image != image ||
-			l.IP != st.IP || l.IPs[netName] != st.IP || l.Labels[LabelID] != moorID || l.Health != "healthy" {
+		if l.RuntimeID != id || l.Name != name || !l.Running || l.Status != "running" || l.Image != image ||
+			l.IP != st.IP || l.IPs[netName] != st.IP || l.Labels[domain.LabelID] != moorID || l.Health != "healthy" {
 			t.Errorf("List entry = %+v; inspect said %+v", l, st)
 		}
-		all, err := d.List(ctx, map[string]string{LabelID: "", testenv.TestLabel: "1"})
-		if err != nil || !slices.ContainsFunc(all, func(s State) bool { return s.ID == id }) {
+		all, err := d.List(ctx, map[string]string{domain.LabelID: "", testenv.TestLabel: "1"})
+		if err != nil || !slices.ContainsFunc(all, func(s domain.InstanceState) bool { return s.RuntimeID == id }) {
 			t.Errorf("List(key only) = %d entries, %v; want ours among them", len(all), err)
 		}
-		none, err := d.List(ctx, map[string]string{LabelID: "no-such-" + moorID})
+		none, err := d.List(ctx, map[string]string{domain.LabelID: "no-such-" + moorID})
 		if err != nil || len(none) != 0 {
 			t.Errorf("List(no match) = %+v, %v", none, err)
 		}
@@ -391,7 +391,7 @@ func TestContainerLifecycle(t *testing.T) {
 
 	t.Run("Events", func(t *testing.T) {
 		want := []string{"create", "start", "health_status: healthy", "die", "stop"}
-		ok := waitEvents(func(evs []Event) bool {
+		ok := waitEvents(func(evs []domain.RuntimeEvent) bool {
 			for _, a := range want {
 				if _, ok := hasEvent(evs, id, a); !ok {
 					return false
@@ -408,7 +408,7 @@ func TestContainerLifecycle(t *testing.T) {
 			t.Fatalf("events %v; want at least %v", actions, want)
 		}
 		die, _ := hasEvent(got, id, "die")
-		if die.ExitCode != 0 || die.Name != name || die.Image != image || die.Labels[LabelID] != moorID ||
+		if die.ExitCode != 0 || die.Name != name || die.Image != image || die.Labels[domain.LabelID] != moorID ||
 			die.Time.IsZero() || time.Since(die.Time) > time.Minute {
 			t.Errorf("die event = %+v", die)
 		}
@@ -435,10 +435,10 @@ func TestContainerLifecycle(t *testing.T) {
 	if err := d.Logs(ctx, id, 0, &bytes.Buffer{}); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Logs missing = %v; want ErrNotFound", err)
 	}
-	if list, err := d.List(ctx, map[string]string{LabelID: moorID}); err != nil || len(list) != 0 {
+	if list, err := d.List(ctx, map[string]string{domain.LabelID: moorID}); err != nil || len(list) != 0 {
 		t.Errorf("List after remove = %+v, %v", list, err)
 	}
-	if ok := waitEvents(func(evs []Event) bool { _, ok := hasEvent(evs, id, "destroy"); return ok }, 10*time.Second); !ok {
+	if ok := waitEvents(func(evs []domain.RuntimeEvent) bool { _, ok := hasEvent(evs, id, "destroy"); return ok }, 10*time.Second); !ok {
 		t.Errorf("no destroy event")
 	}
 	evCancel()
@@ -466,14 +466,14 @@ func TestCrashExitCode(t *testing.T) {
 
 	name := uniqueName("crash")
 	moorID := "id-" + name
-	evs, _ := d.Events(ctx, map[string]string{LabelID: moorID})
+	evs, _ := d.Events(ctx, map[string]string{domain.LabelID: moorID})
 	events, waitEvents := collectEvents(evs)
 
-	id, err := d.Create(ctx, ContainerSpec{
+	id, err := d.Create(ctx, domain.InstanceSpec{
 		Name:   name,
 		Image:  image,
 		Env:    map[string]string{"TESTAPP_EXIT_AFTER": "300ms", "TESTAPP_EXIT_CODE": "3"},
-		Labels: testLabels(LabelID, moorID),
+		Labels: testLabels(domain.LabelID, moorID),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -482,15 +482,18 @@ func TestCrashExitCode(t *testing.T) {
 	if err := d.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	st := waitFor(t, d, id, "exit", 20*time.Second, func(s State) bool { return s.Status == "exited" })
+	st := waitFor(t, d, id, "exit", 20*time.Second, func(s domain.InstanceState) bool { return s.Status == "exited" })
 	if st.ExitCode != 3 || st.Running || st.Health != "" {
 		t.Errorf("Inspect after crash = %+v", st)
 	}
-	list, err := d.List(ctx, map[string]string{LabelID: moorID})
+	list, err := d.List(ctx, map[string]string{domain.LabelID: moorID})
 	if err != nil || len(list) != 1 || list[0].ExitCode != 3 || list[0].Status != "exited" || list[0].Running {
 		t.Errorf("List after crash = %+v, %v", list, err)
 	}
-	if !waitEvents(func(evs []Event) bool { ev, ok := hasEvent(evs, id, "die"); return ok && ev.ExitCode == 3 }, 10*time.Second) {
+	if !waitEvents(func(evs []domain.RuntimeEvent) bool {
+		ev, ok := hasEvent(evs, id, "die")
+		return ok && ev.ExitCode == 3
+	}, 10*time.Second) {
 		t.Errorf("no die event with exit code 3: %+v", events())
 	}
 }
@@ -504,7 +507,7 @@ func TestEnsureImage(t *testing.T) {
 
 	t.Run("Present", func(t *testing.T) {
 		calls := 0
-		if err := d.EnsureImage(ctx, image, func(Progress) { calls++ }); err != nil || calls != 0 {
+		if err := d.EnsureImage(ctx, image, func(domain.PullProgress) { calls++ }); err != nil || calls != 0 {
 			t.Fatalf("EnsureImage(present) = %v with %d progress calls; want nil and none", err, calls)
 		}
 	})
@@ -539,8 +542,8 @@ func TestEnsureImage(t *testing.T) {
 			}
 		})
 
-		var progress []Progress
-		if err := d.EnsureImage(ctx, ref, func(p Progress) { progress = append(progress, p) }); err != nil {
+		var progress []domain.PullProgress
+		if err := d.EnsureImage(ctx, ref, func(p domain.PullProgress) { progress = append(progress, p) }); err != nil {
 			t.Fatalf("EnsureImage(%s) = %v", ref, err)
 		}
 		var sawBytes, sawComplete bool
@@ -554,7 +557,7 @@ func TestEnsureImage(t *testing.T) {
 		t.Logf("%d progress messages (bytes shown: %v)", len(progress), sawBytes)
 
 		before := reg.Requests()
-		if err := d.EnsureImage(ctx, ref, func(p Progress) { t.Errorf("progress for a present image: %+v", p) }); err != nil {
+		if err := d.EnsureImage(ctx, ref, func(p domain.PullProgress) { t.Errorf("progress for a present image: %+v", p) }); err != nil {
 			t.Fatal(err)
 		}
 		if after := reg.Requests(); after != before {
@@ -649,7 +652,7 @@ func TestEngineUnreachable(t *testing.T) {
 			t.Fatalf("Ping after restore = %v", err)
 		}
 
-		evs, errc := d.Events(ctx, map[string]string{LabelID: "nothing-" + uniqueName("ev")})
+		evs, errc := d.Events(ctx, map[string]string{domain.LabelID: "nothing-" + uniqueName("ev")})
 		p.Cut()
 		select {
 		case err := <-errc:

@@ -13,23 +13,6 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
-// Event is a container event from the engine.
-type Event struct {
-	ContainerID string
-	// Action is as the engine sends it: create, start, die, stop, kill,
-	// destroy, oom, restart, pause, unpause, rename, "health_status:
-	// healthy", "health_status: unhealthy", exec_create: ...
-	Action string
-	// Labels are the container's labels. (The engine mixes them with its
-	// own attributes, name, image, exitCode and signal; those are taken out
-	// into the fields below.)
-	Labels   map[string]string
-	Name     string // the container's name, without a leading '/'
-	Image    string
-	Time     time.Time
-	ExitCode int // for die
-}
-
 // Events streams the events of the containers that carry all labels (an
 // empty value matches any value), from now on. The event channel is closed
 // when the stream ends; then the error channel (buffered) yields one error
@@ -37,8 +20,8 @@ type Event struct {
 // domain.ErrUnavailable when the engine is unreachable or the connection
 // drops. A consumer should resynchronise (List) after reconnecting, since
 // events in between are lost.
-func (d *Docker) Events(ctx context.Context, labels map[string]string) (<-chan Event, <-chan error) {
-	out := make(chan Event)
+func (d *Docker) Events(ctx context.Context, labels map[string]string) (<-chan domain.RuntimeEvent, <-chan error) {
+	out := make(chan domain.RuntimeEvent)
 	errc := make(chan error, 1)
 	f := labelFilters(labels)
 	f.Add("type", string(events.ContainerEventType))
@@ -84,16 +67,16 @@ func (d *Docker) Events(ctx context.Context, labels map[string]string) (<-chan E
 	return out, errc
 }
 
-func eventFrom(m events.Message) Event {
+func eventFrom(m events.Message) domain.RuntimeEvent {
 	attrs := maps.Clone(m.Actor.Attributes)
 	if attrs == nil {
 		attrs = map[string]string{}
 	}
-	ev := Event{
-		ContainerID: m.Actor.ID,
-		Action:      string(m.Action),
-		Name:        attrs["name"],
-		Image:       attrs["image"],
+	ev := domain.RuntimeEvent{
+		RuntimeID: m.Actor.ID,
+		Action:    string(m.Action),
+		Name:      attrs["name"],
+		Image:     attrs["image"],
 	}
 	if code, ok := attrs["exitCode"]; ok {
 		ev.ExitCode, _ = strconv.Atoi(code)

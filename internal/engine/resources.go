@@ -135,15 +135,6 @@ func (d *Docker) ListVolumes(ctx context.Context, labels map[string]string) ([]s
 	return names, nil
 }
 
-// Progress is one message of an image pull: ID is the layer (or the tag for
-// the overall messages), Status the engine's text ("Pulling fs layer",
-// "Downloading", "Pull complete", "Digest: ...", "Status: Downloaded newer
-// image for ..."), Current and Total the byte counts when known.
-type Progress struct {
-	ID, Status     string
-	Current, Total int64
-}
-
 // EnsureImage makes image present locally. If it already is, it returns nil
 // without contacting a registry. Otherwise it pulls it, calling progress (if
 // not nil) for every message of the engine's progress stream, and returns
@@ -151,7 +142,7 @@ type Progress struct {
 // registry has no such repository or tag, domain.ErrUnavailable when the
 // engine is unreachable; other failures (registry unreachable, denied, bad
 // reference) are plain errors carrying the engine's message.
-func (d *Docker) EnsureImage(ctx context.Context, image string, progress func(Progress)) error {
+func (d *Docker) EnsureImage(ctx context.Context, image string, progress func(domain.PullProgress)) error {
 	if image == "" {
 		return fmt.Errorf("ensure image: %w", domain.Invalid("image", "is required"))
 	}
@@ -182,7 +173,7 @@ func (d *Docker) EnsureImage(ctx context.Context, image string, progress func(Pr
 			return pullError(image, errors.New(msg.Error.Message))
 		}
 		if progress != nil {
-			p := Progress{ID: msg.ID, Status: msg.Status}
+			p := domain.PullProgress{ID: msg.ID, Status: msg.Status}
 			if msg.Progress != nil {
 				p.Current, p.Total = msg.Progress.Current, msg.Progress.Total
 			}

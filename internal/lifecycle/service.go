@@ -15,7 +15,6 @@ import (
 
 	"github.com/moorhq/moor/internal/catalog"
 	"github.com/moorhq/moor/internal/domain"
-	"github.com/moorhq/moor/internal/store"
 )
 
 // Catalog finds container types.
@@ -25,8 +24,8 @@ type Catalog interface {
 
 // Store is the state the service reads and changes.
 type Store interface {
-	CreateContainer(ctx context.Context, nc store.NewContainer, actor string) (domain.Container, error)
-	ChangeContainer(ctx context.Context, name string, ch store.Change, actor string) (domain.Container, error)
+	CreateContainer(ctx context.Context, nc domain.NewContainer, actor string) (domain.Container, error)
+	ChangeContainer(ctx context.Context, name string, ch domain.Change, actor string) (domain.Container, error)
 	GetContainer(ctx context.Context, name string) (domain.Container, error)
 	ListContainers(ctx context.Context) ([]domain.Container, error)
 	SealedSecrets(ctx context.Context, id string) ([]byte, error)
@@ -39,7 +38,7 @@ type Sealer interface {
 	Open(ciphertext, additional []byte) ([]byte, error)
 }
 
-// LogReader reads a Docker container's logs.
+// LogReader reads an instance's logs from its runtime.
 type LogReader interface {
 	Logs(ctx context.Context, id string, tail int, w io.Writer) error
 }
@@ -70,20 +69,8 @@ func New(cat Catalog, st Store, sealer Sealer, logs LogReader, zones Zones, logg
 	return &Service{catalog: cat, store: st, sealer: sealer, logs: logs, zones: zones, logger: logger}
 }
 
-// CreateRequest is the body of POST /api/v1/containers.
-type CreateRequest struct {
-	Name     string            `json:"name"`
-	Type     string            `json:"type"`
-	Env      map[string]string `json:"env,omitempty"`
-	Replicas *int              `json:"replicas,omitempty"`
-	// Aliases are extra host names Traefik routes to the container; Path
-	// limits its router to a path prefix. Both end up in Traefik rules.
-	Aliases []string `json:"aliases,omitempty"`
-	Path    string   `json:"path,omitempty"`
-}
-
 // Create validates req and records a new container with desired state running.
-func (s *Service) Create(ctx context.Context, req CreateRequest) (domain.Container, error) {
+func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.Container, error) {
 	actor := domain.ActorFrom(ctx)
 	if err := domain.ValidateName(req.Name); err != nil {
 		return domain.Container{}, err
@@ -130,7 +117,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (domain.Contain
 			return domain.Container{}, fmt.Errorf("seal credentials: %w", err)
 		}
 	}
-	c, err := s.store.CreateContainer(ctx, store.NewContainer{
+	c, err := s.store.CreateContainer(ctx, domain.NewContainer{
 		ID: id, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
 		Replicas: replicas, DNS: s.hostDNS(req.Name),
 	}, actor.String())
@@ -175,7 +162,7 @@ func (s *Service) hostDNS(name string) []domain.DNSEntry {
 	if strings.Contains(s.zones.PublicIP, ":") {
 		typ = "AAAA"
 	}
-	return []domain.DNSEntry{{Zone: "host", Name: name + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
+	return []domain.DNSEntry{{Zone: domain.ZoneHost, Name: name + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
 }
 
 // decorate fills the fields derived from configuration.
@@ -213,7 +200,7 @@ func (s *Service) List(ctx context.Context) ([]domain.Container, error) {
 	return cs, err
 }
 
-func (s *Service) change(ctx context.Context, name string, ch store.Change) (domain.Container, error) {
+func (s *Service) change(ctx context.Context, name string, ch domain.Change) (domain.Container, error) {
 	if err := domain.ValidateName(name); err != nil {
 		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
 	}
@@ -236,22 +223,22 @@ func (s *Service) change(ctx context.Context, name string, ch store.Change) (dom
 
 // Start asks for the container to run.
 func (s *Service) Start(ctx context.Context, name string) (domain.Container, error) {
-	return s.change(ctx, name, store.Change{Action: "start", Desired: domain.DesiredRunning})
+	return s.change(ctx, name, domain.Change{Action: domain.ActionStart})
 }
 
 // Stop asks for the container to stop.
 func (s *Service) Stop(ctx context.Context, name string) (domain.Container, error) {
-	return s.change(ctx, name, store.Change{Action: "stop", Desired: domain.DesiredStopped})
+	return s.change(ctx, name, domain.Change{Action: domain.ActionStop})
 }
 
 // Restart asks for every replica to be restarted.
 func (s *Service) Restart(ctx context.Context, name string) (domain.Container, error) {
-	return s.change(ctx, name, store.Change{Action: "restart"})
+	return s.change(ctx, name, domain.Change{Action: domain.ActionRestart})
 }
 
 // Remove asks for the container to go; its volumes stay only if keepVolumes.
 func (s *Service) Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error) {
-	return s.change(ctx, name, store.Change{Action: "remove", KeepVolumes: keepVolumes})
+	return s.change(ctx, name, domain.Change{Action: domain.ActionRemove, KeepVolumes: keepVolumes})
 }
 
 // Scale sets the number of replicas.
@@ -259,7 +246,7 @@ func (s *Service) Scale(ctx context.Context, name string, replicas int) (domain.
 	if err := validateReplicas(replicas); err != nil {
 		return domain.Container{}, err
 	}
-	return s.change(ctx, name, store.Change{Action: "scale", Replicas: replicas})
+	return s.change(ctx, name, domain.Change{Action: domain.ActionScale, Replicas: replicas})
 }
 
 // History returns the container's history, also after its removal.
@@ -301,9 +288,9 @@ func (s *Service) Logs(ctx context.Context, name string, replica, tail int, w io
 		return err
 	}
 	for _, in := range c.Instances {
-		if in.Index == replica && in.DockerID != "" {
-			return s.logs.Logs(ctx, in.DockerID, tail, w)
+		if in.Index == replica && in.RuntimeID != "" {
+			return s.logs.Logs(ctx, in.RuntimeID, tail, w)
 		}
 	}
-	return fmt.Errorf("replica %d of %q has no Docker container yet: %w", replica, name, domain.ErrNotFound)
+	return fmt.Errorf("replica %d of %q has not been created yet: %w", replica, name, domain.ErrNotFound)
 }

@@ -13,21 +13,8 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
-// NewContainer is everything CreateContainer writes.
-type NewContainer struct {
-	ID       string
-	Name     string
-	Type     string
-	Image    string
-	Spec     domain.Type
-	Env      map[string]string
-	Secrets  []byte // sealed
-	Replicas int
-	DNS      []domain.DNSEntry
-}
-
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
-	status_reason, replicas, keep_volumes, generation, observed_generation,
+	status_cause, status_reason, replicas, keep_volumes, generation, observed_generation,
 	restart_at, created_by, created_at, updated_at`
 
 func scanContainer(row pgx.Row) (domain.Container, error) {
@@ -35,7 +22,7 @@ func scanContainer(row pgx.Row) (domain.Container, error) {
 	var spec, env []byte
 	var restartAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
-		&c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
+		&c.StatusCause, &c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
 		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return c, err
@@ -54,7 +41,7 @@ func scanContainer(row pgx.Row) (domain.Container, error) {
 
 // CreateContainer inserts a container with its ports, DNS rows, pending
 // instances, a history row and an event, in one transaction.
-func (s *Store) CreateContainer(ctx context.Context, nc NewContainer, actor string) (domain.Container, error) {
+func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, actor string) (domain.Container, error) {
 	spec, err := json.Marshal(nc.Spec)
 	if err != nil {
 		return domain.Container{}, err
@@ -97,7 +84,27 @@ func (s *Store) CreateContainer(ctx context.Context, nc NewContainer, actor stri
 	if err != nil {
 		return domain.Container{}, err
 	}
-	return s.GetContainer(ctx, c.Name)
+	// What the transaction wrote, without reading it back.
+	c.Ports = make([]domain.Port, 0, len(nc.Spec.Ports))
+	for _, p := range nc.Spec.Ports {
+		c.Ports = append(c.Ports, domain.Port{Name: p.Name, Port: p.Port, Protocol: p.Protocol, HTTP: p.HTTP})
+	}
+	sortPorts(c.Ports)
+	c.Instances = make([]domain.Instance, nc.Replicas)
+	for i := range c.Instances {
+		c.Instances[i] = domain.Instance{Index: i, Status: domain.StatusPending, UpdatedAt: c.CreatedAt}
+	}
+	return c, nil
+}
+
+// sortPorts orders ports as fillDetails reads them.
+func sortPorts(ps []domain.Port) {
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Port != ps[j].Port {
+			return ps[i].Port < ps[j].Port
+		}
+		return ps[i].Name < ps[j].Name
+	})
 }
 
 func insertDNS(ctx context.Context, tx pgx.Tx, containerID string, entries []domain.DNSEntry) error {
@@ -163,14 +170,14 @@ func (s *Store) fillDetails(ctx context.Context, cs []domain.Container) error {
 		cs[i].Ports = []domain.Port{}
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT container_id::text, replica, docker_id, coalesce(host(internal_ip), ''), status, health, updated_at
+		SELECT container_id::text, replica, runtime_id, node, coalesce(host(internal_ip), ''), status, health, updated_at
 		FROM container_instances WHERE container_id = ANY($1::uuid[]) ORDER BY container_id, replica`, ids)
 	if err != nil {
 		return mapErr(err, "instances")
 	}
 	var id string
 	var in domain.Instance
-	_, err = pgx.ForEachRow(rows, []any{&id, &in.Index, &in.DockerID, &in.InternalIP, &in.Status, &in.Health, &in.UpdatedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &in.Index, &in.RuntimeID, &in.Node, &in.InternalIP, &in.Status, &in.Health, &in.UpdatedAt}, func() error {
 		i := idx[id]
 		cs[i].Instances = append(cs[i].Instances, in)
 		return nil
@@ -211,39 +218,9 @@ func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
 	return b, mapErr(err, "container "+id)
 }
 
-// DNSEntries returns every DNS row, sorted, for the zone builders.
-func (s *Store) DNSEntries(ctx context.Context) ([]domain.DNSEntry, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT zone, name, record_type, value, replica, ttl FROM dns_entries
-		ORDER BY zone, name, record_type, value`)
-	if err != nil {
-		return nil, mapErr(err, "dns entries")
-	}
-	return pgx.CollectRows(rows, scanDNSEntry)
-}
-
-// ContainerDNS returns one container's DNS rows, sorted.
-func (s *Store) ContainerDNS(ctx context.Context, id string) ([]domain.DNSEntry, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT zone, name, record_type, value, replica, ttl FROM dns_entries
-		WHERE container_id = $1 ORDER BY zone, name, record_type, value`, id)
-	if err != nil {
-		return nil, mapErr(err, "dns entries")
-	}
-	return pgx.CollectRows(rows, scanDNSEntry)
-}
-
-// Change is a user's request to move a container's desired state.
-type Change struct {
-	Action      string // history action: "start", "stop", "restart", "remove", "scale"
-	Desired     domain.DesiredState
-	Replicas    int  // used when Action is "scale"
-	KeepVolumes bool // used when Action is "remove"
-}
-
 // ChangeContainer applies ch to the named container under a row lock, bumps
 // its generation and records history and an event, in one transaction.
-func (s *Store) ChangeContainer(ctx context.Context, name string, ch Change, actor string) (domain.Container, error) {
+func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Change, actor string) (domain.Container, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
 		if err != nil {
@@ -254,15 +231,19 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch Change, act
 		}
 		details := map[string]any{}
 		switch ch.Action {
-		case "start", "stop":
+		case domain.ActionStart, domain.ActionStop:
+			desired := domain.DesiredRunning
+			if ch.Action == domain.ActionStop {
+				desired = domain.DesiredStopped
+			}
 			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = $2, generation = generation + 1, updated_at = now() WHERE id = $1`,
-				c.ID, ch.Desired)
-		case "restart":
+				c.ID, desired)
+		case domain.ActionRestart:
 			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'running', restart_at = clock_timestamp(), generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID)
-		case "scale":
+		case domain.ActionScale:
 			details["from"], details["to"] = c.Replicas, ch.Replicas
 			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
-		case "remove":
+		case domain.ActionRemove:
 			details["keep_volumes"] = ch.KeepVolumes
 			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'removed', status = 'removing', keep_volumes = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.KeepVolumes)
 		default:
@@ -271,7 +252,7 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch Change, act
 		if err != nil {
 			return mapErr(err, fmt.Sprintf("container %q", name))
 		}
-		return record(ctx, tx, ref{c.ID, c.Name}, ch.Action+"_requested", actor, details)
+		return record(ctx, tx, ref{c.ID, c.Name}, string(ch.Action)+"_requested", actor, details)
 	})
 	if err != nil {
 		return domain.Container{}, err
@@ -279,36 +260,14 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch Change, act
 	return s.GetContainer(ctx, name)
 }
 
-// Observation is what the reconciler saw and did for one container.
-type Observation struct {
-	ID                 string
-	Name               string
-	Status             domain.Status
-	Reason             string
-	Instances          []domain.Instance
-	ObservedGeneration int64
-	// ContainerDNS replaces the container-zone DNS rows.
-	ContainerDNS []domain.DNSEntry
-	// StopAt, when non-zero, sets desired state to stopped, but only if the
-	// generation is still this one: the type's restart policy said not to
-	// restart a container that stopped outside moor.
-	StopAt int64
-	// RestartDone clears a pending restart requested at this time (a newer
-	// request stays pending).
-	RestartDone time.Time
-	// Action, when set, is written to history and as event "container.<Action>".
-	Action string
-	Data   any
-}
-
 // RecordObservation writes what the reconciler observed in one transaction.
-func (s *Store) RecordObservation(ctx context.Context, o Observation) error {
+func (s *Store) RecordObservation(ctx context.Context, o domain.Observation) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
-			UPDATE containers SET status = $2, status_reason = $3,
+			UPDATE containers SET status = $2, status_reason = $3, status_cause = $5,
 				observed_generation = greatest(observed_generation, $4), updated_at = now()
 			WHERE id = $1 AND desired_state <> 'removed' OR (id = $1 AND $2 = 'removing')`,
-			o.ID, o.Status, o.Reason, o.ObservedGeneration)
+			o.ID, o.Status, o.Reason, o.ObservedGeneration, o.Cause)
 		if err != nil {
 			return mapErr(err, "container "+o.Name)
 		}
@@ -339,8 +298,8 @@ func (s *Store) RecordObservation(ctx context.Context, o Observation) error {
 				return err
 			}
 		}
-		if o.Action != "" {
-			return record(ctx, tx, ref{o.ID, o.Name}, o.Action, domain.System.String(), o.Data)
+		if o.Event != "" {
+			return record(ctx, tx, ref{o.ID, o.Name}, o.Event, domain.System.String(), o.Data)
 		}
 		return nil
 	})
@@ -355,12 +314,12 @@ func replaceInstances(ctx context.Context, tx pgx.Tx, id string, ins []domain.In
 			ip = &a
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO container_instances (container_id, replica, docker_id, internal_ip, status, health, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, now())
-			ON CONFLICT (container_id, replica) DO UPDATE SET docker_id = $3, internal_ip = $4, status = $5, health = $6,
-				updated_at = CASE WHEN container_instances.status = $5 AND container_instances.docker_id = $3
+			INSERT INTO container_instances (container_id, replica, runtime_id, internal_ip, status, health, node, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+			ON CONFLICT (container_id, replica) DO UPDATE SET runtime_id = $3, internal_ip = $4, status = $5, health = $6, node = $7,
+				updated_at = CASE WHEN container_instances.status = $5 AND container_instances.runtime_id = $3
 					THEN container_instances.updated_at ELSE now() END`,
-			id, in.Index, in.DockerID, ip, in.Status, in.Health); err != nil {
+			id, in.Index, in.RuntimeID, ip, in.Status, in.Health, in.Node); err != nil {
 			return mapErr(err, "instance")
 		}
 		keep = append(keep, in.Index)
@@ -387,12 +346,6 @@ func (s *Store) FinishRemoval(ctx context.Context, id, name string, data any) er
 		_, err = appendEvent(ctx, tx, "container.removed", ref{id, name}, domain.System.String(), data)
 		return err
 	})
-}
-
-func scanDNSEntry(r pgx.CollectableRow) (domain.DNSEntry, error) {
-	var e domain.DNSEntry
-	err := r.Scan(&e.Zone, &e.Name, &e.Type, &e.Value, &e.Replica, &e.TTL)
-	return e, err
 }
 
 // ContainerCounts is the number of containers in each status.

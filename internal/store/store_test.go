@@ -145,7 +145,7 @@ func TestCreateConflictAndChange(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	nc := NewContainer{ID: "6f1c1b8e-0000-4000-8000-000000000001", Name: "a", Type: "t", Image: "i", Replicas: 2,
+	nc := domain.NewContainer{ID: "6f1c1b8e-0000-4000-8000-000000000001", Name: "a", Type: "t", Image: "i", Replicas: 2,
 		Spec: domain.Type{ID: "t", Ports: []domain.PortSpec{{Name: "http", Port: 80, Protocol: "tcp", HTTP: true}}},
 		DNS:  []domain.DNSEntry{{Zone: "host", Name: "a.moor.localhost", Type: "A", Value: "127.0.0.1", TTL: 5}}}
 	c, err := s.CreateContainer(ctx, nc, "apikey:t")
@@ -159,18 +159,18 @@ func TestCreateConflictAndChange(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, nc, "apikey:t"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	if _, err := s.ChangeContainer(ctx, "nosuch", Change{Action: "stop", Desired: domain.DesiredStopped}, "x"); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := s.ChangeContainer(ctx, "nosuch", domain.Change{Action: domain.ActionStop}, "x"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
-	if _, err := s.ChangeContainer(ctx, "a", Change{Action: "remove"}, "x"); err != nil {
+	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionRemove}, "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ChangeContainer(ctx, "a", Change{Action: "start", Desired: domain.DesiredRunning}, "x"); !errors.Is(err, domain.ErrConflict) {
+	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionStart}, "x"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("start while removing: %v", err)
 	}
 	// The failed duplicate left nothing behind.
-	if n, _ := s.DNSEntries(ctx); len(n) != 1 {
-		t.Fatalf("dns rows: %v", n)
+	if st, _ := s.DNSState(ctx); len(st.Records) != 1 {
+		t.Fatalf("dns rows: %v", st.Records)
 	}
 	if h, _ := s.History(ctx, "a"); len(h) != 2 {
 		t.Fatalf("history: %v", h)

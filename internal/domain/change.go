@@ -1,0 +1,84 @@
+package domain
+
+import "time"
+
+// CreateRequest is the body of POST /api/v1/containers.
+type CreateRequest struct {
+	Name     string            `json:"name"`
+	Type     string            `json:"type"`
+	Env      map[string]string `json:"env,omitempty"`
+	Replicas *int              `json:"replicas,omitempty"`
+	// Aliases are extra host names Traefik routes to the container; Path
+	// limits its router to a path prefix. Both end up in Traefik rules.
+	Aliases []string `json:"aliases,omitempty"`
+	Path    string   `json:"path,omitempty"`
+}
+
+// NewContainer is a validated container, ready to be recorded with desired
+// state running.
+type NewContainer struct {
+	ID       string
+	Name     string
+	Type     string
+	Image    string
+	Spec     Type
+	Env      map[string]string
+	Secrets  []byte // sealed
+	Replicas int
+	DNS      []DNSEntry
+}
+
+// Action is a user's request to move a container's desired state; it names
+// the history entry and the event ("<action>_requested").
+type Action string
+
+const (
+	ActionStart   Action = "start"
+	ActionStop    Action = "stop"
+	ActionRestart Action = "restart"
+	ActionRemove  Action = "remove"
+	ActionScale   Action = "scale"
+)
+
+// Change is one Action with its arguments.
+type Change struct {
+	Action      Action
+	Replicas    int  // ActionScale
+	KeepVolumes bool // ActionRemove
+}
+
+// Cause says, in a form code can test, why a container has its status;
+// the status reason says it in words.
+type Cause string
+
+const (
+	CauseNone Cause = ""
+	// CauseFailed: a step of the reconciler failed (the reason has the error).
+	CauseFailed Cause = "failed"
+	// CauseStoppedOutside: a replica stopped, exited or was removed behind
+	// moor's back and the restart policy said to leave it.
+	CauseStoppedOutside Cause = "stopped_outside"
+)
+
+// Observation is what the reconciler saw and did for one container.
+type Observation struct {
+	ID                 string
+	Name               string
+	Status             Status
+	Cause              Cause
+	Reason             string
+	Instances          []Instance
+	ObservedGeneration int64
+	// ContainerDNS replaces the container-zone DNS rows (nil: unchanged).
+	ContainerDNS []DNSEntry
+	// StopAt, when non-zero, sets desired state to stopped, but only if the
+	// generation is still this one: the type's restart policy said not to
+	// restart a container that stopped outside moor.
+	StopAt int64
+	// RestartDone clears a pending restart requested at this time (a newer
+	// request stays pending).
+	RestartDone time.Time
+	// Event, when set, is written to history and as event "container.<Event>".
+	Event string
+	Data  any
+}

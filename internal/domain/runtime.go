@@ -1,0 +1,112 @@
+package domain
+
+import (
+	"strconv"
+	"time"
+)
+
+// Labels moor puts on every runtime object it creates (containers,
+// volumes, networks). They tie the object to moor's records, so a restart,
+// a second moor process or a resync finds it again.
+const (
+	LabelOwner   = "moor.owner"   // installation id
+	LabelID      = "moor.id"      // container id; Create relies on it to be idempotent
+	LabelName    = "moor.name"    // container name
+	LabelType    = "moor.type"    // catalog type id
+	LabelReplica = "moor.replica" // replica index
+)
+
+// InstanceSpec is one replica as a runtime creates it.
+type InstanceSpec struct {
+	Name        string            // the runtime's name for it, e.g. moor-blog-0
+	Image       string            // must be present (the runtime's EnsureImage)
+	Env         map[string]string // sorted into KEY=VALUE deterministically
+	Cmd         []string          // nil: the image's
+	Labels      map[string]string // should include LabelID
+	Network     string            // attach to this network at create time ("": the runtime's default)
+	Aliases     []string          // network aliases on that network
+	Mounts      []Mount
+	MemoryBytes int64 // 0: no limit
+	NanoCPUs    int64 // 0: no limit; 1e9 is one CPU
+	Health      *HealthSpec
+	// Restart is the runtime's own restart policy for the instance.
+	Restart    RestartPolicy
+	DNS        []string // resolver IPs for the instance (nil: the runtime's default)
+	Privileged bool
+	Ports      []PortSpec // exposed only (no host publishing)
+	Hostname   string     // "": the runtime's default
+}
+
+// Mount is a named volume (Bind false) or a host path (Bind true) mounted
+// at Target. A bind mount whose host path is missing gets it created, as
+// `docker run -v` does.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+	Bind     bool
+}
+
+// InstanceState is what a runtime says of one instance.
+//
+// A list fills RuntimeID, Name, Node, Labels, Image, Status, Running, IP,
+// IPs, and, best effort, Health and, for an exited instance, ExitCode. An
+// inspect fills every field, adding Error, OOMKilled, StartedAt and
+// FinishedAt, and is the authority for ExitCode and Health.
+type InstanceState struct {
+	RuntimeID string // the runtime's id of the instance (a Docker container id)
+	Name      string // the runtime's name of it
+	// Node is where the instance runs: the engine's (or Swarm node's) name.
+	Node   string
+	Labels map[string]string
+	Image  string // the image as the instance was created from (a name, or an ID if the name moved)
+	// Status is the runtime's: created, running, paused, restarting,
+	// removing, exited, dead.
+	Status    string
+	Running   bool
+	ExitCode  int
+	Error     string
+	OOMKilled bool
+	Health    string // "" (no health check), starting, healthy, unhealthy
+	// IP is the IPv4 address on the network the instance was created on
+	// (InstanceSpec.Network) when it has one there, else on the first
+	// network by name that gives it one; "" when it is not running.
+	IP                    string
+	IPs                   map[string]string // network name -> IPv4
+	StartedAt, FinishedAt time.Time         // zero when never started / not finished
+	// Restarting is true while the runtime's restart policy brings a
+	// crashed instance back (Running is true then too); inspect only.
+	Restarting   bool
+	RestartCount int // restarts by the runtime's restart policy; inspect only
+}
+
+// Replica is the replica index of the instance's LabelReplica, if valid.
+func (s InstanceState) Replica() (int, bool) {
+	i, err := strconv.Atoi(s.Labels[LabelReplica])
+	return i, err == nil && i >= 0
+}
+
+// RuntimeEvent is a change of an instance reported by its runtime.
+type RuntimeEvent struct {
+	RuntimeID string
+	// Action is as the runtime sends it: create, start, die, stop, kill,
+	// destroy, oom, restart, pause, unpause, rename, "health_status:
+	// healthy", "health_status: unhealthy", exec_create: ...
+	Action string
+	// Labels are the instance's labels.
+	Labels   map[string]string
+	Name     string // the instance's name
+	Image    string
+	Time     time.Time
+	ExitCode int // for die
+}
+
+// PullProgress is one message of an image pull: ID is the layer (or the tag
+// for the overall messages), Status the runtime's text ("Pulling fs
+// layer", "Downloading", "Pull complete", "Digest: ...", "Status:
+// Downloaded newer image for ..."), Current and Total the byte counts when
+// known.
+type PullProgress struct {
+	ID, Status     string
+	Current, Total int64
+}

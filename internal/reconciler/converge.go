@@ -1,0 +1,247 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// ensureRunning makes every replica exist and run: the runtime's resources
+// first, then each replica, then extras go, then the result is recorded.
+func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, states []domain.InstanceState) error {
+	if c.Status == domain.StatusPending {
+		if err := r.store.RecordObservation(ctx, domain.Observation{
+			ID: c.ID, Name: c.Name, Status: domain.StatusCreating, Instances: c.Instances, Event: "creating",
+		}); err != nil {
+			return err
+		}
+		c.Status = domain.StatusCreating
+		r.step("creating")
+	}
+	if err := r.prepare(ctx, c); err != nil {
+		return err
+	}
+	byReplica, extra := splitReplicas(states, c.Replicas)
+	// Extras leave the routes first: a restart below rewrites the
+	// instances without them.
+	if ok, err := r.drainNow(ctx, c, extra); !ok {
+		return err
+	}
+	prev := map[int]domain.Instance{}
+	for _, in := range c.Instances {
+		prev[in.Index] = in
+	}
+	var env map[string]string
+	for i := 0; i < c.Replicas; i++ {
+		st, exists := byReplica[i]
+		var err error
+		switch {
+		case !exists:
+			if p := prev[i]; p.RuntimeID != "" && c.ObservedGeneration == c.Generation && c.Spec.Restart == domain.RestartNever {
+				return r.stoppedOutside(ctx, c, domain.StatusFailed, fmt.Sprintf("replica %d was removed outside moor", i))
+			}
+			if env == nil {
+				if env, err = r.env(ctx, c); err != nil {
+					return err
+				}
+			}
+			err = r.createReplica(ctx, c, i, env)
+		case !st.Running:
+			var left bool
+			if left, err = r.startStopped(ctx, c, i, st); left {
+				return err
+			}
+		case !c.RestartAt.IsZero():
+			err = r.restartReplica(ctx, &c, i, st)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.removeExtras(ctx, extra); err != nil {
+		return err
+	}
+	return r.observe(ctx, c, domain.StatusRunning)
+}
+
+// prepare makes the network, the image and the replicas' volumes present.
+func (r *Reconciler) prepare(ctx context.Context, c domain.Container) error {
+	if _, done := r.networkOnce.Load(r.cfg.Network); !done {
+		if err := r.engine.EnsureNetwork(ctx, r.cfg.Network, map[string]string{domain.LabelOwner: r.cfg.InstallationID}); err != nil {
+			return fmt.Errorf("network %s: %w", r.cfg.Network, err)
+		}
+		r.networkOnce.Store(r.cfg.Network, struct{}{})
+	}
+	r.step("network")
+	if err := r.engine.EnsureImage(ctx, c.Image, r.pullProgress(ctx, c)); err != nil {
+		return fmt.Errorf("image %s: %w", c.Image, err)
+	}
+	r.step("image")
+	for i := 0; i < c.Replicas; i++ {
+		for _, v := range c.Spec.Volumes {
+			if v.HostPath != "" {
+				continue
+			}
+			if err := r.engine.EnsureVolume(ctx, domain.VolumeName(c.Name, v.Name, i), r.replicaLabels(c, i)); err != nil {
+				return fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+		}
+	}
+	r.step("volumes")
+	return nil
+}
+
+// createReplica creates and starts replica i.
+func (r *Reconciler) createReplica(ctx context.Context, c domain.Container, i int, env map[string]string) error {
+	id, err := r.engine.Create(ctx, r.instanceSpec(c, i, env))
+	if err != nil {
+		return fmt.Errorf("create replica %d: %w", i, err)
+	}
+	r.step("created")
+	if err := r.engine.Start(ctx, id); err != nil {
+		return fmt.Errorf("start replica %d: %w", i, err)
+	}
+	r.step("started")
+	return nil
+}
+
+// startStopped starts replica i, found stopped, unless it stopped behind
+// moor's back and the type's restart policy says to leave it: then the
+// container is recorded as it is and left reports true.
+func (r *Reconciler) startStopped(ctx context.Context, c domain.Container, i int, st domain.InstanceState) (left bool, err error) {
+	full, err := r.engine.Inspect(ctx, st.RuntimeID)
+	if err != nil {
+		return false, vanished(err)
+	}
+	// It ran and stopped, and no user change is pending: it stopped behind
+	// moor's back, and the type's restart policy decides.
+	if !full.StartedAt.IsZero() && c.ObservedGeneration == c.Generation {
+		policy := c.Spec.Restart
+		r.logger.Info("replica stopped outside moor", "container", c.Name, "replica", i, "exit_code", full.ExitCode, "restart_policy", policy)
+		if policy == domain.RestartNever || (policy == domain.RestartOnFailure && full.ExitCode == 0) {
+			status := domain.StatusStopped
+			if full.ExitCode != 0 {
+				status = domain.StatusFailed
+			}
+			return true, r.stoppedOutside(ctx, c, status, fmt.Sprintf("replica %d exited with code %d outside moor", i, full.ExitCode))
+		}
+	}
+	if err := r.engine.Start(ctx, st.RuntimeID); err != nil {
+		return false, fmt.Errorf("start replica %d: %w", i, err)
+	}
+	r.step("started")
+	return false, nil
+}
+
+// restartReplica restarts replica i for a pending restart. A restart is
+// pending until observe records it done, so a crash half-way restarts every
+// replica again: repeatable. One replica at a time, each out of the routes
+// while it restarts and back as soon as it is ready.
+func (r *Reconciler) restartReplica(ctx context.Context, c *domain.Container, i int, st domain.InstanceState) error {
+	wait, err := r.drain(ctx, *c, []domain.InstanceState{st})
+	if err != nil {
+		return err
+	}
+	if sleep(ctx, wait); ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := r.engine.Stop(ctx, st.RuntimeID, r.cfg.StopTimeout); err != nil {
+		return fmt.Errorf("restart replica %d: %w", i, vanished(err))
+	}
+	r.drained(st.RuntimeID)
+	if err := r.engine.Start(ctx, st.RuntimeID); err != nil {
+		return fmt.Errorf("restart replica %d: %w", i, err)
+	}
+	if i < c.Replicas-1 {
+		// The next replica leaves the routes only once this one takes
+		// traffic again.
+		r.waitReady(ctx, *c, i, st.RuntimeID)
+	}
+	return r.recordInstances(ctx, c)
+}
+
+// removeExtras removes replicas beyond the wanted count (scale down) and
+// duplicates.
+func (r *Reconciler) removeExtras(ctx context.Context, extra []domain.InstanceState) error {
+	for _, st := range extra {
+		if err := r.engine.Remove(ctx, st.RuntimeID); err != nil {
+			return fmt.Errorf("scale down: %w", err)
+		}
+		r.drained(st.RuntimeID)
+	}
+	return nil
+}
+
+// stoppedOutside records a container stopped behind moor's back whose
+// restart policy says to leave it: desired state follows reality.
+func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, status domain.Status, reason string) error {
+	ins, _, _, err := r.instances(ctx, c)
+	if err != nil {
+		return err
+	}
+	return r.store.RecordObservation(ctx, domain.Observation{
+		ID: c.ID, Name: c.Name, Status: status, Cause: domain.CauseStoppedOutside, Reason: reason, Instances: ins,
+		ObservedGeneration: c.Generation, StopAt: c.Generation, ContainerDNS: []domain.DNSEntry{},
+		Event: "stopped_outside", Data: map[string]any{"reason": reason, "restart_policy": c.Spec.Restart},
+	})
+}
+
+// ensureStopped stops every replica (extras go).
+func (r *Reconciler) ensureStopped(ctx context.Context, c domain.Container, states []domain.InstanceState) error {
+	if ok, err := r.drainNow(ctx, c, states); !ok {
+		return err
+	}
+	byReplica, extra := splitReplicas(states, c.Replicas)
+	for _, st := range byReplica {
+		if st.Running {
+			if err := r.engine.Stop(ctx, st.RuntimeID, r.cfg.StopTimeout); err != nil {
+				return fmt.Errorf("stop: %w", err)
+			}
+			r.drained(st.RuntimeID)
+		}
+	}
+	if err := r.removeExtras(ctx, extra); err != nil {
+		return err
+	}
+	return r.observe(ctx, c, domain.StatusStopped)
+}
+
+// ensureRemoved deletes the instances, then the volumes unless kept, then
+// the record. Each step is repeatable, so a crash anywhere is finished
+// later.
+func (r *Reconciler) ensureRemoved(ctx context.Context, c domain.Container, states []domain.InstanceState) error {
+	if ok, err := r.drainNow(ctx, c, states); !ok {
+		return err
+	}
+	for _, st := range states {
+		if err := r.engine.Remove(ctx, st.RuntimeID); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		r.drained(st.RuntimeID)
+	}
+	r.step("removed-containers")
+	if !c.KeepVolumes {
+		// By label, so volumes of replicas scaled away go too.
+		vols, err := r.engine.ListVolumes(ctx, map[string]string{domain.LabelOwner: r.cfg.InstallationID, domain.LabelID: c.ID})
+		if err != nil {
+			return fmt.Errorf("list volumes: %w", err)
+		}
+		for _, v := range vols {
+			if err := r.engine.RemoveVolume(ctx, v); err != nil {
+				return fmt.Errorf("remove volume %s: %w", v, err)
+			}
+		}
+	}
+	r.step("removed-volumes")
+	return r.store.FinishRemoval(ctx, c.ID, c.Name, map[string]any{"kept_volumes": c.KeepVolumes})
+}
+
+// replicaLabels are the labels of replica i's runtime objects.
+func (r *Reconciler) replicaLabels(c domain.Container, i int) map[string]string {
+	return map[string]string{
+		domain.LabelOwner: r.cfg.InstallationID, domain.LabelID: c.ID, domain.LabelName: c.Name, domain.LabelType: c.Type,
+		domain.LabelReplica: strconv.Itoa(i),
+	}
+}

@@ -1,0 +1,276 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// Notify tells the reconciler an event was committed (seq 0: events may have
+// been missed, do a full pass).
+func (r *Reconciler) Notify(seq int64) {
+	if seq == 0 {
+		r.Wake()
+		return
+	}
+	select {
+	case r.notify <- seq:
+	default:
+		r.Wake() // overflow: a full pass covers everything
+	}
+}
+
+// Wake asks for a full pass.
+func (r *Reconciler) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends, then waits for work in flight.
+func (r *Reconciler) Run(ctx context.Context) error {
+	// Changes before now are covered by the first full pass.
+	seq, err := r.store.LastEventSeq(ctx)
+	if err != nil {
+		return err
+	}
+	r.lastSeq = seq
+	go r.watchEngine(ctx)
+	tick := time.NewTicker(r.cfg.Resync)
+	defer tick.Stop()
+	r.Wake()
+	for {
+		select {
+		case <-ctx.Done():
+			r.inflight.Wait()
+			return nil
+		case <-tick.C:
+			r.fullPass(ctx, true)
+		case <-r.wake:
+			r.fullPass(ctx, false)
+		case <-r.notify:
+			// One read of the event log covers every notice queued so far.
+			r.discardNotices()
+			r.followEvents(ctx)
+		case id := <-r.due:
+			r.schedule(ctx, id)
+		}
+	}
+}
+
+// discardNotices empties the notice queue.
+func (r *Reconciler) discardNotices() {
+	for {
+		select {
+		case <-r.notify:
+		default:
+			return
+		}
+	}
+}
+
+// followEvents schedules the containers named by new user-requested changes.
+func (r *Reconciler) followEvents(ctx context.Context) {
+	const page = 500
+	for {
+		evs, err := r.store.EventsSince(ctx, r.lastSeq, page)
+		if err != nil {
+			r.logger.Warn("read events", "err", err)
+			return
+		}
+		for _, e := range evs {
+			r.lastSeq = e.Seq
+			if e.ContainerID != "" && (e.Kind == "container.created" || strings.HasSuffix(e.Kind, "_requested")) {
+				r.schedule(ctx, e.ContainerID)
+			}
+		}
+		if len(evs) < page {
+			return
+		}
+	}
+}
+
+// fullPass compares every container with the runtime and schedules those
+// that differ. The runtime is listed before the database so that a
+// container created meanwhile is never taken for an orphan.
+func (r *Reconciler) fullPass(ctx context.Context, timer bool) {
+	if err := r.engine.Ping(ctx); err != nil {
+		r.setEngine(false, err)
+		return
+	}
+	r.setEngine(true, nil)
+	states, err := r.engine.List(ctx, map[string]string{domain.LabelOwner: r.cfg.InstallationID})
+	if err != nil {
+		r.logger.Warn("list instances", "err", err)
+		return
+	}
+	cs, err := r.store.ListContainers(ctx)
+	if err != nil {
+		r.logger.Warn("list containers", "err", err)
+		return
+	}
+	byID := map[string][]domain.InstanceState{}
+	for _, st := range states {
+		byID[st.Labels[domain.LabelID]] = append(byID[st.Labels[domain.LabelID]], st)
+	}
+	known := map[string]bool{}
+	for _, c := range cs {
+		known[c.ID] = true
+		if NeedsWork(c, byID[c.ID], timer) {
+			r.schedule(ctx, c.ID)
+		}
+	}
+	for id, sts := range byID {
+		if known[id] {
+			continue
+		}
+		for _, st := range sts {
+			r.logger.Info("removing orphan instance", "runtime_id", st.RuntimeID, "name", st.Name)
+			if err := r.engine.Remove(ctx, st.RuntimeID); err != nil {
+				r.logger.Warn("remove orphan", "runtime_id", st.RuntimeID, "err", err)
+			}
+		}
+	}
+}
+
+// schedule runs a worker for container id, or marks it to run again if one
+// is already running.
+func (r *Reconciler) schedule(ctx context.Context, id string) {
+	r.mu.Lock()
+	if r.active[id] {
+		r.dirty[id] = true
+		r.mu.Unlock()
+		return
+	}
+	r.active[id] = true
+	r.mu.Unlock()
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		select {
+		case r.sem <- struct{}{}:
+		case <-ctx.Done():
+			r.mu.Lock()
+			delete(r.active, id)
+			delete(r.dirty, id)
+			r.mu.Unlock()
+			return
+		}
+		defer func() { <-r.sem }()
+		for {
+			r.reconcile(ctx, id)
+			r.mu.Lock()
+			if !r.dirty[id] || ctx.Err() != nil {
+				delete(r.active, id)
+				delete(r.dirty, id)
+				r.mu.Unlock()
+				return
+			}
+			delete(r.dirty, id)
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// again makes the worker of container id look at it once more when done.
+func (r *Reconciler) again(id string) {
+	r.mu.Lock()
+	r.dirty[id] = true
+	r.mu.Unlock()
+}
+
+// after looks at container id again in d, without holding a worker
+// meanwhile (a drain of many containers at once takes one drain, not one
+// per batch of workers).
+func (r *Reconciler) after(id string, d time.Duration) {
+	time.AfterFunc(d, func() {
+		select {
+		case r.due <- id:
+		default:
+			r.Wake() // full: a full pass finds it too
+		}
+	})
+}
+
+// reconcile brings container id to its desired state, under its lock.
+func (r *Reconciler) reconcile(ctx context.Context, id string) {
+	lockCtx, ok, err := r.locker.TryLock(ctx, id)
+	if err != nil || !ok {
+		// Another moor process is on it (or the database is away); its
+		// result, or the next resync, will bring us back.
+		return
+	}
+	defer r.locker.Unlock(context.WithoutCancel(ctx), id)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(lockCtx, cancel)()
+	c, err := r.store.GetContainerByID(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		r.logger.Warn("load container", "id", id, "err", err)
+		return
+	}
+	states, err := r.engine.List(ctx, map[string]string{domain.LabelOwner: r.cfg.InstallationID, domain.LabelID: id})
+	if err != nil {
+		r.engineFailed(ctx, err)
+		return
+	}
+	switch c.DesiredState {
+	case domain.DesiredRemoved:
+		err = r.ensureRemoved(ctx, c, states)
+	case domain.DesiredStopped:
+		err = r.ensureStopped(ctx, c, states)
+	default:
+		err = r.ensureRunning(ctx, c, states)
+	}
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, errVanished) {
+		r.again(id) // look again at once
+		return
+	}
+	if perr := r.engine.Ping(ctx); perr != nil {
+		// The engine is away: not the container's fault. Catch up later.
+		r.setEngine(false, perr)
+		return
+	}
+	r.recordFailure(ctx, c, err)
+}
+
+// recordFailure marks c failed with err as the reason (once: the same
+// failure again records nothing).
+func (r *Reconciler) recordFailure(ctx context.Context, c domain.Container, err error) {
+	r.logger.Warn("reconcile failed", "container", c.Name, "err", err)
+	reason := err.Error()
+	if c.Status == domain.StatusFailed && c.StatusReason == reason {
+		return
+	}
+	status := domain.StatusFailed
+	if c.DesiredState == domain.DesiredRemoved {
+		status = domain.StatusRemoving
+	}
+	if rerr := r.store.RecordObservation(ctx, domain.Observation{
+		ID: c.ID, Name: c.Name, Status: status, Cause: domain.CauseFailed, Reason: reason,
+		ObservedGeneration: c.Generation, Event: "failed", Data: map[string]any{"reason": reason},
+	}); rerr != nil {
+		r.logger.Warn("record failure", "container", c.Name, "err", rerr)
+	}
+}
+
+// errVanished means an instance went away between listing and acting on
+// it, e.g. removed with the docker CLI: the pass starts over.
+var errVanished = errors.New("instance vanished")
+
+func vanished(err error) error {
+	if errors.Is(err, domain.ErrNotFound) {
+		return errVanished
+	}
+	return err
+}

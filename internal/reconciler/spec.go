@@ -1,0 +1,78 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// env merges plain values with the decrypted credentials.
+func (r *Reconciler) env(ctx context.Context, c domain.Container) (map[string]string, error) {
+	env := maps.Clone(c.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	sealed, err := r.store.SealedSecrets(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) == 0 {
+		return env, nil
+	}
+	plain, err := r.opener.Open(sealed, []byte(c.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open credentials: %w", err)
+	}
+	var secrets map[string]string
+	if err := json.Unmarshal(plain, &secrets); err != nil {
+		return nil, fmt.Errorf("open credentials: %w", err)
+	}
+	maps.Copy(env, secrets)
+	return env, nil
+}
+
+// instanceSpec is replica i of c as the runtime creates it.
+func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[string]string) domain.InstanceSpec {
+	s := domain.InstanceSpec{
+		Name: domain.DockerName(c.Name, replica), Image: c.Image, Env: env, Cmd: c.Spec.Command,
+		Labels: r.replicaLabels(c, replica), Network: r.cfg.Network,
+		// No bare-name alias: a container named "moor" or "traefik" must not
+		// capture the names moor's own services use on this network.
+		Aliases:     []string{c.Name + "." + r.cfg.ContainerZone, fmt.Sprintf("%d.%s.%s", replica, c.Name, r.cfg.ContainerZone)},
+		MemoryBytes: c.Spec.Resources.MemoryMB << 20, NanoCPUs: int64(c.Spec.Resources.CPUs * 1e9),
+		Health: c.Spec.Health, Restart: c.Spec.Restart, DNS: r.cfg.DNSServers,
+		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Hostname: fmt.Sprintf("%s-%d", c.Name, replica),
+	}
+	for _, v := range c.Spec.Volumes {
+		if v.HostPath != "" {
+			s.Mounts = append(s.Mounts, domain.Mount{Source: v.HostPath, Target: v.Path, ReadOnly: v.ReadOnly, Bind: true})
+		} else {
+			s.Mounts = append(s.Mounts, domain.Mount{Source: domain.VolumeName(c.Name, v.Name, replica), Target: v.Path, ReadOnly: v.ReadOnly})
+		}
+	}
+	return s
+}
+
+// pullProgress records image pull progress as events: layer completions and
+// the final status always, byte counts at most four times a second (each
+// event is a transaction).
+func (r *Reconciler) pullProgress(ctx context.Context, c domain.Container) func(domain.PullProgress) {
+	var last time.Time
+	return func(p domain.PullProgress) {
+		final := strings.Contains(p.Status, "complete") || strings.HasPrefix(p.Status, "Status:") || strings.HasPrefix(p.Status, "Digest:")
+		if !final && time.Since(last) < 250*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		if _, err := r.store.AppendEvent(ctx, "image.pull", c.ID, c.Name, map[string]any{
+			"image": c.Image, "layer": p.ID, "status": p.Status, "current": p.Current, "total": p.Total,
+		}); err != nil {
+			r.logger.Warn("record pull progress", "err", err)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package reconciler
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// watchEngine follows the runtime's events for moor's instances and checks
+// the engine's health, reconnecting with backoff.
+func (r *Reconciler) watchEngine(ctx context.Context) {
+	const first, most = 200 * time.Millisecond, 5 * time.Second
+	backoff := first
+	for ctx.Err() == nil {
+		if err := r.engine.Ping(ctx); err != nil {
+			r.setEngine(false, err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, most)
+			continue
+		}
+		r.setEngine(true, nil)
+		backoff = first
+		evCtx, cancel := context.WithCancel(ctx)
+		events, errs := r.engine.Events(evCtx, map[string]string{domain.LabelOwner: r.cfg.InstallationID})
+		// Catch up on what happened while the engine was away or the stream
+		// was down.
+		r.Wake()
+		r.consumeEvents(ctx, events, errs)
+		cancel()
+	}
+}
+
+// consumeEvents schedules the container of every instance whose state may
+// have changed, until the stream ends.
+func (r *Reconciler) consumeEvents(ctx context.Context, events <-chan domain.RuntimeEvent, errs <-chan error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-errs:
+			if ctx.Err() == nil {
+				r.logger.Warn("engine events stream ended", "err", err)
+				if perr := r.engine.Ping(ctx); perr != nil {
+					r.setEngine(false, perr)
+				}
+			}
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if id := ev.Labels[domain.LabelID]; id != "" && stateChanging(ev.Action) {
+				r.schedule(ctx, id)
+			}
+		}
+	}
+}
+
+// stateChanging reports whether a runtime event can change what moor
+// records. Health checks alone send exec_create/exec_start every interval.
+func stateChanging(action string) bool {
+	switch action {
+	case "create", "start", "restart", "die", "stop", "kill", "destroy", "oom", "rename", "pause", "unpause":
+		return true
+	}
+	return strings.HasPrefix(action, "health_status")
+}
+
+func (r *Reconciler) setEngine(up bool, err error) {
+	if up {
+		r.engineUp.Store(true)
+		r.engineErr.Store("")
+		return
+	}
+	if r.engineUp.Swap(false) {
+		r.logger.Warn("engine unreachable", "err", err)
+	}
+	r.engineErr.Store(err.Error())
+}
+
+// engineFailed tells an engine that is away (recorded, not the container's
+// fault) from a failed call.
+func (r *Reconciler) engineFailed(ctx context.Context, err error) {
+	if perr := r.engine.Ping(ctx); perr != nil {
+		r.setEngine(false, perr)
+		return
+	}
+	r.logger.Warn("engine", "err", err)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
