@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// TestCreateReturnsWhatGetReads: CreateContainer answers from what it
+// wrote, without reading the row back; that answer is what a read sees.
+func TestCreateReturnsWhatGetReads(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nc := domain.NewContainer{ID: "6f1c1b8e-0000-4000-8000-0000000000a1", Name: "shop", Type: "t", Image: "i", Replicas: 3,
+		Env: map[string]string{"A": "1"},
+		Spec: domain.Type{ID: "t", Ports: []domain.PortSpec{
+			{Name: "metrics", Port: 9100, Protocol: "tcp"}, {Name: "http", Port: 80, Protocol: "tcp", HTTP: true}, {Name: "dns", Port: 80, Protocol: "udp"}}}}
+	created, err := s.CreateContainer(ctx, nc, "apikey:t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.GetContainer(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The JSON view is what clients see; compare every field of it.
+	created.Spec, read.Spec = domain.Type{}, domain.Type{}
+	if !reflect.DeepEqual(created, read) {
+		t.Fatalf("create answered\n%+v\nread gives\n%+v", created, read)
+	}
+}
+
+// TestInstanceNodeAndCause: where a replica runs and why a container has
+// its status are recorded and read back.
+func TestInstanceNodeAndCause(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := "6f1c1b8e-0000-4000-8000-0000000000b1"
+	if _, err := s.CreateContainer(ctx, domain.NewContainer{ID: id, Name: "n", Type: "t", Image: "i", Replicas: 1}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.RecordObservation(ctx, domain.Observation{ID: id, Name: "n", Status: domain.StatusFailed,
+		Cause: domain.CauseStoppedOutside, Reason: "replica 0 exited with code 1 outside moor",
+		Instances: []domain.Instance{{Index: 0, RuntimeID: "abc", Node: "host-2", Status: domain.StatusFailed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetContainerByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StatusCause != domain.CauseStoppedOutside || c.Instances[0].Node != "host-2" || c.Instances[0].RuntimeID != "abc" {
+		t.Fatalf("read %+v", c)
+	}
+	// An unknown cause is refused by the schema, not stored.
+	if err := s.RecordObservation(ctx, domain.Observation{ID: id, Name: "n", Status: domain.StatusFailed, Cause: "whatever"}); err == nil {
+		t.Fatal("stored an unknown cause")
+	}
+}
+
+// TestMigration0005WithData: the runtime migration keeps instances' ids,
+// derives the cause of existing rows, and reverts with the data intact.
+func TestMigration0005WithData(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MigrateDown(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := s.pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, row := range [][3]string{
+		{"a", "stopped", "replica 0 exited with code 0 outside moor"},
+		{"b", "failed", "image x: not found"},
+		{"c", "running", ""},
+	} {
+		id := "6f1c1b8e-0000-4000-8000-00000000000" + string(rune('1'+i))
+		exec(`INSERT INTO containers (id, name, type_id, image, spec, env, desired_state, status, status_reason, replicas, created_by)
+			VALUES ($1, $2, 't', 'i', '{}', '{}', 'running', $3, $4, 1, 'test')`, id, row[0], row[1], row[2])
+		exec(`INSERT INTO container_instances (container_id, replica, docker_id, status) VALUES ($1, 0, $2, 'running')`, id, "docker-"+row[0])
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]domain.Cause{"a": domain.CauseStoppedOutside, "b": domain.CauseFailed, "c": domain.CauseNone} {
+		c, err := s.GetContainer(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StatusCause != want || c.Instances[0].RuntimeID != "docker-"+name || c.Instances[0].Node != "" {
+			t.Errorf("%s after up: cause %q, instance %+v", name, c.StatusCause, c.Instances[0])
+		}
+	}
+	if _, err := s.MigrateDown(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM container_instances WHERE docker_id LIKE 'docker-%'`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("after down: %d instances keep their docker_id (%v)", n, err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
