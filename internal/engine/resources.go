@@ -90,21 +90,14 @@ func (d *Docker) networksNamed(ctx context.Context, name string) ([]network.Summ
 }
 
 // EnsureVolume creates the local volume name with labels unless it exists
-// (an existing volume keeps its labels).
+// (an existing volume keeps its labels). One call: the local driver's
+// create returns an existing volume of that name as it is, so a racing
+// caller is harmless too.
 func (d *Docker) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
 	if name == "" {
 		return fmt.Errorf("ensure volume: %w", domain.Invalid("volume", "is required"))
 	}
-	_, err := d.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if err == nil {
-		return nil
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return wrap("inspect volume "+name, err)
-	}
-	// Creating a volume that exists is a no-op for the local driver, so a
-	// racing caller is harmless.
-	_, err = d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
+	_, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
 	return wrap("create volume "+name, err)
 }
 

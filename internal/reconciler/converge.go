@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -20,7 +21,8 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 		c.Status = domain.StatusCreating
 		r.step("creating")
 	}
-	if err := r.prepare(ctx, c); err != nil {
+	cached, err := r.prepare(ctx, c)
+	if err != nil {
 		return err
 	}
 	byReplica, extra := splitReplicas(states, c.Replicas)
@@ -36,7 +38,6 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 	var env map[string]string
 	for i := 0; i < c.Replicas; i++ {
 		st, exists := byReplica[i]
-		var err error
 		switch {
 		case !exists:
 			if p := prev[i]; p.RuntimeID != "" && c.ObservedGeneration == c.Generation && c.Spec.Restart == domain.RestartNever {
@@ -48,6 +49,12 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 				}
 			}
 			err = r.createReplica(ctx, c, i, env)
+			if cached && errors.Is(err, domain.ErrNotFound) {
+				// The network or image this process had made sure of is
+				// gone (removed behind moor's back): check again, at once.
+				r.forgetPresent(c)
+				return errVanished
+			}
 		case !st.Running:
 			var left bool
 			if left, err = r.startStopped(ctx, c, i, st); left {
@@ -66,17 +73,26 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 	return r.observe(ctx, c, domain.StatusRunning)
 }
 
-// prepare makes the network, the image and the replicas' volumes present.
-func (r *Reconciler) prepare(ctx context.Context, c domain.Container) error {
-	if _, done := r.networkOnce.Load(r.cfg.Network); !done {
+// prepare makes the network, the image and the replicas' volumes present;
+// cached reports whether it took the network's or image's presence from
+// what this process saw before.
+func (r *Reconciler) prepare(ctx context.Context, c domain.Container) (cached bool, err error) {
+	if _, ok := r.present.Load("network:" + r.cfg.Network); ok {
+		cached = true
+	} else {
 		if err := r.engine.EnsureNetwork(ctx, r.cfg.Network, map[string]string{domain.LabelOwner: r.cfg.InstallationID}); err != nil {
-			return fmt.Errorf("network %s: %w", r.cfg.Network, err)
+			return false, fmt.Errorf("network %s: %w", r.cfg.Network, err)
 		}
-		r.networkOnce.Store(r.cfg.Network, struct{}{})
+		r.present.Store("network:"+r.cfg.Network, struct{}{})
 	}
 	r.step("network")
-	if err := r.engine.EnsureImage(ctx, c.Image, r.pullProgress(ctx, c)); err != nil {
-		return fmt.Errorf("image %s: %w", c.Image, err)
+	if _, ok := r.present.Load("image:" + c.Image); ok {
+		cached = true
+	} else {
+		if err := r.engine.EnsureImage(ctx, c.Image, r.pullProgress(ctx, c)); err != nil {
+			return false, fmt.Errorf("image %s: %w", c.Image, err)
+		}
+		r.present.Store("image:"+c.Image, struct{}{})
 	}
 	r.step("image")
 	for i := 0; i < c.Replicas; i++ {
@@ -85,12 +101,18 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container) error {
 				continue
 			}
 			if err := r.engine.EnsureVolume(ctx, domain.VolumeName(c.Name, v.Name, i), r.replicaLabels(c, i)); err != nil {
-				return fmt.Errorf("volume %s: %w", v.Name, err)
+				return false, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 		}
 	}
 	r.step("volumes")
-	return nil
+	return cached, nil
+}
+
+// forgetPresent makes the next pass check c's network and image again.
+func (r *Reconciler) forgetPresent(c domain.Container) {
+	r.present.Delete("network:" + r.cfg.Network)
+	r.present.Delete("image:" + c.Image)
 }
 
 // createReplica creates and starts replica i.
@@ -99,7 +121,9 @@ func (r *Reconciler) createReplica(ctx context.Context, c domain.Container, i in
 	if err != nil {
 		return fmt.Errorf("create replica %d: %w", i, err)
 	}
+	r.expect(id, "create")
 	r.step("created")
+	r.expect(id, "start")
 	if err := r.engine.Start(ctx, id); err != nil {
 		return fmt.Errorf("start replica %d: %w", i, err)
 	}
@@ -128,6 +152,7 @@ func (r *Reconciler) startStopped(ctx context.Context, c domain.Container, i int
 			return true, r.stoppedOutside(ctx, c, status, fmt.Sprintf("replica %d exited with code %d outside moor", i, full.ExitCode))
 		}
 	}
+	r.expect(st.RuntimeID, "start")
 	if err := r.engine.Start(ctx, st.RuntimeID); err != nil {
 		return false, fmt.Errorf("start replica %d: %w", i, err)
 	}
@@ -147,10 +172,12 @@ func (r *Reconciler) restartReplica(ctx context.Context, c *domain.Container, i 
 	if sleep(ctx, wait); ctx.Err() != nil {
 		return ctx.Err()
 	}
+	r.expect(st.RuntimeID, stopActions...)
 	if err := r.engine.Stop(ctx, st.RuntimeID, r.cfg.StopTimeout); err != nil {
 		return fmt.Errorf("restart replica %d: %w", i, vanished(err))
 	}
 	r.drained(st.RuntimeID)
+	r.expect(st.RuntimeID, "start")
 	if err := r.engine.Start(ctx, st.RuntimeID); err != nil {
 		return fmt.Errorf("restart replica %d: %w", i, err)
 	}
@@ -166,6 +193,7 @@ func (r *Reconciler) restartReplica(ctx context.Context, c *domain.Container, i 
 // duplicates.
 func (r *Reconciler) removeExtras(ctx context.Context, extra []domain.InstanceState) error {
 	for _, st := range extra {
+		r.expect(st.RuntimeID, removeActions...)
 		if err := r.engine.Remove(ctx, st.RuntimeID); err != nil {
 			return fmt.Errorf("scale down: %w", err)
 		}
@@ -196,6 +224,7 @@ func (r *Reconciler) ensureStopped(ctx context.Context, c domain.Container, stat
 	byReplica, extra := splitReplicas(states, c.Replicas)
 	for _, st := range byReplica {
 		if st.Running {
+			r.expect(st.RuntimeID, stopActions...)
 			if err := r.engine.Stop(ctx, st.RuntimeID, r.cfg.StopTimeout); err != nil {
 				return fmt.Errorf("stop: %w", err)
 			}
@@ -216,6 +245,7 @@ func (r *Reconciler) ensureRemoved(ctx context.Context, c domain.Container, stat
 		return err
 	}
 	for _, st := range states {
+		r.expect(st.RuntimeID, removeActions...)
 		if err := r.engine.Remove(ctx, st.RuntimeID); err != nil {
 			return fmt.Errorf("remove: %w", err)
 		}

@@ -140,11 +140,18 @@ type Reconciler struct {
 	dirty      map[string]bool      // container id -> run again when done
 	drainSince map[string]time.Time // runtime id -> when this process drained it
 
-	engineUp    atomic.Bool
-	engineErr   atomic.Value // string
-	lastSeq     int64
-	networkOnce sync.Map // network name -> struct{}: ensured in this process
-	inflight    sync.WaitGroup
+	engineUp  atomic.Bool
+	engineErr atomic.Value // string
+	lastSeq   int64
+	// present holds what this process made sure exists (network and image
+	// names): asked once, not on every pass. A create that finds one
+	// missing (removed behind moor's back) clears it.
+	present  sync.Map // "network:NAME" or "image:REF" -> struct{}
+	inflight sync.WaitGroup
+	// own holds the runtime events this process's own calls will cause
+	// (runtime id -> actions), so they do not schedule a needless pass:
+	// the pass that made the call observes its result anyway.
+	own map[string]ownActions
 }
 
 // New returns a Reconciler; Run starts it.
@@ -173,6 +180,7 @@ func New(st Store, eng Engine, locker Locker, opener Opener, cfg Config, logger 
 		active:     map[string]bool{},
 		dirty:      map[string]bool{},
 		drainSince: map[string]time.Time{},
+		own:        map[string]ownActions{},
 	}
 	r.engineErr.Store("not checked yet")
 	return r

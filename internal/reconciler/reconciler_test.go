@@ -773,3 +773,71 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestOwnEventsScheduleNothing: the runtime events of moor's own calls do
+// not schedule another pass (it would find what the first one recorded);
+// an event moor did not cause does.
+func TestOwnEventsScheduleNothing(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.deploy(newContainer("web"))
+	id := c.Instances[0].RuntimeID
+	labels := map[string]string{domain.LabelID: "id-web"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs, errs := make(chan domain.RuntimeEvent, 8), make(chan error)
+	done := make(chan struct{})
+	go func() { h.r.consumeEvents(ctx, evs, errs); close(done) }()
+	scheduled := func() bool {
+		h.r.mu.Lock()
+		defer h.r.mu.Unlock()
+		return h.r.active["id-web"] || h.r.dirty["id-web"]
+	}
+	for _, action := range []string{"create", "start"} {
+		evs <- domain.RuntimeEvent{RuntimeID: id, Action: action, Labels: labels}
+	}
+	// A health-check exec is no state change either.
+	evs <- domain.RuntimeEvent{RuntimeID: id, Action: "exec_start: /check", Labels: labels}
+	time.Sleep(50 * time.Millisecond)
+	if scheduled() || h.eng.count("Create") != 1 || len(h.r.own) != 0 {
+		t.Fatalf("own events scheduled a pass (own left: %v)", h.r.own)
+	}
+	passes := h.eng.count("List")
+	h.eng.exit(id, 137)
+	evs <- domain.RuntimeEvent{RuntimeID: id, Action: "die", Labels: labels}
+	eventually(t, "a pass for the die event", func() bool { return h.eng.count("List") > passes })
+	eventually(t, "the replica restarted", func() bool { return len(h.eng.running("id-web")) == 1 })
+	cancel()
+	<-done
+}
+
+// TestImageRemovedBehindBack: the image's presence is checked once per
+// process; when a create finds it gone, it is pulled again at once, not
+// failed.
+func TestImageRemovedBehindBack(t *testing.T) {
+	h := newHarness(t, nil)
+	h.deploy(newContainer("a"))
+	h.deploy(newContainer("b"))
+	if n := h.eng.count("EnsureImage"); n != 1 {
+		t.Errorf("image checked %d times for two deploys of one image", n)
+	}
+	delete(h.eng.images, "app:1")
+	h.st.put(newContainer("c"))
+	h.reconcile("id-c")
+	if c := h.container("id-c"); c.Status == domain.StatusFailed {
+		t.Fatalf("failed: %q", c.StatusReason)
+	}
+	h.settle("id-c")
+	checkRunning(t, h, "id-c", 1)
+	if !slices.Contains(h.st.kinds("id-c"), "image.pull") {
+		t.Errorf("image not pulled again: %v", h.st.kinds("id-c"))
+	}
+	// A create that keeps failing is recorded, not retried in a loop.
+	h.eng.fail["Create"] = fmt.Errorf("no such image: %w", domain.ErrNotFound)
+	h.st.put(newContainer("d"))
+	h.reconcile("id-d")
+	h.eng.fail["Create"] = fmt.Errorf("no such image: %w", domain.ErrNotFound)
+	h.reconcile("id-d")
+	if c := h.container("id-d"); c.Status != domain.StatusFailed || !strings.Contains(c.StatusReason, "no such image") {
+		t.Fatalf("status %s %q", c.Status, c.StatusReason)
+	}
+}

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,7 @@ func (r *Reconciler) consumeEvents(ctx context.Context, events <-chan domain.Run
 			if !ok {
 				return
 			}
-			if id := ev.Labels[domain.LabelID]; id != "" && stateChanging(ev.Action) {
+			if id := ev.Labels[domain.LabelID]; id != "" && stateChanging(ev.Action) && !r.ownEvent(ev) {
 				r.schedule(ctx, id)
 			}
 		}
@@ -97,4 +98,60 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// The runtime events a stop and a removal cause.
+var (
+	stopActions   = []string{"kill", "die", "stop"}
+	removeActions = []string{"kill", "die", "destroy"}
+)
+
+// ownActions are the events expected for one runtime id, and since when.
+type ownActions struct {
+	actions []string
+	since   time.Time
+}
+
+// ownEventTTL bounds how long an expected event is waited for: one that
+// never comes (the call failed) must not hide a later real one for long.
+const ownEventTTL = 30 * time.Second
+
+// expect records that this process is about to cause actions on the
+// runtime instance id (called before the call where the id is known, so
+// the event cannot come first).
+func (r *Reconciler) expect(id string, actions ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	for k, o := range r.own {
+		if now.Sub(o.since) > ownEventTTL {
+			delete(r.own, k)
+		}
+	}
+	o := r.own[id]
+	o.actions = append(o.actions, actions...)
+	o.since = now
+	r.own[id] = o
+}
+
+// ownEvent reports whether ev is one this process caused and expected
+// (and forgets it): its pass observes the result, another is not needed.
+func (r *Reconciler) ownEvent(ev domain.RuntimeEvent) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.own[ev.RuntimeID]
+	if !ok {
+		return false
+	}
+	i := slices.Index(o.actions, ev.Action)
+	if i < 0 || time.Since(o.since) > ownEventTTL {
+		return false
+	}
+	o.actions = slices.Delete(o.actions, i, i+1)
+	if len(o.actions) == 0 {
+		delete(r.own, ev.RuntimeID)
+	} else {
+		r.own[ev.RuntimeID] = o
+	}
+	return true
 }
