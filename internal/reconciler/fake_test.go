@@ -25,6 +25,8 @@ type memStore struct {
 	history    []string // "<name> <action>"
 	// fail makes the named method fail with the error, once per entry.
 	fail map[string]error
+	// reads counts EventsSince calls.
+	reads int
 }
 
 var _ Store = (*memStore)(nil)
@@ -206,6 +208,7 @@ func (s *memStore) LastEventSeq(ctx context.Context) (int64, error) {
 func (s *memStore) EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads++
 	if err := s.failing("EventsSince"); err != nil {
 		return nil, err
 	}

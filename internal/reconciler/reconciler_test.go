@@ -678,6 +678,10 @@ func TestRun(t *testing.T) {
 	// No timed pass meanwhile: what happens is the events' doing.
 	h := newHarness(t, func(c *Config) { c.Resync = time.Hour })
 	h.eng.images["app:1"] = true
+	// A long event log: starting reads none of it (it asks where it ends).
+	for range 5000 {
+		h.st.AppendEvent(context.Background(), "image.pull", "id-old", "old", nil)
+	}
 	orphan, _ := h.eng.Create(context.Background(), domain.InstanceSpec{Name: "moor-gone-0", Image: "app:1",
 		Labels: map[string]string{domain.LabelOwner: installation, domain.LabelID: "id-gone"}})
 	h.eng.Create(context.Background(), domain.InstanceSpec{Name: "other", Image: "app:1", Labels: map[string]string{domain.LabelOwner: "someone-else"}})
@@ -698,6 +702,12 @@ func TestRun(t *testing.T) {
 		t.Errorf("removed another installation's instance")
 	}
 	eventually(t, "engine ready", func() bool { ok, _ := h.r.EngineReady(); return ok })
+	h.st.mu.Lock()
+	reads := h.st.reads
+	h.st.mu.Unlock()
+	if reads != 0 {
+		t.Errorf("startup read the event log %d times", reads)
+	}
 
 	// A new container and its event.
 	h.st.put(newContainer("web"))
