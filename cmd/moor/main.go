@@ -30,6 +30,7 @@ import (
 	"github.com/moorhq/moor/internal/engine"
 	"github.com/moorhq/moor/internal/lifecycle"
 	"github.com/moorhq/moor/internal/reconciler"
+	"github.com/moorhq/moor/internal/retention"
 	"github.com/moorhq/moor/internal/secretbox"
 	"github.com/moorhq/moor/internal/store"
 	"github.com/moorhq/moor/internal/webhook"
@@ -310,6 +311,7 @@ func serve(args []string, stderr io.Writer) error {
 	srv.Hub = hub
 	hooks := webhook.New(st, st, box, locker, version, logger.With("part", "webhooks"))
 	srv.Webhooks = hooks
+	pruner := retention.New(st, retention.Config{MaxAge: c.EventRetention, Keep: api.HubRing}, logger.With("part", "retention"))
 	prov, err := newProvider(c, st, logger)
 	if err != nil {
 		return err
@@ -346,6 +348,7 @@ func serve(args []string, stderr io.Writer) error {
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return hooks.Run(gctx) })
+	g.Go(func() error { return pruner.Run(gctx) })
 	// Every change of a container or its instances (an address or health
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
