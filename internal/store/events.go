@@ -132,29 +132,28 @@ func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]doma
 // seq is the highest one plus one. It returns how many events it deleted.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int64, batch int) (int64, error) {
 	keep, batch = max(keep, 1), max(batch, 1)
-	var byAge, byCount, byWebhooks int64
+	var oldest, byAge, byCount, byWebhooks int64
 	err := s.pool.QueryRow(ctx, `
 		SELECT
+			coalesce((SELECT min(seq) FROM events), 0),
 			coalesce((SELECT seq FROM events WHERE created_at < $1 ORDER BY created_at DESC, seq DESC LIMIT 1), 0),
 			coalesce((SELECT max(seq) FROM events), 0) - $2,
 			coalesce((SELECT min(cursor) FROM webhooks), $3)`,
-		before, keep, int64(math.MaxInt64)).Scan(&byAge, &byCount, &byWebhooks)
+		before, keep, int64(math.MaxInt64)).Scan(&oldest, &byAge, &byCount, &byWebhooks)
 	if err != nil {
 		return 0, mapErr(err, "events")
 	}
 	through := min(byAge, byCount, byWebhooks)
 	var deleted int64
-	for through > 0 {
-		tag, err := s.pool.Exec(ctx, `
-			DELETE FROM events WHERE seq IN (
-				SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT $2)`, through, batch)
+	// By ranges of seq from the oldest: each an index range scan that
+	// starts past the rows earlier batches left dead (an IN (... LIMIT)
+	// subquery made PostgreSQL scan the whole table per batch).
+	for lo := oldest; lo > 0 && lo <= through; lo += int64(batch) {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM events WHERE seq >= $1 AND seq <= $2`, lo, min(lo+int64(batch)-1, through))
 		if err != nil {
 			return deleted, mapErr(err, "events")
 		}
 		deleted += tag.RowsAffected()
-		if tag.RowsAffected() < int64(batch) {
-			break
-		}
 	}
 	return deleted, nil
 }
