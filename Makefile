@@ -5,6 +5,10 @@
 #                  the suite fits its timeout on 2 cores and timing-sensitive tests hold)
 #   FUZZTIME=20000x per fuzz target in make test: inputs, or a time such as 10s (make test FUZZTIME=0 skips fuzzing)
 #   TESTFLAGS=     extra go test flags, e.g. TESTFLAGS='-run TestX -v'
+#   TESTTIMEOUT=   go test -timeout, per test binary (default 8m, 20m with RACE=1)
+#   MOOR_TEST_DEADLINE (environment) how long one integration test may run
+#                  before it is reported stuck with every goroutine's stack
+#                  (default 3m, 6m with -race; 0 turns it off, e.g. in a debugger)
 #   PGDIR=.moor/pg where make run keeps its PostgreSQL cluster
 
 SHELL := /bin/bash
@@ -17,7 +21,12 @@ LDFLAGS := -X main.version=$(VERSION)
 RACE ?=
 FUZZTIME ?= 20000x
 TESTFLAGS ?=
-TESTTIMEOUT ?= 20m
+# A stuck test is caught by its own deadline (internal/testenv Deadline: every
+# test that uses PostgreSQL, Docker or a port), which prints its name and stacks
+# after MOOR_TEST_DEADLINE. -timeout is the backstop for the other tests: the
+# slowest binary (e2e) takes about 2 minutes here, so 8m fails a stuck unit
+# test well before the whole run would, with room for a loaded machine.
+TESTTIMEOUT ?= $(if $(RACE),20m,8m)
 PGDIR ?= .moor/pg
 
 .PHONY: build run testimage test test-race bench clean distclean pg-start pg-stop

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -17,11 +18,26 @@ type EventLog interface {
 	LastEventSeq(ctx context.Context) (int64, error)
 }
 
+// HubRing is how many recent events the hub keeps in memory. Event
+// retention keeps at least as many, whatever their age, so a client can
+// resume from anywhere in the ring.
+const HubRing = 4096
+
 const (
-	hubRing     = 4096 // recent events kept in memory
-	hubPage     = 500  // events read per query
+	hubPage     = 500 // events read per query
 	hubInterval = 5 * time.Second
 )
+
+// errPruned says the events a client asked to resume from were pruned
+// (seq has no gaps otherwise, so a gap after the cursor means exactly that).
+type errPruned struct {
+	after  int64 // the client's cursor
+	oldest int64 // the oldest event kept
+}
+
+func (e *errPruned) Error() string {
+	return fmt.Sprintf("events %d-%d were pruned; reload the state and reconnect without ?after", e.after+1, e.oldest-1)
+}
 
 // Hub fans committed events out to websocket clients. One reader follows
 // the events table into a ring of recent events, so any number of
@@ -103,8 +119,14 @@ func (h *Hub) catchUp(ctx context.Context) error {
 			return err
 		}
 		h.mu.Lock()
-		if len(h.ring)+len(evs) > hubRing {
-			h.ring = append(h.ring[:0:0], h.ring[max(0, len(h.ring)+len(evs)-hubRing):]...)
+		if evs[0].Seq != last+1 {
+			// Pruned while the hub lagged behind (only a long stall can do
+			// that): the ring must stay contiguous, so it starts again here,
+			// in a new array (clients may hold slices of the old one).
+			h.ring = nil
+		}
+		if len(h.ring)+len(evs) > HubRing {
+			h.ring = append(h.ring[:0:0], h.ring[max(0, len(h.ring)+len(evs)-HubRing):]...)
 		}
 		h.ring = append(h.ring, evs...)
 		h.last = evs[len(evs)-1].Seq
@@ -138,7 +160,9 @@ func (h *Hub) latest(ctx context.Context) (int64, error) {
 
 // next returns up to limit events after cursor, from the ring when it
 // reaches back that far and from the table otherwise. With none to give, it
-// returns a channel that is closed when there may be more.
+// returns a channel that is closed when there may be more. When events after
+// cursor were pruned it returns an *errPruned, unless cursor is 0 (a client
+// asking from the first event gets the oldest kept on).
 func (h *Hub) next(ctx context.Context, cursor int64, limit int) ([]domain.Event, <-chan struct{}, error) {
 	h.mu.Lock()
 	if !h.ready || cursor >= h.last {
@@ -152,7 +176,18 @@ func (h *Hub) next(ctx context.Context, cursor int64, limit int) ([]domain.Event
 		h.mu.Unlock()
 		return evs, nil, nil
 	}
+	ch := h.changed
 	h.mu.Unlock()
 	evs, err := h.log.EventsSince(ctx, cursor, limit)
-	return evs, nil, err
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case len(evs) == 0:
+		// Only a table emptied behind the hub's back gets here: wait for a
+		// change rather than asking again at once.
+		return nil, ch, nil
+	case cursor > 0 && evs[0].Seq > cursor+1:
+		return nil, nil, &errPruned{after: cursor, oldest: evs[0].Seq}
+	}
+	return evs, nil, nil
 }

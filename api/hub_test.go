@@ -17,10 +17,18 @@ import (
 // and a count of reads: the faults and the query count the real table
 // cannot show on demand (TestEventStream runs the hub on the real one).
 type eventTable struct {
-	mu    sync.Mutex
-	evs   []domain.Event
-	down  bool
-	reads int
+	mu     sync.Mutex
+	evs    []domain.Event
+	pruned int64 // events 1 to pruned are gone
+	down   bool
+	reads  int
+}
+
+// prune deletes events 1 to through, as retention does.
+func (t *eventTable) prune(through int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pruned = through
 }
 
 func (t *eventTable) add(n int) {
@@ -38,6 +46,7 @@ func (t *eventTable) EventsSince(_ context.Context, after int64, limit int) ([]d
 	if t.down {
 		return nil, errors.New("database down")
 	}
+	after = max(after, t.pruned)
 	if after >= int64(len(t.evs)) {
 		return nil, nil
 	}
@@ -126,15 +135,15 @@ func TestHub(t *testing.T) {
 
 	// History older than the ring is paged from the table.
 	drain(t, h, 0, 13)
-	table.add(hubRing + 700)
+	table.add(HubRing + 700)
 	h.Notify(0)
-	last := int64(13 + hubRing + 700)
+	last := int64(13 + HubRing + 700)
 	drain(t, h, 13, last)
 	h.mu.Lock()
 	ringLen, first := len(h.ring), h.ring[0].Seq
 	h.mu.Unlock()
-	if ringLen != hubRing || first != last-hubRing+1 {
-		t.Fatalf("ring holds %d events from %d, want %d from %d", ringLen, first, hubRing, last-hubRing+1)
+	if ringLen != HubRing || first != last-HubRing+1 {
+		t.Fatalf("ring holds %d events from %d, want %d from %d", ringLen, first, HubRing, last-HubRing+1)
 	}
 
 	// The database goes down: clients inside the ring go on, one from

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +19,11 @@ const (
 	wsBearerPrefix = "bearer."
 )
 
+// wsClosePruned is the close code (the private range, after HTTP's 410 Gone)
+// of a stream asked to resume from events that retention has deleted: the
+// client has missed events for good and must reload the state.
+const wsClosePruned = 4410
+
 const (
 	wsWriteTimeout = 10 * time.Second
 	wsPingEvery    = 30 * time.Second
@@ -26,7 +32,9 @@ const (
 
 // events streams committed events over a websocket, one JSON text message
 // per event, shaped as in GET /api/v1/events. ?after=N resumes after event
-// N (0: from the first); without it the stream starts with the next event.
+// N (0: from the oldest kept); without it the stream starts with the next
+// event. When events after N were pruned, the stream closes at once with
+// code 4410 and a reason naming them, rather than skip them silently.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
@@ -96,6 +104,11 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 	defer ping.Stop()
 	for {
 		evs, changed, err := s.Hub.next(ctx, cursor, hubPage)
+		var pruned *errPruned
+		if errors.As(err, &pruned) {
+			closeWith(wsClosePruned, pruned.Error())
+			return
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.Logger.Warn("event stream: cannot read events", "err", err)

@@ -102,7 +102,9 @@ func TestOrphanRemoved(t *testing.T) {
 	m := e.Start()
 	_ = m
 	name := "moor-orphan-" + randSuffix()
-	docker(t, "create", "--name", name, "--label", "moor.test=1", "--label", "moor.owner="+e.Installation(),
+	// No network: it never runs, and Docker's default bridge is not on
+	// every host.
+	docker(t, "create", "--name", name, "--network", "none", "--label", "moor.test=1", "--label", "moor.owner="+e.Installation(),
 		"--label", "moor.id=00000000-0000-0000-0000-000000000001", "moor-testapp:latest")
 	t.Cleanup(func() { dockerQuiet("rm", "-f", name) })
 	deadline := time.Now().Add(30 * time.Second)

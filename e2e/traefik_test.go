@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -380,5 +382,50 @@ func TestTraefikDrain(t *testing.T) {
 	}
 	if dockerRunning(docker0) {
 		t.Error("replica 0 still runs after the stop")
+	}
+}
+
+// TestProviderTokenFile: without MOOR_PROVIDER_TOKEN, moor makes a token up
+// once, keeps it in a file only its user can read, logs where (never the
+// token), and uses the same one after a restart, so Traefik stays valid.
+func TestProviderTokenFile(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_PROVIDER_TOKEN=")
+	path := filepath.Join(e.DataDir, "provider.token")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("token file mode %04o, want 0600", perm)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 16 {
+		t.Fatalf("token %q: too short", token)
+	}
+	for i := 0; i < 2; i++ {
+		status, _, body := m.fetchConfig(token, "", "")
+		for deadline := time.Now().Add(20 * time.Second); status == 503 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond) // no snapshot yet
+			status, _, body = m.fetchConfig(token, "", "")
+		}
+		if status != 200 {
+			t.Errorf("start %d: the file's token on the provider endpoint: %d %s", i+1, status, body)
+		}
+		logs := m.Logs()
+		if strings.Contains(logs, token) {
+			t.Errorf("start %d: the provider token is in the log", i+1)
+		}
+		if !strings.Contains(logs, path) {
+			t.Errorf("start %d: the log does not name the token file %s:\n%s", i+1, path, logs)
+		}
+		if i == 0 {
+			m.Kill()
+			m = e.Start("MOOR_PROVIDER_TOKEN=")
+		}
 	}
 }

@@ -167,3 +167,53 @@ func TestEventStreamRefusals(t *testing.T) {
 		t.Errorf("plain GET: %d %s, want 426", status, body)
 	}
 }
+
+// TestEventStreamPruned: moor prunes events past MOOR_EVENT_RETENTION at
+// start but keeps the newest 4,096; a client resuming from a pruned event is
+// told so (close 4410) instead of silently skipping, and resumes from the
+// oldest kept one as always.
+func TestEventStreamPruned(t *testing.T) {
+	e := NewEnv(t)
+	e.Query(`INSERT INTO events (seq, kind, actor)
+		SELECT m + g, 'test.filler', 'system' FROM generate_series(1, 5000) g, (SELECT coalesce(max(seq), 0) AS m FROM events) x`)
+	e.Query(`UPDATE events SET created_at = now() - interval '40 days'`)
+	total := e.Count(`SELECT max(seq) FROM events`)
+	m := e.Start("MOOR_EVENT_RETENTION=720h")
+	var oldest int64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if oldest = e.Count(`SELECT min(seq) FROM events`); oldest > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event pruned")
+		}
+	}
+	if want := total - 4096 + 1; oldest != want {
+		t.Errorf("oldest event kept: %d, want %d (the newest 4,096 stay)", oldest, want)
+	}
+	if !strings.Contains(m.Logs(), "events pruned") {
+		t.Errorf("no log of the pruning")
+	}
+
+	key := e.Admin
+	c, _, err := dialEvents(t, m, "?after=1", key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if want := fmt.Sprintf("events 2-%d were pruned", oldest-1); !errors.As(err, &ce) || ce.Code != 4410 || !strings.Contains(ce.Text, want) {
+		t.Errorf("resuming after a pruned event: %v, want close 4410 saying %q", err, want)
+	}
+	for _, after := range []int64{0, oldest - 1} {
+		c, _, err := dialEvents(t, m, fmt.Sprintf("?after=%d", after), key, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := readUntil(t, c, 10*time.Second, "the oldest kept event", func(streamEvent) bool { return true })
+		if evs[0].Seq != oldest {
+			t.Errorf("after=%d starts with %d, want the oldest kept, %d", after, evs[0].Seq, oldest)
+		}
+	}
+}

@@ -361,13 +361,6 @@ func (h *eventHub) add(name, kind string, at time.Time) {
 	}
 }
 
-// count is how many events of kind arrived so far.
-func (h *eventHub) count(kind string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.counts[kind]
-}
-
 // total is how many events arrived so far.
 func (h *eventHub) total() int {
 	h.mu.Lock()

@@ -118,8 +118,6 @@ func (r *results) ratio() float64 {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-func msn(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
-
 // phases: for each pair of consecutive marks, the median of the step over
 // the samples where both are known.
 func phases(ss []sample) [][2]string {

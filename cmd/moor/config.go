@@ -44,6 +44,9 @@ type config struct {
 	ProviderFallbackURL   string
 	ProviderInterval      time.Duration
 
+	// EventRetention is the least age of a pruned event (0: keep all).
+	EventRetention time.Duration
+
 	// envErrs holds, by flag name, environment values that did not parse
 	// and that no flag overrode; validate reports them.
 	envErrs map[string]error
@@ -76,6 +79,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.DNSTTL, "dns-ttl", ttl, "TTL of container records, seconds (MOOR_DNS_TTL)")
 	fs.DurationVar(&c.Resync, "resync", c.envDuration("resync", "MOOR_RESYNC", "30s"), "period of the full reconcile pass (MOOR_RESYNC)")
 	fs.DurationVar(&c.Drain, "drain", c.envDuration("drain", "MOOR_DRAIN", "3s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow (more than its providersThrottleDuration, 2s by default); 0 stops at once (MOOR_DRAIN)")
+	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
 	fs.StringVar(&c.TraefikEntryPoints, "traefik-entrypoints", envOr("MOOR_TRAEFIK_ENTRYPOINTS", "web"), "Traefik's plain HTTP entry points, comma-separated (MOOR_TRAEFIK_ENTRYPOINTS)")
@@ -148,6 +152,9 @@ func (c *config) validate() error {
 	}
 	if c.Drain < 0 || c.Drain > time.Minute {
 		return fmt.Errorf("MOOR_DRAIN: must be from 0 to 1m")
+	}
+	if c.EventRetention != 0 && c.EventRetention < time.Minute {
+		return fmt.Errorf("MOOR_EVENT_RETENTION: must be 0 (keep every event) or at least 1m")
 	}
 	return nil
 }

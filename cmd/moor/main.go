@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"github.com/moorhq/moor/internal/engine"
 	"github.com/moorhq/moor/internal/lifecycle"
 	"github.com/moorhq/moor/internal/reconciler"
+	"github.com/moorhq/moor/internal/retention"
 	"github.com/moorhq/moor/internal/secretbox"
 	"github.com/moorhq/moor/internal/store"
 	"github.com/moorhq/moor/internal/webhook"
@@ -310,6 +310,7 @@ func serve(args []string, stderr io.Writer) error {
 	srv.Hub = hub
 	hooks := webhook.New(st, st, box, locker, version, logger.With("part", "webhooks"))
 	srv.Webhooks = hooks
+	pruner := retention.New(st, retention.Config{MaxAge: c.EventRetention, Keep: api.HubRing}, logger.With("part", "retention"))
 	prov, err := newProvider(c, st, logger)
 	if err != nil {
 		return err
@@ -346,6 +347,7 @@ func serve(args []string, stderr io.Writer) error {
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return hooks.Run(gctx) })
+	g.Go(func() error { return pruner.Run(gctx) })
 	// Every change of a container or its instances (an address or health
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
@@ -387,16 +389,24 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // newProvider builds the Traefik provider from the configuration; without
-// MOOR_PROVIDER_TOKEN it makes one up for this run and prints it.
+// MOOR_PROVIDER_TOKEN the token is read from a file in the data directory,
+// made up the first time, so Traefik's configuration survives restarts. The
+// token itself is never logged.
 func newProvider(c *config, st *store.Store, logger *slog.Logger) (*provider.Provider, error) {
 	token := c.ProviderToken
 	if token == "" {
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
+		path := filepath.Join(c.DataDir, "provider.token")
+		var created bool
+		var err error
+		token, created, err = secretbox.SecretFile(path, func() string { return rand.Text() })
+		if err != nil {
+			return nil, fmt.Errorf("provider token file (or set MOOR_PROVIDER_TOKEN): %w", err)
 		}
-		token = hex.EncodeToString(b)
-		logger.Warn("MOOR_PROVIDER_TOKEN is unset: generated one for this run; give Traefik a fixed one", "token", token)
+		if created {
+			logger.Warn("MOOR_PROVIDER_TOKEN is unset: generated a provider token; give it to Traefik", "path", path)
+		} else {
+			logger.Info("MOOR_PROVIDER_TOKEN is unset: using the provider token in its file", "path", path)
+		}
 	}
 	p, err := provider.New(st, provider.Options{
 		HostZone: c.HostZone, EntryPoints: splitList(c.TraefikEntryPoints), TLSEntryPoints: splitList(c.TraefikTLSEntryPoints),

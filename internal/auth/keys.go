@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"strings"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -58,12 +57,4 @@ func ParseRole(s string) (domain.Role, error) {
 		return "", domain.Invalid("role", "must be one of admin, operator, viewer (got %q)", s)
 	}
 	return r, nil
-}
-
-// String form of a key for logs: never the secret part.
-func Redact(key string) string {
-	if len(key) < len(KeyPrefix)+4 {
-		return "moor_…"
-	}
-	return fmt.Sprintf("%s…", key[:len(KeyPrefix)+4])
 }

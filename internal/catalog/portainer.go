@@ -119,19 +119,8 @@ type renamed struct {
 	Source, Title, ID string
 }
 
-// ImportPortainer converts a Portainer App Templates file (version "2" or
-// "3") into validated moor types with Source "portainer", in file order.
-// Templates that cannot be imported are returned as Skipped, with Source
-// "<source>:templates[<index>]" and a reason. The error is for the file as
-// a whole: not JSON, or not a v2/v3 templates file; it wraps
-// domain.ErrInvalid.
-func ImportPortainer(data []byte, source string) ([]domain.Type, []Skipped, error) {
-	r, err := importPortainer(data, source)
-	return r.types, r.skipped, err
-}
-
-// portainerResult is ImportPortainer's result plus what Load needs to
-// report: where each type came from and which IDs got a suffix.
+// portainerResult is what importPortainer makes of a file, with what Load
+// needs to report: where each type came from and which IDs got a suffix.
 type portainerResult struct {
 	types   []domain.Type
 	where   []string // where[i] locates types[i]: "<source>:templates[<index>]"
@@ -139,6 +128,12 @@ type portainerResult struct {
 	renamed []renamed
 }
 
+// importPortainer converts a Portainer App Templates file (version "2" or
+// "3") into validated moor types with Source "portainer", in file order.
+// Templates that cannot be imported are returned as Skipped, with Source
+// "<source>:templates[<index>]" and a reason. The error is for the file as
+// a whole: not JSON, or not a v2/v3 templates file; it wraps
+// domain.ErrInvalid.
 func importPortainer(data []byte, source string) (portainerResult, error) {
 	var f ptFile
 	if err := json.Unmarshal(data, &f); err != nil {

@@ -21,6 +21,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // (../shared/testdata/portainer), kept here so the package tests alone.
 var portainerFiles = []string{"templates-v2.json", "templates-v3.json"}
 
+// ImportPortainer is importPortainer's types and skipped templates.
+func ImportPortainer(data []byte, source string) ([]domain.Type, []Skipped, error) {
+	r, err := importPortainer(data, source)
+	return r.types, r.skipped, err
+}
+
 func readPortainer(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "portainer", name))

@@ -466,14 +466,18 @@ func TestCrashExitCode(t *testing.T) {
 
 	name := uniqueName("crash")
 	moorID := "id-" + name
+	// A network of its own: Docker's default bridge (docker0) is not on
+	// every host.
+	ensureNetworkForTest(t, d, name)
 	evs, _ := d.Events(ctx, map[string]string{domain.LabelID: moorID})
 	events, waitEvents := collectEvents(evs)
 
 	id, err := d.Create(ctx, domain.InstanceSpec{
-		Name:   name,
-		Image:  image,
-		Env:    map[string]string{"TESTAPP_EXIT_AFTER": "300ms", "TESTAPP_EXIT_CODE": "3"},
-		Labels: testLabels(domain.LabelID, moorID),
+		Name:    name,
+		Image:   image,
+		Env:     map[string]string{"TESTAPP_EXIT_AFTER": "300ms", "TESTAPP_EXIT_CODE": "3"},
+		Labels:  testLabels(domain.LabelID, moorID),
+		Network: name,
 	})
 	if err != nil {
 		t.Fatal(err)

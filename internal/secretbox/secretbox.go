@@ -92,12 +92,17 @@ func LoadKey(b64 string, keyFile string, logger *slog.Logger) (*Box, error) {
 	if keyFile == "" {
 		return nil, errors.New("secretbox: neither MOOR_SECRET_KEY nor a key file is configured")
 	}
-	key, err := readKeyFile(keyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		key, err = createKeyFile(keyFile, logger)
-	}
+	encoded, created, err := SecretFile(keyFile, GenerateKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("secret key file: %w", err)
+	}
+	key, err := decodeKey(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("secret key file %s: %w", keyFile, err)
+	}
+	if created {
+		logger.Warn("created a new secret key file; back it up: stored credentials cannot be decrypted without it",
+			"path", keyFile)
 	}
 	return New(key)
 }
@@ -123,43 +128,49 @@ func decodeKey(s string) ([]byte, error) {
 	return key, nil
 }
 
-func readKeyFile(path string) ([]byte, error) {
+// SecretFile returns the content of the secret file at path, without
+// surrounding space. A missing file is created holding generate()'s value,
+// mode 0600, in a directory created with mode 0700 if needed; it is never seen
+// partly written, and when another process creates it meanwhile, that one
+// wins. created says this call made it. A file that group or others may
+// access is refused; the caller checks the content.
+func SecretFile(path string, generate func() string) (value string, created bool, err error) {
+	value, err = readSecretFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createSecretFile(path, generate())
+	}
+	return value, false, err
+}
+
+func readSecretFile(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("secret key file %s is not a regular file", path)
+		return "", fmt.Errorf("%s is not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("secret key file %s has mode %04o: it must not be accessible by group or others (chmod 600 %s)", path, perm, path)
+		return "", fmt.Errorf("%s has mode %04o: it must not be accessible by group or others (chmod 600 %s)", path, perm, path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	key, err := decodeKey(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("secret key file %s: %w", path, err)
-	}
-	return key, nil
+	return strings.TrimSpace(string(b)), nil
 }
 
-// createKeyFile writes a new key to path without ever exposing a partial file, and
-// without replacing one another process created meanwhile (that one wins).
-func createKeyFile(path string, logger *slog.Logger) ([]byte, error) {
+func createSecretFile(path, value string) (string, bool, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("secret key file: %w", err)
+		return "", false, err
 	}
-	tmp, err := os.CreateTemp(dir, ".moor-key-*")
+	tmp, err := os.CreateTemp(dir, ".moor-secret-*")
 	if err != nil {
-		return nil, fmt.Errorf("secret key file: %w", err)
+		return "", false, err
 	}
 	defer os.Remove(tmp.Name())
-	encoded := GenerateKey()
-	key, _ := base64.StdEncoding.DecodeString(encoded)
-	_, err = tmp.WriteString(encoded + "\n")
+	_, err = tmp.WriteString(value + "\n")
 	if err == nil {
 		err = tmp.Chmod(0o600)
 	}
@@ -170,15 +181,15 @@ func createKeyFile(path string, logger *slog.Logger) ([]byte, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("secret key file: %w", err)
+		return "", false, err
 	}
+	// A hard link fails if path exists, where a rename would replace it.
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return readKeyFile(path)
+			value, err := readSecretFile(path)
+			return value, false, err
 		}
-		return nil, fmt.Errorf("secret key file: %w", err)
+		return "", false, err
 	}
-	logger.Warn("created a new secret key file; back it up: stored credentials cannot be decrypted without it",
-		"path", path)
-	return key, nil
+	return value, true, nil
 }

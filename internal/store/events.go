@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -112,6 +114,48 @@ func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]doma
 		e.Data = data
 		return e, err
 	})
+}
+
+// PruneEvents deletes the events no one can still need, oldest first, at
+// most batch rows per transaction so no lock or WAL burst is long. An event
+// goes only when all of these hold:
+//
+//   - it is older than before (by created_at; the kept events stay a
+//     contiguous run of seq, so the cut is at the newest event older than
+//     before, and events committed seconds out of order go with it);
+//   - it is not among the newest keep events, whatever their age, so a
+//     websocket client can resume from anywhere in the hub's ring;
+//   - every webhook's cursor is at or past it (a webhook still has to deliver
+//     everything after its cursor, however long its receiver is down).
+//
+// keep below 1 counts as 1: the newest event always stays, because the next
+// seq is the highest one plus one. It returns how many events it deleted.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int64, batch int) (int64, error) {
+	keep, batch = max(keep, 1), max(batch, 1)
+	var oldest, byAge, byCount, byWebhooks int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT
+			coalesce((SELECT min(seq) FROM events), 0),
+			coalesce((SELECT seq FROM events WHERE created_at < $1 ORDER BY created_at DESC, seq DESC LIMIT 1), 0),
+			coalesce((SELECT max(seq) FROM events), 0) - $2,
+			coalesce((SELECT min(cursor) FROM webhooks), $3)`,
+		before, keep, int64(math.MaxInt64)).Scan(&oldest, &byAge, &byCount, &byWebhooks)
+	if err != nil {
+		return 0, mapErr(err, "events")
+	}
+	through := min(byAge, byCount, byWebhooks)
+	var deleted int64
+	// By ranges of seq from the oldest: each an index range scan that
+	// starts past the rows earlier batches left dead (an IN (... LIMIT)
+	// subquery made PostgreSQL scan the whole table per batch).
+	for lo := oldest; lo > 0 && lo <= through; lo += int64(batch) {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM events WHERE seq >= $1 AND seq <= $2`, lo, min(lo+int64(batch)-1, through))
+		if err != nil {
+			return deleted, mapErr(err, "events")
+		}
+		deleted += tag.RowsAffected()
+	}
+	return deleted, nil
 }
 
 // History returns a container's deployment history, oldest first. It

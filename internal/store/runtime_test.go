@@ -74,7 +74,18 @@ func TestMigration0005WithData(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.MigrateDown(ctx, 1); err != nil {
+	// Back to just before 0005 (later migrations go first).
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	since5 := 0
+	for _, m := range ms {
+		if m.version >= 5 {
+			since5++
+		}
+	}
+	if _, err := s.MigrateDown(ctx, since5); err != nil {
 		t.Fatal(err)
 	}
 	exec := func(sql string, args ...any) {
@@ -105,7 +116,7 @@ func TestMigration0005WithData(t *testing.T) {
 			t.Errorf("%s after up: cause %q, instance %+v", name, c.StatusCause, c.Instances[0])
 		}
 	}
-	if _, err := s.MigrateDown(ctx, 1); err != nil {
+	if _, err := s.MigrateDown(ctx, since5); err != nil {
 		t.Fatal(err)
 	}
 	var n int

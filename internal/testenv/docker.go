@@ -82,6 +82,7 @@ var dockerPing = sync.OnceValue(func() error {
 // answer is cached for the test process.
 func RequireDocker(t testing.TB) {
 	t.Helper()
+	Deadline(t)
 	if err := dockerPing(); err != nil {
 		Unavailable(t, "Docker engine unreachable: %v", err)
 	}

@@ -47,6 +47,7 @@ type manifest struct {
 // t.Cleanup.
 func StartRegistry(t testing.TB) *Registry {
 	t.Helper()
+	Deadline(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("registry: %v", err)

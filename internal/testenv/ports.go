@@ -26,6 +26,7 @@ var reserved struct {
 // FreeTCPPort reserves a port of 127.0.0.1 for the rest of the test.
 func FreeTCPPort(t testing.TB) int {
 	t.Helper()
+	Deadline(t)
 	p, err := reservePort()
 	if err != nil {
 		t.Fatal(err)

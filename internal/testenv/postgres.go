@@ -70,6 +70,7 @@ var (
 // end connections the test left open, when the test and its subtests are done.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	Deadline(t)
 	pgOnce.Do(pgSetup)
 	if pgErr != nil {
 		if pgExternal || inCI() {

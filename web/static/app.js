@@ -133,9 +133,11 @@ function connect() {
     logEvent(ev);
     if (ev.container) refreshSoon(ev.container);
   };
-  ws.onclose = () => {
+  ws.onclose = (ce) => {
     setLive(false);
     if (!state.user) return;
+    // 4410: the events since state.seq were pruned; start afresh.
+    if (ce.code === 4410) state.seq = null;
     setTimeout(connect, state.backoff);
     state.backoff = Math.min(state.backoff * 2, 10000);
     // A stream that never delivered an event cannot resume: read all again.
