@@ -357,7 +357,6 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		},
 		rc.Notify,
-		prov.Notify,
 		dnsSrv.Notify,
 		hub.Notify,
 		hooks.Notify,
