@@ -22,8 +22,8 @@ type counters struct {
 // server's counters, so the UDP hot path pays a few atomic adds per batch
 // of up to 32 packets, not per packet.
 type tally struct {
-	queries, forwarded uint64
-	responses          [16]uint64
+	queries, forwarded, transfers uint64
+	responses                     [16]uint64
 }
 
 func (t *tally) reply(resp []byte) {
@@ -36,6 +36,9 @@ func (c *counters) flush(t *tally) {
 	c.queries.Add(t.queries)
 	if t.forwarded > 0 {
 		c.forwarded.Add(t.forwarded)
+	}
+	if t.transfers > 0 {
+		c.transfers.Add(t.transfers)
 	}
 	for i, n := range t.responses {
 		if n > 0 {

@@ -106,7 +106,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 
 	// moor's DNS server, as `moor serve` builds it; loopback is the
 	// container network here so the container zone is served.
-	srv, err := dnsserver.New(dnsserver.StoreSource{Store: st}, dnsserver.Config{
+	srv, err := dnsserver.New(st, dnsserver.Config{
 		Zones: dnsserver.ZoneConfig{
 			HostZone: "moor.localhost", ContainerZone: "moor.internal", TTL: 5,
 			HostNS:      []netip.Addr{netip.MustParseAddr("127.0.0.1")},
@@ -120,6 +120,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 		return err
 	}
 	go srv.Run(ctx)
+	go st.ListenDNS(ctx, srv.Changed)
 	<-srv.Ready()
 	moorAddr := srv.Addrs()[0].String()
 	for srv.Snapshot() == nil {

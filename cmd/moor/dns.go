@@ -164,5 +164,5 @@ func newDNSServer(c *config, st *store.Store, logger *slog.Logger) (*dnsserver.S
 	if d.Mode != "auth" {
 		cfg.HostsDir = d.HostsDir
 	}
-	return dnsserver.New(dnsserver.StoreSource{Store: st}, cfg, logger.With("part", "dns"))
+	return dnsserver.New(st, cfg, logger.With("part", "dns"))
 }
