@@ -314,7 +314,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dnsSrv, err := newDNSServer(c, st, logger)
+	dnsSrv, err := newDNSServer(c.DNS.settings, st, logger)
 	if err != nil {
 		return fmt.Errorf("dns server settings (MOOR_DNS_*): %w", err)
 	}
