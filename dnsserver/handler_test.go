@@ -398,3 +398,14 @@ func ExampleSnapshot_ZoneText() {
 	fmt.Print(strings.SplitAfterN(s.ZoneText(), "\n", 6)[4])
 	// Output: web.moor.localhost.	5	IN	A	127.0.0.1
 }
+
+func TestResponsesByRcode(t *testing.T) {
+	var st Stats
+	st.Responses[dns.RcodeNameError] = 3
+	st.Responses[dns.RcodeNotZone] = 2
+	got := st.ResponsesByRcode()
+	want := map[string]uint64{"NOERROR": 0, "FORMERR": 0, "SERVFAIL": 0, "NXDOMAIN": 3, "NOTIMP": 0, "REFUSED": 0, "NOTZONE": 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

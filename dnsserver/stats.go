@@ -1,6 +1,11 @@
 package dnsserver
 
-import "sync/atomic"
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
 
 // Stats are the server's counters since it started, for metrics.
 type Stats struct {
@@ -61,4 +66,21 @@ func (s *Server) Stats() Stats {
 		st.Serial = snap.Serial
 	}
 	return st
+}
+
+// ResponsesByRcode are Responses by rcode name (NOERROR, NXDOMAIN, ...):
+// NOERROR to REFUSED always, so their series exist from the start, any
+// other code once it was sent.
+func (st Stats) ResponsesByRcode() map[string]uint64 {
+	out := map[string]uint64{}
+	for code, n := range st.Responses {
+		if n > 0 || code <= dns.RcodeRefused {
+			name, ok := dns.RcodeToString[code]
+			if !ok {
+				name = strconv.Itoa(code)
+			}
+			out[name] = n
+		}
+	}
+	return out
 }
