@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command dns benchmarks moor's DNS server against dnsmasq (run it through
 // bench/dns.sh, which provides a PostgreSQL database):
 //
@@ -13,6 +15,8 @@
 //     new address, SAMPLES times; p50/p90/p99/max are reported.
 //
 // Only loopback addresses are used. Output is Markdown for bench/RESULTS.md.
+//
+// It runs on Linux only (getrusage, dnsperf and dnsmasq).
 package main
 
 import (
