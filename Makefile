@@ -77,6 +77,10 @@ test: testimage
 	echo "+ MOOR_TEST_DATABASE_URL=$$MOOR_TEST_DATABASE_URL"; \
 	echo "+ $(GO) vet ./..."; \
 	$(GO) vet ./...; \
+	for goos in darwin windows; do \
+		echo "+ GOOS=$$goos $(GO) build ./..."; \
+		GOOS=$$goos $(GO) build ./...; \
+	done; \
 	echo "+ $(GO) test -count=1 -timeout $(TESTTIMEOUT) $(if $(RACE),-race )$(TESTFLAGS) ./..."; \
 	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(if $(RACE),-race )$(TESTFLAGS) ./...; \
 	if [ '$(FUZZTIME)' != 0 ]; then scripts/fuzz.sh '$(FUZZTIME)'; fi

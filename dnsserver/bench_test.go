@@ -22,7 +22,7 @@ func benchHandle(b *testing.B, s *Snapshot, v view, q []byte) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(q)))
 	for b.Loop() {
-		resp, _, act := s.handle(out, q, &r, v, false, false, false)
+		resp, _, act := s.handle(out, query{msg: q, view: v}, &r)
 		if act != actReply || len(resp) == 0 {
 			b.Fatal("no reply")
 		}
@@ -31,16 +31,16 @@ func benchHandle(b *testing.B, s *Snapshot, v view, q []byte) {
 
 func BenchmarkHandle(b *testing.B) {
 	s := tenThousand(b)
-	b.Run("hit-A", func(b *testing.B) { benchHandle(b, s, viewHost, query("c04242.moor.localhost.", dns.TypeA)) })
+	b.Run("hit-A", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("c04242.moor.localhost.", dns.TypeA)) })
 	b.Run("hit-A-edns", func(b *testing.B) {
-		benchHandle(b, s, viewHost, query("c04242.moor.localhost.", dns.TypeA, withEDNS(1232, false)))
+		benchHandle(b, s, viewHost, packQuery("c04242.moor.localhost.", dns.TypeA, withEDNS(1232, false)))
 	})
 	b.Run("hit-container", func(b *testing.B) {
-		benchHandle(b, s, viewHost|viewContainer, query("0.c04242.moor.internal.", dns.TypeA))
+		benchHandle(b, s, viewHost|viewContainer, packQuery("0.c04242.moor.internal.", dns.TypeA))
 	})
-	b.Run("nodata", func(b *testing.B) { benchHandle(b, s, viewHost, query("c04242.moor.localhost.", dns.TypeAAAA)) })
-	b.Run("nxdomain", func(b *testing.B) { benchHandle(b, s, viewHost, query("nope.moor.localhost.", dns.TypeA)) })
-	b.Run("refused-slow", func(b *testing.B) { benchHandle(b, s, viewHost, query("example.com.", dns.TypeA)) })
+	b.Run("nodata", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("c04242.moor.localhost.", dns.TypeAAAA)) })
+	b.Run("nxdomain", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("nope.moor.localhost.", dns.TypeA)) })
+	b.Run("refused-slow", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("example.com.", dns.TypeA)) })
 }
 
 func BenchmarkBuild10k(b *testing.B) {
@@ -63,12 +63,12 @@ func TestHotPathAllocations(t *testing.T) {
 	out := make([]byte, 0, 65536)
 	var r request
 	for name, q := range map[string][]byte{
-		"hit":      query("c00001.moor.localhost.", dns.TypeA),
-		"edns":     query("C00001.moor.localhost.", dns.TypeA, withEDNS(1232, true)),
-		"nodata":   query("c00001.moor.localhost.", dns.TypeTXT),
-		"nxdomain": query("zzz.moor.localhost.", dns.TypeA),
+		"hit":      packQuery("c00001.moor.localhost.", dns.TypeA),
+		"edns":     packQuery("C00001.moor.localhost.", dns.TypeA, withEDNS(1232, true)),
+		"nodata":   packQuery("c00001.moor.localhost.", dns.TypeTXT),
+		"nxdomain": packQuery("zzz.moor.localhost.", dns.TypeA),
 	} {
-		if n := testing.AllocsPerRun(100, func() { s.handle(out, q, &r, viewHost, false, false, false) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { s.handle(out, query{msg: q, view: viewHost}, &r) }); n != 0 {
 			t.Errorf("%s: %.1f allocations per query, want 0", name, n)
 		}
 	}

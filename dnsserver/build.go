@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // Zones are built in two pure steps: each container's rows become a
@@ -232,7 +234,7 @@ func buildFragment(cfg ZoneConfig, zn zoneNames, g *group) *fragment {
 	// SRV for named ports, one target per replica with an address.
 	sort.Ints(replicas)
 	for _, p := range g.ports {
-		if !isLabel(p.Name) || (p.Proto != "tcp" && p.Proto != "udp") {
+		if !domain.IsLabel(p.Name) || (p.Proto != "tcp" && p.Proto != "udp") {
 			skip("port %s/%s: port name must be a DNS label and protocol tcp or udp", p.Name, p.Proto)
 			continue
 		}

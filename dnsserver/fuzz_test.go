@@ -21,7 +21,7 @@ func FuzzHandle(f *testing.F) {
 		for _, s := range []*Snapshot{snaps["basic"], snaps["wildcard"]} {
 			for _, x := range []exchange{host, container, {view: viewHost | viewContainer, tcp: true, xfr: true}} {
 				var r request
-				b, _, act := s.handle(out, p, &r, x.view, x.tcp, x.xfr, x.forwarding)
+				b, _, act := s.handle(out, x.query(p), &r)
 				if act != actReply {
 					continue
 				}

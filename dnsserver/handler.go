@@ -203,7 +203,8 @@ func (s *Snapshot) findZone(name string, v view) *zone {
 // slow answers any query with miekg/dns: the rules for every shape the fast
 // path declines. It returns the response (nil to drop) and the request as
 // parsed.
-func (s *Snapshot) slow(p []byte, v view, tcp, xfrAllowed, forwarding bool) (resp, req *dns.Msg, act action) {
+func (s *Snapshot) slow(in query) (resp, req *dns.Msg, act action) {
+	p, v := in.msg, in.view
 	if len(p) < 12 || p[2]&0x80 != 0 {
 		return nil, nil, actDrop // nothing to answer, or a response (never answer those: loops)
 	}
@@ -255,13 +256,13 @@ func (s *Snapshot) slow(p []byte, v view, tcp, xfrAllowed, forwarding bool) (res
 	name := strings.ToLower(q.Name)
 	z := s.findZone(name, v)
 	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
-		if xfrAllowed {
+		if in.xfrAllowed {
 			z = s.findZone(name, viewHost|viewContainer) // secondaries get every zone
 		}
 		switch {
-		case z == nil || !xfrAllowed || name != z.name:
+		case z == nil || !in.xfrAllowed || name != z.name:
 			m.Rcode = dns.RcodeRefused
-		case tcp:
+		case in.tcp:
 			return nil, req, actTransfer
 		case q.Qtype == dns.TypeIXFR:
 			// RFC 1995 section 2: over UDP, the current SOA tells the
@@ -274,7 +275,7 @@ func (s *Snapshot) slow(p []byte, v view, tcp, xfrAllowed, forwarding bool) (res
 		return m, req, actReply
 	}
 	if z == nil {
-		if forwarding && v&viewContainer != 0 && q.Qclass == dns.ClassINET {
+		if in.forwarding && v&viewContainer != 0 && q.Qclass == dns.ClassINET {
 			return nil, req, actForward
 		}
 		m.Rcode = dns.RcodeRefused
@@ -353,23 +354,24 @@ func packReply(out []byte, m *dns.Msg, limit int) []byte {
 	return b
 }
 
-// Handle answers one query packet for a client in view v. out is a reusable
-// buffer (its capacity is used); the reply aliases it.
-func (s *Snapshot) handle(out, p []byte, r *request, v view, tcp, xfrAllowed, forwarding bool) ([]byte, *dns.Msg, action) {
+// handle answers one query. out is a reusable buffer (its capacity is
+// used); the reply aliases it. r is the caller's parse state, reused so the
+// fast path allocates nothing.
+func (s *Snapshot) handle(out []byte, q query, r *request) ([]byte, *dns.Msg, action) {
 	limit := 65535
-	if parseFast(p, r) {
-		if !tcp {
+	if parseFast(q.msg, r) {
+		if !q.tcp {
 			limit = r.limit()
 		}
-		if b, ok := s.serveFast(out, p, r, v, limit); ok {
+		if b, ok := s.serveFast(out, q.msg, r, q.view, limit); ok {
 			return b, nil, actReply
 		}
 	}
-	resp, req, act := s.slow(p, v, tcp, xfrAllowed, forwarding)
+	resp, req, act := s.slow(q)
 	if act != actReply {
 		return nil, req, act
 	}
-	if !tcp {
+	if !q.tcp {
 		limit = 512
 		if req != nil {
 			if o := req.IsEdns0(); o != nil && o.UDPSize() > 512 {

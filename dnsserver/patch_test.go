@@ -106,11 +106,11 @@ func compareAnswers(t *testing.T, what string, a, b *Snapshot) {
 	out := make([]byte, 0, 65536)
 	for name := range names {
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR, dns.TypeTXT, dns.TypeCNAME} {
-			q := query(name, qt)
+			q := packQuery(name, qt)
 			var r request
-			ra, _, _ := a.handle(out, q, &r, viewHost|viewContainer, false, false, false)
+			ra, _, _ := a.handle(out, query{msg: q, view: viewHost | viewContainer}, &r)
 			ra = append([]byte(nil), ra...)
-			rb, _, _ := b.handle(out, q, &r, viewHost|viewContainer, false, false, false)
+			rb, _, _ := b.handle(out, query{msg: q, view: viewHost | viewContainer}, &r)
 			ma, mb := new(dns.Msg), new(dns.Msg)
 			ma.Unpack(ra)
 			mb.Unpack(rb)

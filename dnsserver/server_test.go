@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,19 +33,22 @@ type faultySource struct {
 
 var errDown = errors.New("injected: database down")
 
-func (f *faultySource) DNSData(ctx context.Context) (Data, error) {
+func (f *faultySource) DNSState(ctx context.Context) (domain.DNSState, error) {
 	if f.down.Load() {
-		return Data{}, errDown
+		return domain.DNSState{}, errDown
 	}
-	return f.Source.DNSData(ctx)
+	return f.Source.DNSState(ctx)
 }
 
-func (f *faultySource) DNSDataOf(ctx context.Context, ids []string) (Data, error) {
+func (f *faultySource) DNSStateOf(ctx context.Context, ids []string) (domain.DNSState, error) {
 	if f.down.Load() {
-		return Data{}, errDown
+		return domain.DNSState{}, errDown
 	}
-	return f.Source.DNSDataOf(ctx, ids)
+	return f.Source.DNSStateOf(ctx, ids)
 }
+
+// rebuildOnce is one timed rebuild, run to its end.
+func (s *Server) rebuildOnce() { s.rebuild(context.Background()) }
 
 type testServer struct {
 	t    *testing.T
@@ -70,17 +75,31 @@ func startServer(t *testing.T, edit func(*Config)) *testServer {
 	if edit != nil {
 		edit(&cfg)
 	}
-	src := &faultySource{Source: StoreSource{Store: st}}
+	src := &faultySource{Source: st}
 	srv, err := New(src, cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	// Run's result is recorded once and read by whoever needs it: a Run
+	// that ends early fails the test at once, and cleanup never waits on
+	// a value someone else took.
+	var runErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runErr = srv.Run(ctx)
+	}()
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		st.ListenDNS(ctx, srv.Changed) // as cmd/moor wires it
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		<-done
+		<-listening
+		if runErr != nil {
+			t.Errorf("Run: %v", runErr)
 		}
 		st.Close()
 	})
@@ -88,8 +107,8 @@ func startServer(t *testing.T, edit func(*Config)) *testServer {
 	if len(cfg.Listen) > 0 {
 		select {
 		case <-srv.Ready():
-		case err := <-done:
-			t.Fatalf("Run ended: %v", err)
+		case <-done:
+			t.Fatalf("Run ended early: %v", runErr)
 		}
 		ts.addr = srv.Addrs()[0].String()
 	}
@@ -253,7 +272,7 @@ func TestZonesFromPostgres(t *testing.T) {
 		t.Errorf("serial %d after an address change, was %d", s2, s1)
 	}
 	// Nothing changed: a rebuild keeps the serial.
-	ts.srv.Notify(0)
+	ts.srv.Changed("")
 	ts.setIPs(id, "blog", "172.20.0.9")
 	if s := ts.serial(); s != s2 {
 		t.Errorf("serial %d after a no-op rewrite, want %d", s, s2)
@@ -277,7 +296,7 @@ func TestLastGoodSnapshotWhenDatabaseFails(t *testing.T) {
 	serial := ts.serial()
 	ts.src.down.Store(true)
 	ts.addContainer("later", nil, nil, "172.20.0.6")
-	ts.srv.Notify(0)
+	ts.srv.Changed("")
 	// The rebuild that fails changes nothing: the same answers and serial.
 	for i := 0; i < 5; i++ {
 		ts.srv.rebuildOnce()
@@ -289,8 +308,38 @@ func TestLastGoodSnapshotWhenDatabaseFails(t *testing.T) {
 		}
 	}
 	ts.src.down.Store(false)
-	ts.srv.Notify(0)
+	ts.srv.Changed("")
 	eventually(t, "later after recovery", func() bool { return len(ts.ask("", "later.moor.localhost.", dns.TypeA).Answer) == 1 })
+}
+
+// TestRunEndingEarlyFailsFast: when Run ends before its listeners are up
+// (here the TCP port is taken), startServer fails the test at once. It used
+// to hang in cleanup, waiting for a result the test had already taken, until
+// the whole run timed out. The server is started in a child process, whose
+// failure is the expected outcome.
+func TestRunEndingEarlyFailsFast(t *testing.T) {
+	if addr := os.Getenv("MOOR_DNS_TEST_TAKEN"); addr != "" {
+		startServer(t, func(c *Config) { c.Listen = []string{addr} })
+		return
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRunEndingEarlyFailsFast$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MOOR_DNS_TEST_TAKEN="+taken.Addr().String())
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("startServer still running after %v: it hangs when Run ends early\n%s", time.Since(t0), out)
+	}
+	if err == nil || !strings.Contains(string(out), "Run ended early") || !strings.Contains(string(out), "dns listen tcp") {
+		t.Fatalf("child: %v, want it to fail with \"Run ended early\" and the listen error:\n%s", err, out)
+	}
+	t.Logf("the child failed in %v", time.Since(t0).Round(time.Millisecond))
 }
 
 func TestWithoutSelf(t *testing.T) {

@@ -1,6 +1,11 @@
 package dnsserver
 
-import "sync/atomic"
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
 
 // Stats are the server's counters since it started, for metrics.
 type Stats struct {
@@ -22,8 +27,8 @@ type counters struct {
 // server's counters, so the UDP hot path pays a few atomic adds per batch
 // of up to 32 packets, not per packet.
 type tally struct {
-	queries, forwarded uint64
-	responses          [16]uint64
+	queries, forwarded, transfers uint64
+	responses                     [16]uint64
 }
 
 func (t *tally) reply(resp []byte) {
@@ -36,6 +41,9 @@ func (c *counters) flush(t *tally) {
 	c.queries.Add(t.queries)
 	if t.forwarded > 0 {
 		c.forwarded.Add(t.forwarded)
+	}
+	if t.transfers > 0 {
+		c.transfers.Add(t.transfers)
 	}
 	for i, n := range t.responses {
 		if n > 0 {
@@ -58,4 +66,21 @@ func (s *Server) Stats() Stats {
 		st.Serial = snap.Serial
 	}
 	return st
+}
+
+// ResponsesByRcode are Responses by rcode name (NOERROR, NXDOMAIN, ...):
+// NOERROR to REFUSED always, so their series exist from the start, any
+// other code once it was sent.
+func (st Stats) ResponsesByRcode() map[string]uint64 {
+	out := map[string]uint64{}
+	for code, n := range st.Responses {
+		if n > 0 || code <= dns.RcodeRefused {
+			name, ok := dns.RcodeToString[code]
+			if !ok {
+				name = strconv.Itoa(code)
+			}
+			out[name] = n
+		}
+	}
+	return out
 }

@@ -45,7 +45,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 		sh    [batchSize]mmsghdr
 		outs  [batchSize][]byte
 		resps [batchSize][]byte
-		r     request
+		rs    responder
 	)
 	for i := range outs {
 		outs[i] = make([]byte, 0, 8192)
@@ -84,33 +84,17 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 		}
 		snap := s.store.Load()
 		m := 0
-		t := tally{queries: uint64(got)}
 		for i := 0; i < got; i++ {
-			p := in[i][:rh[i].n]
 			from := sockaddrAddrPort(&names[i])
-			var resp []byte
-			switch {
-			case snap == nil:
-				resp = servfail(outs[m][:0], p)
-			case rh[i].hdr.Flags&syscall.MSG_TRUNC != 0:
-				resp = formerr(outs[m][:0], p)
-			default:
-				var req *dnsMsg
-				var act action
-				a := from.Addr()
-				resp, req, act = snap.handle(outs[m][:0], p, &r, s.viewOf(a), false, s.xferAllowed(a), len(s.upstreams) > 0)
-				if act == actForward {
-					t.forwarded++
-					go s.forwardUDP(ctx, c, from, req)
-				}
-				if act != actReply {
-					resp = nil
-				}
+			q := s.queryFrom(in[i][:rh[i].n], from.Addr(), false)
+			q.cut = rh[i].hdr.Flags&syscall.MSG_TRUNC != 0
+			resp, req, act := rs.respond(outs[m][:0], snap, q)
+			if act == actForward {
+				go s.forwardUDP(ctx, c, from, req)
 			}
-			if resp == nil {
+			if act != actReply {
 				continue
 			}
-			t.reply(resp)
 			resps[m] = resp
 			siov[m].Base = &resp[0]
 			siov[m].SetLen(len(resp))
@@ -120,7 +104,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 			sh[m].hdr.Iovlen = 1
 			m++
 		}
-		s.stats.flush(&t)
+		s.stats.flush(&rs.tally)
 		for sent := 0; sent < m; {
 			err := rc.Write(func(fd uintptr) bool {
 				n, _, e := syscall.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&sh[sent])), uintptr(m-sent), syscall.MSG_DONTWAIT, 0, 0)

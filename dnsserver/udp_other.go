@@ -14,7 +14,7 @@ import (
 func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 	buf := make([]byte, 65536)
 	out := make([]byte, 0, 65536)
-	var r request
+	var rs responder
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -23,28 +23,13 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) error {
 			}
 			continue
 		}
-		t := tally{queries: 1}
-		snap := s.store.Load()
-		if snap == nil {
-			if b := servfail(out, buf[:n]); b != nil {
-				t.reply(b)
-				c.WriteToUDPAddrPort(b, from)
-			}
-			s.stats.flush(&t)
-			continue
-		}
-		a := from.Addr()
-		resp, req, act := snap.handle(out, buf[:n], &r, s.viewOf(a), false, s.xferAllowed(a), len(s.upstreams) > 0)
+		resp, req, act := rs.respond(out, s.store.Load(), s.queryFrom(buf[:n], from.Addr(), false))
 		switch act {
 		case actReply:
-			if resp != nil {
-				t.reply(resp)
-				c.WriteToUDPAddrPort(resp, from)
-			}
+			c.WriteToUDPAddrPort(resp, from)
 		case actForward:
-			t.forwarded++
 			go s.forwardUDP(ctx, c, from, req)
 		}
-		s.stats.flush(&t)
+		s.stats.flush(&rs.tally)
 	}
 }

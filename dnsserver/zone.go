@@ -265,19 +265,6 @@ func reverseZone(p netip.Prefix) string {
 	return strings.Join(labels, ".")
 }
 
-func isLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // records lists zone z in canonical order, SOA first (for transfers and
 // listings), sorted once per snapshot.
 func (s *Snapshot) records(z *zone) []dns.RR {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/pending"
 )
 
 // Source reads the state the configuration is built from, in one
@@ -43,11 +44,11 @@ type Snapshot struct {
 	changed chan struct{}
 }
 
-// Provider keeps the current snapshot and serves it. It is fed by two
-// kinds of notice: Changed(id) when a container or its instances changed
-// (the routes trigger), which re-reads and re-renders that container only,
-// and a full rebuild on start, on every reconnect of a listener, on every
-// interval, and after an error.
+// Provider keeps the current snapshot and serves it. It is fed by
+// Changed(id) when a container or its instances changed (the routes
+// trigger), which re-reads and re-renders that container only, and
+// Changed("") after the listener (re)connects; it rebuilds in full on
+// start, on every interval, and after an error.
 type Provider struct {
 	src      Source
 	opts     Options
@@ -55,10 +56,7 @@ type Provider struct {
 	interval time.Duration
 	logger   *slog.Logger
 
-	wake    chan struct{}
-	pmu     sync.Mutex
-	pending map[string]bool // container ids to re-read
-	full    bool            // re-read everything
+	pending *pending.Set // container ids to re-read, or everything
 
 	mu  sync.Mutex // serialises rebuilds; guards asm
 	asm *assembler
@@ -81,36 +79,16 @@ func New(src Source, opts Options, token string, interval time.Duration, logger 
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	return &Provider{src: src, opts: opts, token: []byte(token), interval: interval, logger: logger,
-		wake: make(chan struct{}, 1), pending: map[string]bool{}, full: true, asm: newAssembler(opts)}, nil
-}
-
-// Notify is for moor's event listener (cmd/moor's onEvent). Seq 0 means the
-// listener reconnected and may have missed changes: everything is re-read.
-// Other events need nothing more: whatever changes a route changes a
-// container or instance row in the same transaction, which the routes
-// trigger announces through Changed.
-func (p *Provider) Notify(seq int64) {
-	if seq == 0 {
-		p.Changed("")
-	}
+	p := &Provider{src: src, opts: opts, token: []byte(token), interval: interval, logger: logger,
+		pending: pending.New(), asm: newAssembler(opts)}
+	p.pending.Restore(true, nil) // nothing read yet
+	return p, nil
 }
 
 // Changed asks for the container with this id to be re-read, or, with "",
-// everything. It never blocks; a burst makes one rebuild.
-func (p *Provider) Changed(id string) {
-	p.pmu.Lock()
-	if id == "" {
-		p.full = true
-	} else {
-		p.pending[id] = true
-	}
-	p.pmu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
+// everything: it is for the store's ListenRoutes, which sends "" after each
+// (re)connect. It never blocks; a burst makes one rebuild.
+func (p *Provider) Changed(id string) { p.pending.Mark(id) }
 
 // Current returns the snapshot being served, or nil before the first one.
 func (p *Provider) Current() *Snapshot { return p.snap.Load() }
@@ -127,18 +105,12 @@ func (p *Provider) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-p.wake:
+		case <-p.pending.Ready():
 		case <-timer.C:
 			timed = true
 		}
-		p.pmu.Lock()
-		full := p.full || timed
-		ids := make([]string, 0, len(p.pending))
-		for id := range p.pending {
-			ids = append(ids, id)
-		}
-		p.full, p.pending = false, map[string]bool{}
-		p.pmu.Unlock()
+		all, ids := p.pending.Take()
+		full := all || timed
 		var err error
 		switch {
 		case full:
@@ -157,9 +129,7 @@ func (p *Provider) Run(ctx context.Context) error {
 			p.stats.failures.Add(1)
 			p.logger.Warn("traefik configuration not rebuilt; serving the last good one", "err", err, "retry", backoff,
 				"have_snapshot", p.snap.Load() != nil)
-			p.pmu.Lock()
-			p.full = true
-			p.pmu.Unlock()
+			p.pending.Restore(true, nil)
 			resetTimer(timer, backoff)
 			backoff = min(backoff*2, p.interval)
 			continue

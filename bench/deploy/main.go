@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command deploy benchmarks moor's deploy-to-running latency against a plain
 // `docker run` of the same image, and checks 50 concurrent deploys. It is run
 // by bench/run.sh (make bench), which builds bin/moor and the test image and
@@ -15,6 +17,8 @@
 // timed window. Exit status: 0 when every deploy succeeded (the latency target
 // is a figure to report, not a test), 1 when a deploy failed or was lost, 2 on
 // a setup error.
+//
+// It runs on Linux only (parent-death signals and SIGSTOP).
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command dns benchmarks moor's DNS server against dnsmasq (run it through
 // bench/dns.sh, which provides a PostgreSQL database):
 //
@@ -13,6 +15,8 @@
 //     new address, SAMPLES times; p50/p90/p99/max are reported.
 //
 // Only loopback addresses are used. Output is Markdown for bench/RESULTS.md.
+//
+// It runs on Linux only (getrusage, dnsperf and dnsmasq).
 package main
 
 import (
@@ -106,7 +110,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 
 	// moor's DNS server, as `moor serve` builds it; loopback is the
 	// container network here so the container zone is served.
-	srv, err := dnsserver.New(dnsserver.StoreSource{Store: st}, dnsserver.Config{
+	srv, err := dnsserver.New(st, dnsserver.Config{
 		Zones: dnsserver.ZoneConfig{
 			HostZone: "moor.localhost", ContainerZone: "moor.internal", TTL: 5,
 			HostNS:      []netip.Addr{netip.MustParseAddr("127.0.0.1")},
@@ -120,6 +124,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 		return err
 	}
 	go srv.Run(ctx)
+	go st.ListenDNS(ctx, srv.Changed)
 	<-srv.Ready()
 	moorAddr := srv.Addrs()[0].String()
 	for srv.Snapshot() == nil {

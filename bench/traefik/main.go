@@ -144,9 +144,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	// Wired as cmd/moor does: both listeners ask for a full rebuild when
-	// they connect, folded into Run's first one when they are early.
-	go st.Listen(ctx, prov.Notify)
+	// Wired as cmd/moor does: the listener asks for a full rebuild when it
+	// connects, folded into Run's first one when it is early.
 	go st.ListenRoutes(ctx, prov.Changed)
 	go prov.Run(ctx)
 	for prov.Current() == nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/moorhq/moor/dnsserver"
-	"github.com/moorhq/moor/internal/store"
 )
 
 // dnsConfig is the DNS server's part of the configuration.
@@ -25,6 +24,8 @@ type dnsConfig struct {
 	TransferPeers  string
 	Wildcard       bool
 	Refresh        time.Duration
+
+	settings dnsSettings // parsed by validateDNS
 }
 
 func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(flag, name, def string) time.Duration) {
@@ -74,8 +75,19 @@ func parseAddrPorts(field, s string) ([]string, error) {
 	return out, nil
 }
 
+// dnsSettings are the DNS settings parsed, once, by validateDNS: the
+// server's configuration, but for default upstreams, which are read from
+// resolvConf when the server is built.
+type dnsSettings struct {
+	server     dnsserver.Config
+	resolvConf string // "" when upstreams were given, or none are wanted
+}
+
+// validateDNS parses the DNS settings into c.DNS.settings; an error names
+// the variable and the rule.
 func (c *config) validateDNS() error {
 	d := c.DNS
+	var s dnsSettings
 	switch d.Mode {
 	case "auth", "dnsmasq", "both":
 	default:
@@ -84,73 +96,61 @@ func (c *config) validateDNS() error {
 	if d.Mode != "auth" && d.HostsDir == "" {
 		return fmt.Errorf("MOOR_DNS_HOSTSDIR: is required when MOOR_DNS_MODE is %s", d.Mode)
 	}
-	for i, a := range splitList(c.DNSAddr) {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("MOOR_DNS_ADDR[%d]: must be host:port: %v", i, err)
-		}
+	listen := splitList(c.DNSAddr)
+	public, err := netip.ParseAddr(c.PublicIP)
+	if err != nil {
+		return fmt.Errorf("MOOR_PUBLIC_IP: must be an IP address: %q", c.PublicIP)
 	}
-	if _, err := parsePrefixes("MOOR_DNS_CONTAINER_CIDRS", d.ContainerCIDRs); err != nil {
-		return err
-	}
-	if _, err := parsePrefixes("MOOR_DNS_TRANSFER_PEERS", d.TransferPeers); err != nil {
-		return err
-	}
-	for _, f := range splitList(d.ContainerDNS) {
-		if _, err := netip.ParseAddr(f); err != nil {
-			return fmt.Errorf("MOOR_CONTAINER_DNS: %q must be an IP address", f)
-		}
-	}
-	if d.Upstreams != "none" {
-		if _, err := parseAddrPorts("MOOR_DNS_UPSTREAMS", d.Upstreams); err != nil {
-			return err
-		}
-	}
-	if _, err := parseAddrPorts("MOOR_DNS_SECONDARIES", d.Secondaries); err != nil {
-		return err
-	}
-	if d.Refresh < 100*time.Millisecond {
-		return fmt.Errorf("MOOR_DNS_REFRESH: must be at least 100ms")
-	}
-	return nil
-}
-
-// newDNSServer builds the DNS server from the configuration.
-func newDNSServer(c *config, st *store.Store, logger *slog.Logger) (*dnsserver.Server, error) {
-	d := c.DNS
-	cidrs, _ := parsePrefixes("MOOR_DNS_CONTAINER_CIDRS", d.ContainerCIDRs)
-	peers, _ := parsePrefixes("MOOR_DNS_TRANSFER_PEERS", d.TransferPeers)
-	secondaries, _ := parseAddrPorts("MOOR_DNS_SECONDARIES", d.Secondaries)
-	var upstreams []string
-	switch {
-	case d.Upstreams == "none":
-	case d.Upstreams != "":
-		upstreams, _ = parseAddrPorts("MOOR_DNS_UPSTREAMS", d.Upstreams)
-	default:
-		ups, err := dnsserver.ResolvConfServers(d.ResolvConf)
-		if err != nil {
-			logger.Warn("dns: no upstream resolvers (containers get REFUSED for other names)", "resolv_conf", d.ResolvConf, "err", err)
-		}
-		upstreams = ups
-	}
-	public := netip.MustParseAddr(c.PublicIP)
 	// The host zone's name server is the first specific listen address (or
 	// the public address); the container zone's is what containers are given.
 	hostNS := []netip.Addr{public}
-	for _, a := range splitList(c.DNSAddr) {
-		host, _, _ := net.SplitHostPort(a)
-		if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
-			hostNS = []netip.Addr{ip}
-			break
+	specific := false
+	for i, a := range listen {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("MOOR_DNS_ADDR[%d]: must be host:port: %v", i, err)
 		}
+		if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() && !specific {
+			hostNS, specific = []netip.Addr{ip}, true
+		}
+	}
+	cidrs, err := parsePrefixes("MOOR_DNS_CONTAINER_CIDRS", d.ContainerCIDRs)
+	if err != nil {
+		return err
+	}
+	peers, err := parsePrefixes("MOOR_DNS_TRANSFER_PEERS", d.TransferPeers)
+	if err != nil {
+		return err
 	}
 	contNS := hostNS
 	if cd := splitList(d.ContainerDNS); len(cd) > 0 {
 		contNS = nil
 		for _, f := range cd {
-			contNS = append(contNS, netip.MustParseAddr(f))
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return fmt.Errorf("MOOR_CONTAINER_DNS: %q must be an IP address", f)
+			}
+			contNS = append(contNS, a)
 		}
 	}
-	cfg := dnsserver.Config{
+	var upstreams []string
+	switch d.Upstreams {
+	case "none":
+	case "":
+		s.resolvConf = d.ResolvConf
+	default:
+		if upstreams, err = parseAddrPorts("MOOR_DNS_UPSTREAMS", d.Upstreams); err != nil {
+			return err
+		}
+	}
+	secondaries, err := parseAddrPorts("MOOR_DNS_SECONDARIES", d.Secondaries)
+	if err != nil {
+		return err
+	}
+	if d.Refresh < 100*time.Millisecond {
+		return fmt.Errorf("MOOR_DNS_REFRESH: must be at least 100ms")
+	}
+	s.server = dnsserver.Config{
 		Zones: dnsserver.ZoneConfig{
 			HostZone: c.HostZone, ContainerZone: c.ContainerZone, TTL: uint32(c.DNSTTL),
 			HostNS: hostNS, ContainerNS: contNS, ReverseCIDRs: cidrs, Wildcard: d.Wildcard,
@@ -159,10 +159,24 @@ func newDNSServer(c *config, st *store.Store, logger *slog.Logger) (*dnsserver.S
 		Refresh: d.Refresh,
 	}
 	if d.Mode != "dnsmasq" {
-		cfg.Listen = splitList(c.DNSAddr)
+		s.server.Listen = listen
 	}
 	if d.Mode != "auth" {
-		cfg.HostsDir = d.HostsDir
+		s.server.HostsDir = d.HostsDir
 	}
-	return dnsserver.New(dnsserver.StoreSource{Store: st}, cfg, logger.With("part", "dns"))
+	c.DNS.settings = s
+	return nil
+}
+
+// newDNSServer builds the DNS server from settings validateDNS parsed.
+func newDNSServer(s dnsSettings, src dnsserver.Source, logger *slog.Logger) (*dnsserver.Server, error) {
+	cfg := s.server
+	if s.resolvConf != "" {
+		ups, err := dnsserver.ResolvConfServers(s.resolvConf)
+		if err != nil {
+			logger.Warn("dns: no upstream resolvers (containers get REFUSED for other names)", "resolv_conf", s.resolvConf, "err", err)
+		}
+		cfg.Upstreams = ups
+	}
+	return dnsserver.New(src, cfg, logger.With("part", "dns"))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -77,5 +78,33 @@ func TestEnvErrors(t *testing.T) {
 			t.Setenv(c.name, c.value)
 			checkConfig(t, c.args, c.want)
 		})
+	}
+}
+
+// TestDNSSettingsParsedOnce: validation leaves the parsed settings the
+// server is built from.
+func TestDNSSettingsParsedOnce(t *testing.T) {
+	cfg, err := parse("serve", []string{"-database-url", "postgres://x", "-dns-addr", "0.0.0.0:53,127.0.0.9:5300",
+		"-container-dns", "172.18.0.1", "-dns-upstreams", "192.0.2.1", "-dns-container-cidrs", "172.18.0.0/16",
+		"-dns-secondaries", "192.0.2.2:5300"}, io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.DNS.settings
+	got := fmt.Sprint(s.server.Listen, s.server.Zones.HostNS, s.server.Zones.ContainerNS, s.server.Upstreams,
+		s.server.ContainerCIDRs, s.server.Secondaries, s.resolvConf)
+	want := "[0.0.0.0:53 127.0.0.9:5300] [127.0.0.9] [172.18.0.1] [192.0.2.1:53] [172.18.0.0/16] [192.0.2.2:5300]"
+	if got != want {
+		t.Fatalf("settings %s\nwant     %s", got, want)
+	}
+	cfg, _ = parse("serve", []string{"-database-url", "postgres://x", "-dns-resolv-conf", "/nonexistent"}, io.Discard, nil)
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DNS.settings.resolvConf != "/nonexistent" || cfg.DNS.settings.server.Upstreams != nil {
+		t.Fatalf("no upstreams given: want them read from the resolv.conf at start, got %+v", cfg.DNS.settings)
 	}
 }

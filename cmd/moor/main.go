@@ -315,7 +315,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dnsSrv, err := newDNSServer(c, st, logger)
+	dnsSrv, err := newDNSServer(c.DNS.settings, st, logger)
 	if err != nil {
 		return fmt.Errorf("dns server settings (MOOR_DNS_*): %w", err)
 	}
@@ -351,7 +351,10 @@ func serve(args []string, stderr io.Writer) error {
 	// Every change of a container or its instances (an address or health
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
+	// Likewise DNS rows and ports (migration 0003) for the DNS server. Both
+	// listeners send "" after each (re)connect: everything is re-read.
 	g.Go(func() error { return st.ListenRoutes(gctx, prov.Changed) })
+	g.Go(func() error { return st.ListenDNS(gctx, dnsSrv.Changed) })
 	onEvent := []func(seq int64){
 		func(seq int64) {
 			if seq > lastEvent.Load() {
@@ -359,8 +362,6 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		},
 		rc.Notify,
-		prov.Notify,
-		dnsSrv.Notify,
 		hub.Notify,
 		hooks.Notify,
 	}

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/moorhq/moor/api"
 	"github.com/moorhq/moor/dnsserver"
@@ -63,14 +60,8 @@ func newMetrics(st *store.Store, rc *reconciler.Reconciler, dnsSrv *dnsserver.Se
 	m.CounterVec("moor_dns_responses_total", "DNS answers moor made, by rcode (forwarded answers are not counted here).", "rcode",
 		func() map[string]float64 {
 			out := map[string]float64{}
-			for code, n := range dnsSrv.Stats().Responses {
-				if n > 0 || code <= dns.RcodeRefused {
-					name, ok := dns.RcodeToString[code]
-					if !ok {
-						name = strconv.Itoa(code)
-					}
-					out[name] = float64(n)
-				}
+			for name, n := range dnsSrv.Stats().ResponsesByRcode() {
+				out[name] = float64(n)
 			}
 			return out
 		})
