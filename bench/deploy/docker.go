@@ -50,6 +50,11 @@ func removeDockerObjects(ctx context.Context, installation, runID, network strin
 			docker(ctx, append([]string{"volume", "rm", "-f"}, vols...)...)
 		}
 	}
+	if runID != "" {
+		if imgs, _ := dockerLines(ctx, "image", "ls", "-q", "--filter", "label=moor.bench.run="+runID); len(imgs) > 0 {
+			docker(ctx, append([]string{"image", "rm", "-f"}, imgs...)...)
+		}
+	}
 	if network != "" {
 		if _, err := docker(ctx, "network", "inspect", network); err == nil {
 			if _, err := docker(ctx, "network", "rm", network); err != nil {
@@ -228,4 +233,23 @@ func (d *dockerEvents) stop() {
 	case <-time.After(5 * time.Second):
 		log.Printf("docker events did not stop")
 	}
+}
+
+// buildHealthImage tags image anew with the testapp type's health check as
+// its HEALTHCHECK (exec form, which `docker run --health-cmd` cannot give:
+// it only makes shell-form checks, and the image has no shell). The
+// `docker run` side then runs the same probes as moor's containers: at 50
+// containers they are a load the engine carries while the rest start.
+// Only metadata changes; the layers are the image's own.
+func buildHealthImage(ctx context.Context, image, runID string) (string, error) {
+	tag := "moor-bench-health:" + runID
+	dockerfile := "FROM " + image + "\n" +
+		`HEALTHCHECK --interval=1s --timeout=1s --retries=3 CMD ["/testapp", "-check"]` + "\n"
+	cmd := exec.CommandContext(ctx, "docker", "build", "-q", "-t", tag,
+		"--label", "moor.bench=1", "--label", "moor.bench.run="+runID, "-")
+	cmd.Stdin = strings.NewReader(dockerfile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build %s: %w: %s", tag, err, strings.TrimSpace(string(out)))
+	}
+	return tag, nil
 }

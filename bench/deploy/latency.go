@@ -158,10 +158,8 @@ func (b *bench) dockerArgs(name string, opts bool) []string {
 		"--network", b.o.network}
 	if opts {
 		// What moor's engine adapter sends for a testapp container (see
-		// internal/engine createOptions and internal/catalog/builtin/testapp.yaml),
-		// less the health check: the CLI can only give a shell-form one, and
-		// the image has no shell. Docker runs health probes after the start,
-		// off the path timed here.
+		// internal/engine createOptions and internal/catalog/builtin/testapp.yaml);
+		// the health check comes with the image (buildHealthImage).
 		args = append(args,
 			"--hostname", name+"-0",
 			"--network-alias", name+".moor.internal", "--network-alias", "0."+name+".moor.internal",
@@ -169,6 +167,9 @@ func (b *bench) dockerArgs(name string, opts bool) []string {
 			"--memory", "64m", "--restart", "unless-stopped", "--expose", "8080/tcp",
 			"-e", "GREETING=hello", "-e", "MODE=web", "-e", "SECRET_TOKEN="+randHex(12),
 		)
+	}
+	if opts {
+		return append(args, b.healthImage)
 	}
 	return append(args, b.o.image)
 }

@@ -135,6 +135,9 @@ type bench struct {
 	dev          *dockerEvents
 	fail         failures
 	res          results
+	// healthImage is o.image with the testapp type's health check, for the
+	// `docker run` side with moor's options.
+	healthImage string
 }
 
 func (b *bench) main(ctx context.Context) error {
@@ -165,6 +168,9 @@ func (b *bench) main(ctx context.Context) error {
 	}
 	b.res.machine.postgres, _ = queryString(ctx, o.dbURL, `SHOW server_version`)
 
+	if b.healthImage, err = buildHealthImage(ctx, o.image, o.runID); err != nil {
+		return err
+	}
 	if b.dev, err = watchDockerEvents(ctx, o.runID); err != nil {
 		return err
 	}

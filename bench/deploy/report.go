@@ -243,7 +243,7 @@ func (r *results) markdown(o options) string {
 		p("| left after removal | %d containers, %d volumes, %d rows |\n", c.leftContainers, c.leftVolumes, c.leftRows)
 		p("| total wall time (first POST → all removed, including the two %s load samples below) | %s |\n\n", c.idle.window, c.total.Round(time.Millisecond))
 		if d := c.docker; d != nil {
-			p("For reference, %d `docker run -d` **with moor's options** (volume, memory limit, aliases…) started at once, as `for i in …; do docker run -d … & done` would: %d returned OK (%d failed), %d running; first / median / **last returned after %s / %s / %s**; `docker rm -f -v` + `docker volume rm` of all: %s; left: %d containers, %d volumes. (moor's reconciler works on at most 16 containers at a time, its default.)\n\n",
+			p("For reference, %d `docker run -d` **with moor's options** (volume, memory limit, aliases, the type's 1 s health check…) started at once, as `for i in …; do docker run -d … & done` would: %d returned OK (%d failed), %d running; first / median / **last returned after %s / %s / %s**; `docker rm -f -v` + `docker volume rm` of all: %s; left: %d containers, %d volumes. (moor's reconciler works on at most `MOOR_RECONCILE_WORKERS` containers at a time.)\n\n",
 				c.n, d.ok, d.failed, d.running, ms(d.first), ms(d.median), ms(d.last), ms(d.removeWall), d.leftContainers, d.leftVolumes)
 		}
 		p("Load with nothing asked of moor (CPU in %% of one core, over %s):\n\n", c.idle.window)

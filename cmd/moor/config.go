@@ -33,6 +33,7 @@ type config struct {
 	DNSTTL        int
 	Resync        time.Duration
 	Drain         time.Duration
+	Workers       int
 	LogFormat     string
 	LogLevel      string
 	HaltAt        string
@@ -59,6 +60,11 @@ func envOr(name, def string) string {
 	return def
 }
 
+// defaultWorkers bounds the containers worked on at once. Each waits on the
+// engine most of the time (create, start), so the engine, not moor's two
+// cores, decides how many make progress together.
+const defaultWorkers = 64
+
 func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", envOr("MOOR_DATABASE_URL", ""), "PostgreSQL URL (MOOR_DATABASE_URL)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", envOr("MOOR_HTTP_ADDR", "127.0.0.1:8080"), "API, UI and provider address (MOOR_HTTP_ADDR)")
@@ -79,6 +85,11 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.DNSTTL, "dns-ttl", ttl, "TTL of container records, seconds (MOOR_DNS_TTL)")
 	fs.DurationVar(&c.Resync, "resync", c.envDuration("resync", "MOOR_RESYNC", "30s"), "period of the full reconcile pass (MOOR_RESYNC)")
 	fs.DurationVar(&c.Drain, "drain", c.envDuration("drain", "MOOR_DRAIN", "3s"), "how long a replica is out of the routes before it is stopped or removed, for Traefik to follow (more than its providersThrottleDuration, 2s by default); 0 stops at once (MOOR_DRAIN)")
+	workers, err := strconv.Atoi(envOr("MOOR_RECONCILE_WORKERS", strconv.Itoa(defaultWorkers)))
+	if err != nil {
+		c.envErr("reconcile-workers", fmt.Errorf("MOOR_RECONCILE_WORKERS: must be a number: %q", os.Getenv("MOOR_RECONCILE_WORKERS")))
+	}
+	fs.IntVar(&c.Workers, "reconcile-workers", workers, "containers the reconciler works on at once (MOOR_RECONCILE_WORKERS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
@@ -152,6 +163,9 @@ func (c *config) validate() error {
 	}
 	if c.Drain < 0 || c.Drain > time.Minute {
 		return fmt.Errorf("MOOR_DRAIN: must be from 0 to 1m")
+	}
+	if c.Workers < 1 || c.Workers > 1000 {
+		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")
 	}
 	if c.EventRetention != 0 && c.EventRetention < time.Minute {
 		return fmt.Errorf("MOOR_EVENT_RETENTION: must be 0 (keep every event) or at least 1m")

@@ -289,7 +289,7 @@ func serve(args []string, stderr io.Writer) error {
 	rc := reconciler.New(st, docker, locker, box, reconciler.Config{
 		InstallationID: installation, Network: c.Network, ContainerZone: c.ContainerZone,
 		TTL: c.DNSTTL, Resync: c.Resync, Drain: c.Drain, Hook: haltHook(c.HaltAt, logger),
-		DNSServers: splitList(c.DNS.ContainerDNS),
+		DNSServers: splitList(c.DNS.ContainerDNS), Workers: c.Workers,
 	}, logger)
 	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,

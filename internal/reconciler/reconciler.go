@@ -163,7 +163,7 @@ func New(st Store, eng Engine, locker Locker, opener Opener, cfg Config, logger 
 		cfg.StopTimeout = 10 * time.Second
 	}
 	if cfg.Workers == 0 {
-		cfg.Workers = 16
+		cfg.Workers = 64
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 5
