@@ -38,6 +38,9 @@ cleanup() {
 		vols=$(docker volume ls -q --filter "$f" 2>/dev/null)
 		[ -n "$vols" ] && docker volume rm -f $vols >/dev/null 2>&1
 	done
+	# The docker run side's image with the health check (bench/deploy).
+	ids=$(docker image ls -q --filter "label=moor.bench.run=$run_id" 2>/dev/null)
+	[ -n "$ids" ] && docker image rm -f $ids >/dev/null 2>&1
 	if docker network inspect "$network" >/dev/null 2>&1 && ! docker network rm "$network" >/dev/null 2>&1; then
 		# Engine 20.10 can keep a stale endpoint count after many concurrent
 		# removals (moby/moby#42119): the network is empty but only a dockerd
