@@ -112,7 +112,7 @@ var ops = map[string]op{
 	"GET /api/v1/containers/{name}/history":     {summary: "Deployment history (kept after removal)", status: 200, resp: historyList{}},
 	"GET /api/v1/containers/{name}/credentials": {summary: "Generated secrets", status: 200, resp: credentialMap{}},
 	"GET /api/v1/events": {summary: "Events after a sequence number, oldest first", query: []param{
-		{"after", "integer", "sequence number to start after (0); pruned events are skipped: a first seq above after+1 is a gap"}, {"limit", "integer", "1-1000 (100)"}}, status: 200, resp: eventList{}},
+		{"after", "integer", "sequence number to start after (0: from the oldest kept); 410 if events after it were pruned"}, {"limit", "integer", "1-1000 (100)"}}, status: 200, resp: eventList{}},
 	"GET /api/v1/ws": {summary: "Websocket of events, one JSON message each; resumes with ?after=SEQ",
 		query: []param{{"after", "integer", "resume after this event (0: the oldest kept); absent: start with the next one; closes with 4410 if events after it were pruned"}}, status: 101},
 	"GET /api/v1/openapi.json":       {summary: "This document", status: 200, resp: map[string]any{}},

@@ -406,6 +406,12 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Sequence numbers have no gaps but for pruning: a first event past
+	// after+1 means the client missed some for good, and must be told.
+	if after > 0 && len(evs) > 0 && evs[0].Seq > int64(after)+1 {
+		return &requestError{status: http.StatusGone, code: "gone",
+			msg: fmt.Sprintf("events %d-%d were pruned; reload the state and list again from after=0", after+1, evs[0].Seq-1)}
+	}
 	if evs == nil {
 		evs = []domain.Event{}
 	}

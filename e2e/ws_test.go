@@ -206,6 +206,16 @@ func TestEventStreamPruned(t *testing.T) {
 	if want := fmt.Sprintf("events 2-%d were pruned", oldest-1); !errors.As(err, &ce) || ce.Code != 4410 || !strings.Contains(ce.Text, want) {
 		t.Errorf("resuming after a pruned event: %v, want close 4410 saying %q", err, want)
 	}
+	// The list says so too.
+	if status, body := m.Do("GET", "/api/v1/events?after=1", nil); status != http.StatusGone ||
+		!strings.Contains(string(body), fmt.Sprintf("events 2-%d were pruned", oldest-1)) {
+		t.Errorf("GET /api/v1/events?after=1: %d %s, want 410 naming the pruned range", status, body)
+	}
+	status, body := m.Do("GET", fmt.Sprintf("/api/v1/events?after=%d&limit=1", oldest-1), nil)
+	var list struct{ Events []struct{ Seq int64 } }
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Events) != 1 || list.Events[0].Seq != oldest {
+		t.Errorf("GET /api/v1/events?after=%d: %d %s, want the oldest kept", oldest-1, status, body)
+	}
 	for _, after := range []int64{0, oldest - 1} {
 		c, _, err := dialEvents(t, m, fmt.Sprintf("?after=%d", after), key, false)
 		if err != nil {
