@@ -27,6 +27,7 @@ type concResult struct {
 	medianRunning     time.Duration
 	lastRunning       time.Duration // start -> last running event
 	docker            *concDocker   // the same number of `docker run -d` at once
+	rounds            []concRound   // the first pair of waves and those after it
 	dockerContainers  int           // with the owner label, after all ran
 	dockerRunning     int
 	rows, rowsRunning int64
@@ -53,44 +54,7 @@ func (b *bench) concurrency(ctx context.Context) error {
 		names[i] = fmt.Sprintf("c-%s-%d", b.o.runID, i)
 	}
 	log.Printf("concurrent: %d POSTs at once", n)
-	type one struct {
-		postErr error
-		posted  time.Duration
-		kind    string
-		at      time.Duration
-		err     error
-	}
-	res := make([]one, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	var t0 time.Time
-	for i := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			res[i].postErr = b.api.create(ctx, names[i])
-			res[i].posted = time.Since(t0)
-		}()
-	}
-	time.Sleep(100 * time.Millisecond) // every goroutine parked on start
-	t0 = time.Now()
-	close(start)
-	wg.Wait()
-	wctx, cancel := context.WithDeadline(ctx, t0.Add(b.o.concTimeout))
-	defer cancel()
-	for i := range names {
-		if res[i].postErr != nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kind, at, err := b.hub.wait(wctx, names[i], "container.running", "container.failed")
-			res[i].kind, res[i].at, res[i].err = kind, at.Sub(t0), err
-		}()
-	}
-	wg.Wait()
+	res, t0 := b.moorWave(ctx, names)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -190,6 +154,7 @@ func (b *bench) concurrency(ctx context.Context) error {
 	rctx, rcancel := context.WithTimeout(ctx, b.o.concTimeout)
 	defer rcancel()
 	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, nm := range names {
 		wg.Add(1)
 		go func() {
@@ -224,7 +189,125 @@ func (b *bench) concurrency(ctx context.Context) error {
 	log.Printf("concurrent: removed %d in %s; left: %d containers, %d volumes, %d rows", r.removed, ms(r.removeWall), r.leftContainers, r.leftVolumes, r.leftRows)
 	time.Sleep(2 * time.Second)
 	r.docker = b.concurrentDocker(ctx)
+	r.rounds = append(r.rounds, concRound{moorFirst: true, moorLast: r.lastRunning, dockerLast: r.docker.last})
+	// More rounds, the order alternating: how fast the engine starts 50
+	// containers drifts from one minute to the next, so one pair of waves
+	// alone can favour either side.
+	for k := 2; k <= b.o.concRounds && ctx.Err() == nil; k++ {
+		round := concRound{moorFirst: k%2 == 1}
+		var d *concDocker
+		if !round.moorFirst {
+			d = b.concurrentDocker(ctx)
+			time.Sleep(2 * time.Second)
+		}
+		// Names of its own: the event hub remembers the last wave's.
+		wave := make([]string, n)
+		for i := range wave {
+			wave[i] = fmt.Sprintf("c-%s-r%d-%d", b.o.runID, k, i)
+		}
+		last, err := b.moorRound(ctx, wave)
+		if err != nil {
+			return err
+		}
+		if round.moorFirst {
+			time.Sleep(2 * time.Second)
+			d = b.concurrentDocker(ctx)
+		}
+		round.moorLast, round.dockerLast = last, d.last
+		r.rounds = append(r.rounds, round)
+		log.Printf("concurrent round %d: moor last running %s, docker run last returned %s", k, ms(last), ms(d.last))
+		time.Sleep(2 * time.Second)
+	}
 	return ctx.Err()
+}
+
+// concRound is one pair of waves of n deploys: through moor and through
+// `docker run` with moor's options.
+type concRound struct {
+	moorFirst            bool
+	moorLast, dockerLast time.Duration
+}
+
+// waveResult is one deploy of a wave, timed from the first POST.
+type waveResult struct {
+	postErr error
+	posted  time.Duration
+	kind    string
+	at      time.Duration
+	err     error
+}
+
+// moorWave fires a POST for each name at once and waits for each to run
+// (or fail); it returns each deploy's outcome and when the POSTs went out.
+func (b *bench) moorWave(ctx context.Context, names []string) ([]waveResult, time.Time) {
+	res := make([]waveResult, len(names))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var t0 time.Time
+	for i := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res[i].postErr = b.api.create(ctx, names[i])
+			res[i].posted = time.Since(t0)
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // every goroutine parked on start
+	t0 = time.Now()
+	close(start)
+	wg.Wait()
+	wctx, cancel := context.WithDeadline(ctx, t0.Add(b.o.concTimeout))
+	defer cancel()
+	for i := range names {
+		if res[i].postErr != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kind, at, err := b.hub.wait(wctx, names[i], "container.running", "container.failed")
+			res[i].kind, res[i].at, res[i].err = kind, at.Sub(t0), err
+		}()
+	}
+	wg.Wait()
+	return res, t0
+}
+
+// moorRound is a further wave: every deploy must run; then all are removed
+// through the API. It returns when the last one ran.
+func (b *bench) moorRound(ctx context.Context, names []string) (time.Duration, error) {
+	res, _ := b.moorWave(ctx, names)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var last time.Duration
+	for i, x := range res {
+		switch {
+		case x.postErr != nil:
+			b.fail.add("concurrent deploy %s: %v", names[i], x.postErr)
+		case x.err != nil:
+			b.fail.add("concurrent deploy %s lost: %v", names[i], x.err)
+		case x.kind == "container.failed":
+			b.fail.add("concurrent deploy %s failed", names[i])
+		default:
+			last = max(last, x.at)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, b.o.concTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, nm := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.removeMoor(rctx, nm); err != nil {
+				b.fail.add("concurrent remove %s: %v", nm, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return last, ctx.Err()
 }
 
 // idleStats is the load on the machine while nothing is asked of moor.

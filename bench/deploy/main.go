@@ -51,6 +51,7 @@ type options struct {
 	profile     string
 	settle      time.Duration
 	concTimeout time.Duration
+	concRounds  int
 	command     string
 }
 
@@ -69,6 +70,7 @@ func main() {
 	flag.Float64Var(&o.target, "target", 1.3, "target ratio of medians moor / docker run")
 	flag.StringVar(&o.profile, "profile", "auto", "profile moor's deploy path: auto (when the ratio misses the target), always, never")
 	flag.DurationVar(&o.settle, "settle", 300*time.Millisecond, "pause after each removal, before the next timed deploy")
+	flag.IntVar(&o.concRounds, "concurrent-rounds", 3, "pairs of concurrent waves (moor, docker run), the order alternating")
 	flag.DurationVar(&o.concTimeout, "concurrent-timeout", 5*time.Minute, "time allowed for the concurrent deploys to run")
 	flag.StringVar(&o.command, "command", "make bench", "the command recorded in the results")
 	flag.Parse()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -184,7 +185,7 @@ func (r *results) markdown(o options) string {
 	p("Image `%s` (the `testapp` type), %d deploys per side, interleaved (the order of the sides rotates each round), each container removed between deploys outside the timed window, then a %s pause. One untimed warm-up deploy per side first.\n\n", o.image, o.rounds, o.settle)
 	p("- **moor**: from just before `POST /api/v1/containers {\"name\":…,\"type\":\"testapp\"}` to the arrival of the `container.running` event on `LISTEN moor_events` (what the dashboard sees).\n")
 	p("- **docker run**: `docker run -d --name … --network <moor's network> %s` exec'd as a user would, until it returns (the engine has started the container).\n", o.image)
-	p("- **docker run + moor's options**: the same with what moor asks of the engine for this type: a named volume, 64 MB memory limit, restart unless-stopped, 2 network aliases, hostname, env, exposed port (not the health check, which runs after the start).\n\n")
+	p("- **docker run + moor's options**: the same with what moor asks of the engine for this type: a named volume, 64 MB memory limit, restart unless-stopped, 2 network aliases, hostname, env, exposed port, and the type's health check (an exec-form HEALTHCHECK on a copy of the image tagged for the run: `docker run --health-cmd` can only give a shell form, and the image has no shell).\n\n")
 
 	p("| | n | min | median | p90 | max | mean |\n|---|---|---|---|---|---|---|\n")
 	for _, side := range sides {
@@ -245,6 +246,22 @@ func (r *results) markdown(o options) string {
 		if d := c.docker; d != nil {
 			p("For reference, %d `docker run -d` **with moor's options** (volume, memory limit, aliases, the type's 1 s health check…) started at once, as `for i in …; do docker run -d … & done` would: %d returned OK (%d failed), %d running; first / median / **last returned after %s / %s / %s**; `docker rm -f -v` + `docker volume rm` of all: %s; left: %d containers, %d volumes. (moor's reconciler works on at most `MOOR_RECONCILE_WORKERS` containers at a time.)\n\n",
 				c.n, d.ok, d.failed, d.running, ms(d.first), ms(d.median), ms(d.last), ms(d.removeWall), d.leftContainers, d.leftVolumes)
+		}
+		if len(c.rounds) > 0 {
+			p("Side by side, %d waves each, the order alternating (how fast this engine starts %d containers drifts between waves, so one pair alone can favour either side):\n\n", len(c.rounds), c.n)
+			p("| round | first | moor: last running | docker run: last returned | moor / docker run |\n|---|---|---|---|---|\n")
+			var ml, dl []time.Duration
+			for i, rd := range c.rounds {
+				first := "docker run"
+				if rd.moorFirst {
+					first = "moor"
+				}
+				p("| %d | %s | %s | %s | %.2fx |\n", i+1, first, ms(rd.moorLast), ms(rd.dockerLast), float64(rd.moorLast)/float64(max(rd.dockerLast, 1)))
+				ml, dl = append(ml, rd.moorLast), append(dl, rd.dockerLast)
+			}
+			slices.Sort(ml)
+			slices.Sort(dl)
+			p("\n**Median of the last running: moor %s, docker run %s: %.2fx.**\n\n", ms(median(ml)), ms(median(dl)), float64(median(ml))/float64(max(median(dl), 1)))
 		}
 		p("Load with nothing asked of moor (CPU in %% of one core, over %s):\n\n", c.idle.window)
 		p("| containers running | moor CPU | dockerd CPU | containerd CPU | DB transactions/s | moor events/s | Docker events/s of moor's containers |\n|---|---|---|---|---|---|---|\n")
