@@ -63,7 +63,7 @@ SELECT gen_random_uuid(), 'c' || lpad(i::text, 5, '0'), 'testapp', 'moor-testapp
 FROM generate_series(0, $n - 1) i;
 INSERT INTO container_ports (container_id, name, container_port, protocol, http)
 SELECT id, 'http', 8080, 'tcp', true FROM containers;
-INSERT INTO container_instances (container_id, replica, docker_id, internal_ip, status, health)
+INSERT INTO container_instances (container_id, replica, runtime_id, internal_ip, status, health)
 SELECT id, 0, 'bench', '10.1.0.1'::inet + row_number() OVER (ORDER BY name), 'running', ''
 FROM containers;
 ANALYZE;

@@ -112,10 +112,6 @@ func New(src Source, cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Upstreams are the resolvers forwarded to, after dropping moor's own
-// addresses.
-func (s *Server) Upstreams() []string { return s.upstreams }
-
 // Changed marks the container with this id for re-reading, or, with "",
 // everything: it is for the store's ListenDNS, which sends "" after each
 // (re)connect. It never blocks; a burst makes one rebuild.

@@ -64,14 +64,6 @@ func (m *shardMap[V]) del(k string) {
 // clone shares every shard; writes then copy the shard they touch.
 func (m *shardMap[V]) clone() *shardMap[V] { return &shardMap[V]{s: m.s} }
 
-func (m *shardMap[V]) len() int {
-	n := 0
-	for _, s := range m.s {
-		n += len(s)
-	}
-	return n
-}
-
 func (m *shardMap[V]) each(fn func(k string, v V)) {
 	for _, s := range m.s {
 		for k, v := range s {

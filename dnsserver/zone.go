@@ -344,29 +344,6 @@ func wireName(name string) []byte {
 
 func wireKey(name string) string { return string(wireName(strings.ToLower(name))) }
 
-// ZoneText renders every zone in master-file form, in canonical order, one
-// zone after another: the golden files and the dnsmasq comparison use it.
-func (s *Snapshot) ZoneText() string {
-	var sb strings.Builder
-	for _, z := range s.zones {
-		fmt.Fprintf(&sb, "; zone %s\n", z.name)
-		for _, rr := range s.records(z) {
-			sb.WriteString(rr.String())
-			sb.WriteByte('\n')
-		}
-	}
-	return sb.String()
-}
-
-// Zones lists the served zones' names.
-func (s *Snapshot) Zones() []string {
-	out := make([]string, len(s.zones))
-	for i, z := range s.zones {
-		out[i] = z.name
-	}
-	return out
-}
-
 // Hosts returns every A/AAAA record as name -> addresses, for the dnsmasq
 // hosts files (views do not exist there: every zone is included).
 func (s *Snapshot) Hosts() map[string][]string {

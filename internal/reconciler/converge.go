@@ -36,8 +36,10 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 		prev[in.Index] = in
 	}
 	var env map[string]string
+	ids := make(map[int]string, c.Replicas) // runtime id of each replica, as this pass left it
 	for i := 0; i < c.Replicas; i++ {
 		st, exists := byReplica[i]
+		ids[i] = st.RuntimeID
 		switch {
 		case !exists:
 			if p := prev[i]; p.RuntimeID != "" && c.ObservedGeneration == c.Generation && c.Spec.Restart == domain.RestartNever {
@@ -48,7 +50,7 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 					return err
 				}
 			}
-			err = r.createReplica(ctx, c, i, env)
+			ids[i], err = r.createReplica(ctx, c, i, env)
 			if cached && errors.Is(err, domain.ErrNotFound) {
 				// The network or image this process had made sure of is
 				// gone (removed behind moor's back): check again, at once.
@@ -70,7 +72,7 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 	if err := r.removeExtras(ctx, extra); err != nil {
 		return err
 	}
-	return r.observe(ctx, c, domain.StatusRunning)
+	return r.observe(ctx, c, domain.StatusRunning, ids)
 }
 
 // prepare makes the network, the image and the replicas' volumes present;
@@ -115,20 +117,20 @@ func (r *Reconciler) forgetPresent(c domain.Container) {
 	r.present.Delete("image:" + c.Image)
 }
 
-// createReplica creates and starts replica i.
-func (r *Reconciler) createReplica(ctx context.Context, c domain.Container, i int, env map[string]string) error {
+// createReplica creates and starts replica i and returns its runtime id.
+func (r *Reconciler) createReplica(ctx context.Context, c domain.Container, i int, env map[string]string) (string, error) {
 	id, err := r.engine.Create(ctx, r.instanceSpec(c, i, env))
 	if err != nil {
-		return fmt.Errorf("create replica %d: %w", i, err)
+		return "", fmt.Errorf("create replica %d: %w", i, err)
 	}
 	r.expect(id, "create")
 	r.step("created")
 	r.expect(id, "start")
 	if err := r.engine.Start(ctx, id); err != nil {
-		return fmt.Errorf("start replica %d: %w", i, err)
+		return id, fmt.Errorf("start replica %d: %w", i, err)
 	}
 	r.step("started")
-	return nil
+	return id, nil
 }
 
 // startStopped starts replica i, found stopped, unless it stopped behind
@@ -205,7 +207,7 @@ func (r *Reconciler) removeExtras(ctx context.Context, extra []domain.InstanceSt
 // stoppedOutside records a container stopped behind moor's back whose
 // restart policy says to leave it: desired state follows reality.
 func (r *Reconciler) stoppedOutside(ctx context.Context, c domain.Container, status domain.Status, reason string) error {
-	ins, _, _, err := r.instances(ctx, c)
+	ins, _, _, err := r.instances(ctx, c, nil)
 	if err != nil {
 		return err
 	}
@@ -234,7 +236,7 @@ func (r *Reconciler) ensureStopped(ctx context.Context, c domain.Container, stat
 	if err := r.removeExtras(ctx, extra); err != nil {
 		return err
 	}
-	return r.observe(ctx, c, domain.StatusStopped)
+	return r.observe(ctx, c, domain.StatusStopped, nil)
 }
 
 // ensureRemoved deletes the instances, then the volumes unless kept, then

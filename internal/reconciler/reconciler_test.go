@@ -178,6 +178,11 @@ func TestDeploy(t *testing.T) {
 	h.st.put(newContainer("web"))
 	h.reconcile("id-web")
 	c := checkRunning(t, h, "id-web", 1)
+	// The engine calls of a deploy: one list to find what exists; the
+	// replica it created is read back by id, without a second list.
+	if n := h.eng.count("List"); n != 1 {
+		t.Errorf("a deploy listed instances %d times", n)
+	}
 	if c.ObservedGeneration != c.Generation {
 		t.Errorf("observed generation %d of %d", c.ObservedGeneration, c.Generation)
 	}
