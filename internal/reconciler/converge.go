@@ -21,11 +21,11 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 		c.Status = domain.StatusCreating
 		r.step("creating")
 	}
-	cached, err := r.prepare(ctx, c)
+	byReplica, extra := splitReplicas(states, c.Replicas)
+	cached, err := r.prepare(ctx, c, byReplica)
 	if err != nil {
 		return err
 	}
-	byReplica, extra := splitReplicas(states, c.Replicas)
 	// Extras leave the routes first: a restart below rewrites the
 	// instances without them.
 	if ok, err := r.drainNow(ctx, c, extra); !ok {
@@ -75,10 +75,12 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 	return r.observe(ctx, c, domain.StatusRunning, ids)
 }
 
-// prepare makes the network, the image and the replicas' volumes present;
-// cached reports whether it took the network's or image's presence from
-// what this process saw before.
-func (r *Reconciler) prepare(ctx context.Context, c domain.Container) (cached bool, err error) {
+// prepare makes the network, the image and the volumes of the replicas
+// about to be created (those not in existing) present; cached reports
+// whether it took the network's or image's presence from what this process
+// saw before. A pass that creates nothing (a health change, a resync) asks
+// the engine nothing here.
+func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing map[int]domain.InstanceState) (cached bool, err error) {
 	if _, ok := r.present.Load("network:" + r.cfg.Network); ok {
 		cached = true
 	} else {
@@ -98,6 +100,9 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container) (cached bo
 	}
 	r.step("image")
 	for i := 0; i < c.Replicas; i++ {
+		if _, ok := existing[i]; ok {
+			continue // its volumes exist: an instance holds them
+		}
 		for _, v := range c.Spec.Volumes {
 			if v.HostPath != "" {
 				continue
