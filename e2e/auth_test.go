@@ -69,10 +69,44 @@ func TestEveryRouteIsAuthorised(t *testing.T) {
 	if status, _ := m.Do("DELETE", "/api/v1/containers/hm", nil, op); status != 403 {
 		t.Errorf("operator could remove an admin-only container: %d", status)
 	}
+	// ...or read its credentials and logs, which admins can.
+	for _, read := range []string{"credentials", "logs"} {
+		if status, body := m.Do("GET", "/api/v1/containers/hm/"+read, nil, op); status != 403 {
+			t.Errorf("operator read the %s of an admin-only container: %d %s", read, status, body)
+		}
+		if status, body := m.Do("GET", "/api/v1/containers/hm/"+read, nil); status == 401 || status == 403 {
+			t.Errorf("admin could not read the %s of an admin-only container: %d %s", read, status, body)
+		}
+	}
 	// Keys are stored as hashes only.
 	for _, key := range keys {
 		if n := e.Count(`SELECT count(*) FROM api_keys WHERE encode(hash, 'escape') LIKE '%' || $1 || '%'`, key[5:20]); n != 0 {
 			t.Fatal("a key is stored in clear")
+		}
+	}
+}
+
+// TestAuditNamesTheActor: every change made through the API is recorded
+// with who made it, not as moor itself.
+func TestAuditNamesTheActor(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	if status, body := m.Do("POST", "/api/v1/apikeys", map[string]any{"name": "made-by-admin", "role": "viewer"}); status != 201 {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	if status, body := m.Do("POST", "/api/v1/webhooks", map[string]any{"name": "wh", "url": "https://example.org/hook", "events": []string{"*"}}); status != 201 {
+		t.Fatalf("create webhook: %d %s", status, body)
+	}
+	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "audited", "type": "testapp"}); status != 202 {
+		t.Fatalf("create container: %d %s", status, body)
+	}
+	if status, body := m.Do("POST", "/api/v1/containers/audited/stop", nil); status != 202 {
+		t.Fatalf("stop: %d %s", status, body)
+	}
+	for _, kind := range []string{"apikey.created", "webhook.created", "container.created", "container.stop_requested"} {
+		if n := e.Count(`SELECT count(*) FROM events WHERE kind = $1 AND actor = 'apikey:test-admin'`, kind); n != 1 {
+			rows := e.Query(`SELECT kind, actor FROM events WHERE kind = $1`, kind)
+			t.Errorf("%s recorded as %v, want by apikey:test-admin", kind, rows)
 		}
 	}
 }

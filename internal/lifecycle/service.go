@@ -209,16 +209,25 @@ func (s *Service) change(ctx context.Context, name string, ch domain.Change) (do
 	if err != nil {
 		return cur, err
 	}
-	// What only an admin may deploy, only an admin may operate. (The spec is
-	// fixed at create time, so this check cannot race a change of it.)
-	if cur.Spec.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
-		return domain.Container{}, fmt.Errorf("container %q uses host mounts or privileged mode, which only admins may operate: %w", name, domain.ErrForbidden)
+	if err := adminOnly(ctx, cur, "operate"); err != nil {
+		return domain.Container{}, err
 	}
 	c, err := s.store.ChangeContainer(ctx, name, ch, actor.String())
 	if err != nil {
 		return c, err
 	}
 	return s.decorate(c), nil
+}
+
+// adminOnly refuses what only an admin may do with c: what only an admin
+// may deploy (host mounts, privileged mode), only an admin may operate, or
+// read the credentials and logs of. (The spec is fixed at create time, so
+// this check cannot race a change of it.)
+func adminOnly(ctx context.Context, c domain.Container, what string) error {
+	if c.Spec.RequiresAdmin() && !domain.ActorFrom(ctx).Role.Allows(domain.RoleAdmin) {
+		return fmt.Errorf("container %q uses host mounts or privileged mode: only admins may %s it: %w", c.Name, what, domain.ErrForbidden)
+	}
+	return nil
 }
 
 // Start asks for the container to run.
@@ -263,6 +272,9 @@ func (s *Service) Credentials(ctx context.Context, name string) (map[string]stri
 	if err != nil {
 		return nil, err
 	}
+	if err := adminOnly(ctx, c, "read the credentials of"); err != nil {
+		return nil, err
+	}
 	sealed, err := s.store.SealedSecrets(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -285,6 +297,9 @@ func (s *Service) Credentials(ctx context.Context, name string) (map[string]stri
 func (s *Service) Logs(ctx context.Context, name string, replica, tail int, w io.Writer) error {
 	c, err := s.Get(ctx, name)
 	if err != nil {
+		return err
+	}
+	if err := adminOnly(ctx, c, "read the logs of"); err != nil {
 		return err
 	}
 	for _, in := range c.Instances {

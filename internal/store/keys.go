@@ -18,7 +18,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, name string, role domain.Role,
 		if _, err := tx.Exec(ctx, `INSERT INTO api_keys (id, name, role, hash) VALUES ($1, $2, $3, $4)`, id, name, role, hash); err != nil {
 			return mapErr(err, fmt.Sprintf("api key %q", name))
 		}
-		_, err := appendEvent(ctx, tx, "apikey.created", ref{}, domain.System.String(), map[string]any{"name": name, "role": role})
+		_, err := appendEvent(ctx, tx, "apikey.created", ref{}, domain.ActorFrom(ctx).String(), map[string]any{"name": name, "role": role})
 		return err
 	})
 	return id, err
