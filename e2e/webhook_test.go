@@ -138,7 +138,9 @@ func containerEvents(t *testing.T, m *Moor, after int64) []int64 {
 // none; a deleted webhook sends nothing more.
 func TestWebhooks(t *testing.T) {
 	e := NewEnv(t)
-	m := e.Start()
+	// The receivers listen on loopback, which an admin must allow.
+	allowLoopback := "MOOR_WEBHOOK_ALLOWED_HOSTS=127.0.0.1"
+	m := e.Start(allowLoopback)
 	all, running := newReceiver(t), newReceiver(t)
 
 	create := func(name, url string, events []string) string {
@@ -214,7 +216,7 @@ func TestWebhooks(t *testing.T) {
 	}
 	m.Kill()
 	all.set(false)
-	m = e.Start()
+	m = e.Start(allowLoopback)
 	all.waitFor(name+" stopped, after the restart", 30*time.Second, func(evs []streamEvent) bool { return hasKind(evs, name, "container.stopped") })
 
 	// Nothing lost, nothing twice, in order (once deliveries have caught up
@@ -243,5 +245,54 @@ func TestWebhooks(t *testing.T) {
 	running.waitFor("the second running", 20*time.Second, func(evs []streamEvent) bool { return len(evs) > len(run) })
 	if n := len(all.events()); n != before {
 		t.Errorf("a deleted webhook delivered %d more events", n-before)
+	}
+}
+
+// TestWebhookDestinations: by default a webhook cannot point at loopback,
+// link-local (cloud metadata) or private addresses, whether named at once
+// or reached through a name; what a failed delivery stores says no more
+// than that it failed.
+func TestWebhookDestinations(t *testing.T) {
+	e := NewEnv(t)
+	recv := newReceiver(t)
+	m := e.Start()
+	for _, url := range []string{recv.srv.URL, "http://localhost:8080/x", "http://169.254.169.254/latest/meta-data",
+		"http://10.1.2.3/x", "http://[::1]:9/x", "http://192.168.0.1/x"} {
+		status, body := m.Do("POST", "/api/v1/webhooks", map[string]any{"name": "w", "url": url, "events": []string{"*"}})
+		if status != 422 || !strings.Contains(string(body), `"field": "url"`) || !strings.Contains(string(body), "not allowed") {
+			t.Errorf("webhook to %s: %d %s, want 422 on url", url, status, body)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM webhooks`); n != 0 {
+		t.Fatalf("%d refused webhooks stored", n)
+	}
+	// A name is judged by what it resolves to when moor connects: here
+	// one that resolves to nothing moor may reach, or to nothing at all.
+	status, body := m.Do("POST", "/api/v1/webhooks", map[string]any{"name": "named", "url": "http://receiver.invalid:1234/x", "events": []string{"*"}})
+	if status != 201 {
+		t.Fatalf("webhook to a name: %d %s", status, body)
+	}
+	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "ping", "type": "testapp"}); status != 202 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, body := m.Do("GET", "/api/v1/webhooks/named", nil)
+		var hook struct {
+			Failures  int
+			LastError string `json:"last_error"`
+		}
+		json.Unmarshal(body, &hook)
+		if hook.Failures > 0 {
+			if hook.LastError != "connection failed" {
+				t.Errorf("stored error %q: want the generic text", hook.LastError)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery recorded: %s", body)
+		}
+	}
+	if got := len(recv.events()); got != 0 {
+		t.Errorf("the loopback receiver got %d deliveries", got)
 	}
 }

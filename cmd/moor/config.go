@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/egress"
 )
 
 // config is moor's configuration: each environment variable has a flag of
@@ -34,10 +35,13 @@ type config struct {
 	Resync        time.Duration
 	Drain         time.Duration
 	Workers       int
-	LogFormat     string
-	LogLevel      string
-	HaltAt        string
-	DNS           dnsConfig
+	// WebhookAllowedHosts are destinations webhooks may reach besides
+	// public addresses and the container networks.
+	WebhookAllowedHosts string
+	LogFormat           string
+	LogLevel            string
+	HaltAt              string
+	DNS                 dnsConfig
 	// Traefik provider
 	TraefikEntryPoints    string
 	TraefikTLSEntryPoints string
@@ -90,6 +94,7 @@ func (c *config) register(fs *flag.FlagSet) {
 		c.envErr("reconcile-workers", fmt.Errorf("MOOR_RECONCILE_WORKERS: must be a number: %q", os.Getenv("MOOR_RECONCILE_WORKERS")))
 	}
 	fs.IntVar(&c.Workers, "reconcile-workers", workers, "containers the reconciler works on at once (MOOR_RECONCILE_WORKERS)")
+	fs.StringVar(&c.WebhookAllowedHosts, "webhook-allowed-hosts", envOr("MOOR_WEBHOOK_ALLOWED_HOSTS", ""), "destinations webhooks may reach besides public addresses and the container networks (MOOR_DNS_CONTAINER_CIDRS): comma-separated CIDRs, IP addresses or host names (MOOR_WEBHOOK_ALLOWED_HOSTS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
@@ -163,6 +168,9 @@ func (c *config) validate() error {
 	}
 	if c.Drain < 0 || c.Drain > time.Minute {
 		return fmt.Errorf("MOOR_DRAIN: must be from 0 to 1m")
+	}
+	if _, err := egress.New(nil, splitList(c.WebhookAllowedHosts)); err != nil {
+		return fmt.Errorf("MOOR_WEBHOOK_ALLOWED_HOSTS: %w", err)
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")

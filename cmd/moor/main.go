@@ -26,6 +26,7 @@ import (
 	"github.com/moorhq/moor/internal/auth"
 	"github.com/moorhq/moor/internal/catalog"
 	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/egress"
 	"github.com/moorhq/moor/internal/engine"
 	"github.com/moorhq/moor/internal/lifecycle"
 	"github.com/moorhq/moor/internal/reconciler"
@@ -308,7 +309,11 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	hub := api.NewHub(st, logger.With("part", "events"))
 	srv.Hub = hub
-	hooks := webhook.New(st, st, box, locker, version, logger.With("part", "webhooks"))
+	dest, err := egress.New(c.DNS.settings.server.ContainerCIDRs, splitList(c.WebhookAllowedHosts))
+	if err != nil {
+		return fmt.Errorf("MOOR_WEBHOOK_ALLOWED_HOSTS: %w", err)
+	}
+	hooks := webhook.New(st, st, box, locker, dest, version, logger.With("part", "webhooks"))
 	srv.Webhooks = hooks
 	pruner := retention.New(st, retention.Config{MaxAge: c.EventRetention, Keep: api.HubRing}, logger.With("part", "retention"))
 	prov, err := newProvider(c, st, logger)

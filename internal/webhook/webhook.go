@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/moorhq/moor/internal/domain"
+	"github.com/moorhq/moor/internal/egress"
 )
 
 // Store is where webhooks and events live.
@@ -62,8 +65,17 @@ const (
 	sendTimeout = 10 * time.Second
 )
 
+// Destinations is the policy of where webhooks may go (internal/egress):
+// checked when a webhook is created, and on the resolved address of every
+// connection.
+type Destinations interface {
+	CheckURLHost(host string) error
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
 // Service manages webhooks and delivers their events.
 type Service struct {
+	dest    Destinations
 	store   Store
 	events  Events
 	box     Sealer
@@ -78,11 +90,15 @@ type Service struct {
 }
 
 // New returns a service; Run delivers.
-func New(store Store, events Events, box Sealer, locker Locker, version string, logger *slog.Logger) *Service {
+func New(store Store, events Events, box Sealer, locker Locker, dest Destinations, version string, logger *slog.Logger) *Service {
 	return &Service{
-		store: store, events: events, box: box, locker: locker, logger: logger, agent: "moor-webhook/" + version,
+		store: store, events: events, box: box, locker: locker, logger: logger, agent: "moor-webhook/" + version, dest: dest,
 		client: &http.Client{
 			Timeout: sendTimeout,
+			// No proxy from the environment: the policy is checked on the
+			// address moor itself connects to.
+			Transport: &http.Transport{DialContext: dest.DialContext, ForceAttemptHTTP2: true,
+				MaxIdleConns: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second},
 			// A redirect is not followed: the receiver is what an admin
 			// named, nothing it points elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -97,6 +113,11 @@ func (s *Service) Create(ctx context.Context, name, url string, events []string)
 	w := domain.Webhook{ID: uuid.NewString(), Name: name, URL: url, Events: events}
 	if err := w.Validate(); err != nil {
 		return domain.Webhook{}, "", err
+	}
+	if u, err := neturl.Parse(url); err == nil {
+		if err := s.dest.CheckURLHost(u.Hostname()); err != nil {
+			return domain.Webhook{}, "", domain.Invalid("url", "%v; an admin can allow it with MOOR_WEBHOOK_ALLOWED_HOSTS", err)
+		}
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -250,7 +271,7 @@ func (s *Service) round(ctx context.Context, w domain.Webhook) {
 	case failed != nil:
 		s.logger.Warn("webhook delivery failed; will retry", "webhook", w.Name, "seq", cursor+1, "err", failed,
 			"retry_in", backoff(w.Failures+1))
-		s.store.WebhookProgress(context.WithoutCancel(ctx), w.ID, cursor, false, failed.Error())
+		s.store.WebhookProgress(context.WithoutCancel(ctx), w.ID, cursor, false, publicError(failed))
 	case dirty:
 		s.store.WebhookProgress(context.WithoutCancel(ctx), w.ID, cursor, false, "")
 	}
@@ -284,10 +305,33 @@ func (s *Service) send(ctx context.Context, w domain.Webhook, secret []byte, ev 
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %s", resp.Status)
+		return &statusError{resp.Status}
 	}
 	return nil
 }
+
+// publicError is what is stored (and shown) of a failed delivery: the
+// receiver's status as it is, but for a connection only whether it was
+// refused by the policy, timed out or failed, so that the stored text
+// cannot map which ports answer where (the log keeps the details).
+func publicError(err error) string {
+	var status *statusError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &status):
+		return status.Error()
+	case errors.Is(err, egress.ErrRefused):
+		return "destination not allowed (MOOR_WEBHOOK_ALLOWED_HOSTS)"
+	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	}
+	return "connection failed"
+}
+
+// statusError is a receiver's answer other than 2xx.
+type statusError struct{ status string }
+
+func (e *statusError) Error() string { return "receiver answered " + e.status }
 
 // Sign is the hex HMAC-SHA256 of "<ts>.<body>" under secret, as receivers
 // recompute it.
