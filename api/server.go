@@ -77,6 +77,10 @@ type Server struct {
 	Logger    *slog.Logger
 	Version   string
 
+	// Limits bound each caller (DefaultLimits where a field is 0).
+	Limits Limits
+	limits callerLimits
+
 	logins loginLimiter
 }
 
@@ -149,6 +153,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			if !actor.Role.Allows(rt.role) {
 				writeError(w, r, s.Logger, fmt.Errorf("%s requires the %s role, the caller has %s: %w", rt.path, rt.role, actor.Role, domain.ErrForbidden))
+				return
+			}
+			if wait, ok := s.allowRequest(actor, time.Now()); !ok {
+				writeError(w, r, s.Logger, tooMany(w, wait, "too many requests from this caller: "+
+					strconv.FormatFloat(s.limitsOrDefault().Rate, 'f', -1, 64)+" per second; retry after the time in Retry-After"))
 				return
 			}
 			r = r.WithContext(domain.WithActor(r.Context(), actor))

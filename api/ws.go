@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // The websocket subprotocol, and the prefix of the one that carries an API
@@ -69,6 +71,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			writeError(w, r, s.Logger, &requestError{status, "bad_upgrade", "websocket handshake: " + reason.Error()})
 		},
 	}
+	closeSocket, ok := s.openSocket(domain.ActorFrom(r.Context()))
+	if !ok {
+		return tooMany(w, 10*time.Second, "too many websockets open with this key: "+
+			strconv.Itoa(s.limitsOrDefault().Websockets)+" at most; close one first")
+	}
+	defer closeSocket()
 	// Counted from before the handshake, so a client never sees itself
 	// missing from moor_websocket_clients.
 	s.Hub.clients.Add(1)
@@ -124,6 +132,9 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 			cursor = ev.Seq
 		}
 		if changed == nil {
+			// Catching up from the table: at the replay rate, so that
+			// many clients replaying at once cannot crowd out the API.
+			s.pace(ctx, len(evs))
 			continue
 		}
 		select {

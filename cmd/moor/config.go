@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moorhq/moor/api"
 	"github.com/moorhq/moor/internal/domain"
 	"github.com/moorhq/moor/internal/egress"
 )
@@ -35,6 +36,11 @@ type config struct {
 	Resync        time.Duration
 	Drain         time.Duration
 	Workers       int
+	// Limits bound each API key or user.
+	APIRate      float64
+	APIBurst     int
+	WSPerKey     int
+	WSReplayRate int
 	// WebhookAllowedHosts are destinations webhooks may reach besides
 	// public addresses and the container networks.
 	WebhookAllowedHosts string
@@ -94,6 +100,10 @@ func (c *config) register(fs *flag.FlagSet) {
 		c.envErr("reconcile-workers", fmt.Errorf("MOOR_RECONCILE_WORKERS: must be a number: %q", os.Getenv("MOOR_RECONCILE_WORKERS")))
 	}
 	fs.IntVar(&c.Workers, "reconcile-workers", workers, "containers the reconciler works on at once (MOOR_RECONCILE_WORKERS)")
+	fs.Float64Var(&c.APIRate, "api-rate", c.envFloat("api-rate", "MOOR_API_RATE", api.DefaultLimits.Rate), "API requests per second per key or user, refilled continuously; over it: 429 (MOOR_API_RATE)")
+	fs.IntVar(&c.APIBurst, "api-burst", int(c.envFloat("api-burst", "MOOR_API_BURST", float64(api.DefaultLimits.Burst))), "API requests at once per key or user after a quiet spell (MOOR_API_BURST)")
+	fs.IntVar(&c.WSPerKey, "ws-per-key", int(c.envFloat("ws-per-key", "MOOR_WS_PER_KEY", float64(api.DefaultLimits.Websockets))), "websockets open at once per key or user (MOOR_WS_PER_KEY)")
+	fs.IntVar(&c.WSReplayRate, "ws-replay-rate", int(c.envFloat("ws-replay-rate", "MOOR_WS_REPLAY_RATE", float64(api.DefaultLimits.ReplayRate))), "events per second a websocket replays while catching up (MOOR_WS_REPLAY_RATE)")
 	fs.StringVar(&c.WebhookAllowedHosts, "webhook-allowed-hosts", envOr("MOOR_WEBHOOK_ALLOWED_HOSTS", ""), "destinations webhooks may reach besides public addresses and the container networks (MOOR_DNS_CONTAINER_CIDRS): comma-separated CIDRs, IP addresses or host names (MOOR_WEBHOOK_ALLOWED_HOSTS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
@@ -118,6 +128,20 @@ func (c *config) envDuration(flag, name, def string) time.Duration {
 		c.envErr(flag, fmt.Errorf("%s: must be a duration such as 30s or 500ms: %q", name, v))
 	}
 	return d
+}
+
+// envFloat reads the default of flag from the environment variable name,
+// remembering a value that does not parse.
+func (c *config) envFloat(flag, name string, def float64) float64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		c.envErr(flag, fmt.Errorf("%s: must be a number: %q", name, v))
+	}
+	return f
 }
 
 func (c *config) envErr(flag string, err error) {
@@ -171,6 +195,16 @@ func (c *config) validate() error {
 	}
 	if _, err := egress.New(nil, splitList(c.WebhookAllowedHosts)); err != nil {
 		return fmt.Errorf("MOOR_WEBHOOK_ALLOWED_HOSTS: %w", err)
+	}
+	switch {
+	case c.APIRate <= 0 || c.APIRate > 1e6:
+		return fmt.Errorf("MOOR_API_RATE: must be above 0 and at most 1000000")
+	case c.APIBurst < 1 || c.APIBurst > 1e6:
+		return fmt.Errorf("MOOR_API_BURST: must be from 1 to 1000000")
+	case c.WSPerKey < 1 || c.WSPerKey > 100000:
+		return fmt.Errorf("MOOR_WS_PER_KEY: must be from 1 to 100000")
+	case c.WSReplayRate < 1:
+		return fmt.Errorf("MOOR_WS_REPLAY_RATE: must be at least 1")
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")

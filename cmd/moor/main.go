@@ -297,6 +297,7 @@ func serve(args []string, stderr io.Writer) error {
 	}, logger)
 	srv := &api.Server{
 		Lifecycle: svc, Catalog: cat, Keys: st, Events: st, Sessions: st, Logger: logger, Version: version,
+		Limits: api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
 		Ready: map[string]api.Check{
 			"database": st.Ping,
 			"docker": func(ctx context.Context) error {
