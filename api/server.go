@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -81,7 +82,15 @@ type Server struct {
 	Limits Limits
 	limits callerLimits
 
-	logins loginLimiter
+	// SignIn throttles sign-in (zero fields: the defaults).
+	SignIn SignInLimits
+	// CheckPassword checks a password against a stored hash (nil:
+	// auth.CheckPassword, bcrypt); tests put a fast one here.
+	CheckPassword func(hash, password string) bool
+
+	signInOnce sync.Once
+	signIn     *signInGuard
+	clock      func() time.Time // tests; nil: time.Now
 }
 
 // route is one endpoint and the least role that may call it. Public routes

@@ -3,10 +3,8 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/moorhq/moor/internal/auth"
@@ -28,13 +26,6 @@ const SessionCookie = "moor_session"
 // DefaultSessionTTL is how long a sign-in lasts.
 const DefaultSessionTTL = 12 * time.Hour
 
-// Failed sign-ins allowed per client address and user name, and window,
-// before 429.
-const (
-	loginFailures = 10
-	loginWindow   = 5 * time.Minute
-)
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if s.Sessions == nil {
 		return &requestError{http.StatusNotFound, "not_found", "sign-in is off"}
@@ -49,13 +40,30 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	// Counted per address and user name: behind a proxy every client has
-	// the proxy's address, and one guesser must not lock out all users.
-	client := clientIP(r) + " " + req.Username
-	if wait := s.logins.blocked(client, time.Now()); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		return &requestError{http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later"}
+	g := s.signInGuard()
+	now := s.now()
+	peer := clientAddr(r, g.lim.TrustedProxies)
+	client := addrKey(peer, r.RemoteAddr)
+	// Every attempt counts against the client's address, whatever the user
+	// name: rotating names cannot buy more password checks.
+	if wait := g.take(client, now); wait > 0 {
+		return tooManyAttempts(w, wait, "too many sign-in attempts from this address; try again later")
 	}
+	// Failures back off per user name (no lock-out: the wait runs out).
+	// Names that cannot exist share one entry, so junk names cost no memory.
+	user := req.Username
+	if !domain.IsLabel(user) {
+		user = "\x00"
+	}
+	if wait := g.admit(user, now); wait > 0 {
+		return tooManyAttempts(w, wait, "too many failed sign-ins for this user name; try again later")
+	}
+	checked := false
+	defer func() {
+		if !checked {
+			g.release(user)
+		}
+	}()
 	var hash string
 	var actor domain.Actor
 	if domain.IsLabel(req.Username) && len(req.Password) <= 72 {
@@ -65,9 +73,22 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if !auth.CheckPassword(hash, req.Password) {
-		s.logins.failed(client, time.Now())
-		s.Logger.Warn("sign-in refused", "username", req.Username, "client", clientIP(r))
+	// A bounded number of password hashes at once: a flood waits briefly,
+	// then is turned away, and never takes every core from the API.
+	release, ok := g.hashSlot(r.Context())
+	if !ok {
+		return tooManyAttempts(w, time.Second, "sign-in is busy; try again shortly")
+	}
+	check := s.CheckPassword
+	if check == nil {
+		check = auth.CheckPassword
+	}
+	good := check(hash, req.Password)
+	release()
+	checked = true
+	g.done(user, good, s.now())
+	if !good {
+		s.Logger.Warn("sign-in refused", "username", req.Username, "client", peer.String())
 		return &requestError{http.StatusUnauthorized, "unauthorized", "wrong user name or password"}
 	}
 	token, tokenHash, err := auth.NewSessionToken()
@@ -139,52 +160,20 @@ func isHTTPS(r *http.Request) bool {
 	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+func tooManyAttempts(w http.ResponseWriter, wait time.Duration, msg string) error {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	return &requestError{http.StatusTooManyRequests, "too_many_attempts", msg}
 }
 
-// loginLimiter counts failed sign-ins per key in fixed windows.
-type loginLimiter struct {
-	mu   sync.Mutex
-	seen map[string]*loginWindowCount
+// signInGuard is the sign-in throttles' state, made on first use.
+func (s *Server) signInGuard() *signInGuard {
+	s.signInOnce.Do(func() { s.signIn = newSignInGuard(s.SignIn) })
+	return s.signIn
 }
 
-type loginWindowCount struct {
-	start time.Time
-	n     int
-}
-
-func (l *loginLimiter) blocked(client string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.seen[client]
-	if c == nil || now.Sub(c.start) >= loginWindow || c.n < loginFailures {
-		return 0
+func (s *Server) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
 	}
-	return c.start.Add(loginWindow).Sub(now)
-}
-
-func (l *loginLimiter) failed(client string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string]*loginWindowCount{}
-	}
-	if len(l.seen) > 10000 { // forget stale windows rather than grow
-		for k, c := range l.seen {
-			if now.Sub(c.start) >= loginWindow {
-				delete(l.seen, k)
-			}
-		}
-	}
-	c := l.seen[client]
-	if c == nil || now.Sub(c.start) >= loginWindow {
-		c = &loginWindowCount{start: now}
-		l.seen[client] = c
-	}
-	c.n++
+	return time.Now()
 }

@@ -134,8 +134,9 @@ func TestSessions(t *testing.T) {
 		t.Errorf("the old cookie after sign-out: %v %v, want 401", resp, err)
 	}
 
-	// Guessing is throttled per address: after 10 failures, 429 even for
-	// the right password, with Retry-After.
+	// Guessing is throttled (every attempt per address, failures per user
+	// name): after 10 more failures, 429 even for the right password, with
+	// Retry-After.
 	g := newBrowserish(t, m)
 	for i := 0; i < 10; i++ {
 		g.do("POST", "/api/v1/session", map[string]string{"username": "vic", "password": "guess number " + string(rune('a'+i))})

@@ -55,6 +55,10 @@ type config struct {
 	ProviderFallbackURL   string
 	ProviderInterval      time.Duration
 
+	// TrustedProxies: comma-separated CIDRs (or addresses) whose
+	// X-Forwarded-For is believed; see trustedProxies.
+	TrustedProxies string
+
 	// EventRetention is the least age of a pruned event (0: keep all).
 	EventRetention time.Duration
 
@@ -106,6 +110,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.WSReplayRate, "ws-replay-rate", int(c.envFloat("ws-replay-rate", "MOOR_WS_REPLAY_RATE", float64(api.DefaultLimits.ReplayRate))), "events per second a websocket replays while catching up (MOOR_WS_REPLAY_RATE)")
 	fs.StringVar(&c.WebhookAllowedHosts, "webhook-allowed-hosts", envOr("MOOR_WEBHOOK_ALLOWED_HOSTS", ""), "destinations webhooks may reach besides public addresses and the container networks (MOOR_DNS_CONTAINER_CIDRS): comma-separated CIDRs, IP addresses or host names (MOOR_WEBHOOK_ALLOWED_HOSTS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", envOr("MOOR_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client, for the sign-in throttle; empty: the direct peer is the client (MOOR_TRUSTED_PROXIES)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("MOOR_LOG_FORMAT", "text"), "text or json (MOOR_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("MOOR_LOG_LEVEL", "info"), "debug, info, warn, error (MOOR_LOG_LEVEL)")
 	fs.StringVar(&c.TraefikEntryPoints, "traefik-entrypoints", envOr("MOOR_TRAEFIK_ENTRYPOINTS", "web"), "Traefik's plain HTTP entry points, comma-separated (MOOR_TRAEFIK_ENTRYPOINTS)")
@@ -209,6 +214,9 @@ func (c *config) validate() error {
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
 	if c.EventRetention != 0 && c.EventRetention < time.Minute {
 		return fmt.Errorf("MOOR_EVENT_RETENTION: must be 0 (keep every event) or at least 1m")
 	}
@@ -230,6 +238,24 @@ func validZone(z string) error {
 		}
 	}
 	return nil
+}
+
+// trustedProxies parses MOOR_TRUSTED_PROXIES: CIDRs, or bare addresses
+// (one host each).
+func (c *config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range splitList(c.TrustedProxies) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("MOOR_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or an address", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // splitList splits a comma-separated setting, dropping empty items.

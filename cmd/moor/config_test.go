@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -35,6 +36,43 @@ func TestEventRetentionSetting(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, c.err)
 			case c.err == "" && (err != nil || cfg.EventRetention != c.want):
 				t.Errorf("retention %v, %v; want %v", cfg.EventRetention, err, c.want)
+			}
+		})
+	}
+}
+
+// TestTrustedProxiesSetting: none by default; CIDRs and bare addresses,
+// comma-separated; anything else is refused; the flag wins.
+func TestTrustedProxiesSetting(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		args []string
+		want string
+		err  string
+	}{
+		{"", nil, "[]", ""},
+		{"10.0.0.0/8, 172.18.0.1,fd00::/8", nil, "[10.0.0.0/8 172.18.0.1/32 fd00::/8]", ""},
+		{"10.1.2.3/8", nil, "[10.0.0.0/8]", ""},
+		{"traefik", nil, "", `MOOR_TRUSTED_PROXIES: "traefik" is not a CIDR`},
+		{"traefik", []string{"-trusted-proxies", "127.0.0.1"}, "[127.0.0.1/32]", ""},
+	} {
+		t.Run(c.env+strings.Join(c.args, " "), func(t *testing.T) {
+			t.Setenv("MOOR_TRUSTED_PROXIES", c.env)
+			cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, c.args...), io.Discard, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.validate()
+			ps, _ := cfg.trustedProxies()
+			got := fmt.Sprint(ps)
+			if ps == nil {
+				got = "[]"
+			}
+			switch {
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Errorf("error %v, want one containing %q", err, c.err)
+			case c.err == "" && (err != nil || got != c.want):
+				t.Errorf("proxies %s, %v; want %s", got, err, c.want)
 			}
 		})
 	}

@@ -295,9 +295,11 @@ func serve(args []string, stderr io.Writer) error {
 	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
 	}, logger)
+	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
 		Lifecycle: svc, Catalog: cat, Keys: st, Events: st, Sessions: st, Logger: logger, Version: version,
 		Limits: api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
+		SignIn: api.SignInLimits{TrustedProxies: proxies},
 		Ready: map[string]api.Check{
 			"database": st.Ping,
 			"docker": func(ctx context.Context) error {
