@@ -45,6 +45,12 @@ type config struct {
 	ProviderFallbackURL   string
 	ProviderInterval      time.Duration
 
+	// HTTP limits for traffic nobody authenticated yet (issue 8).
+	HTTPIdleTimeout time.Duration
+	HTTPBodyTimeout time.Duration
+	HTTPMaxConns    int
+	HTTPMaxLong     int
+
 	// EventRetention is the least age of a pruned event (0: keep all).
 	EventRetention time.Duration
 
@@ -98,7 +104,11 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TraefikCertResolver, "traefik-cert-resolver", envOr("MOOR_TRAEFIK_CERT_RESOLVER", ""), "ACME resolver of the HTTPS routers (MOOR_TRAEFIK_CERT_RESOLVER)")
 	fs.StringVar(&c.ProviderFallbackURL, "provider-fallback-url", envOr("MOOR_PROVIDER_FALLBACK_URL", ""), "moor's address as Traefik reaches it, for status pages (MOOR_PROVIDER_FALLBACK_URL; default http://MOOR_HTTP_ADDR)")
 	fs.DurationVar(&c.ProviderInterval, "provider-interval", c.envDuration("provider-interval", "MOOR_PROVIDER_INTERVAL", "30s"), "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
-	c.DNS.register(fs, c.envDuration)
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", c.envDuration("http-idle-timeout", "MOOR_HTTP_IDLE_TIMEOUT", "60s"), "how long a keep-alive connection may wait for its next request (MOOR_HTTP_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", c.envDuration("http-body-timeout", "MOOR_HTTP_BODY_TIMEOUT", "30s"), "how long a client may take to send a request body; websockets and the provider's long poll excepted (MOOR_HTTP_BODY_TIMEOUT)")
+	fs.IntVar(&c.HTTPMaxConns, "http-max-conns", c.envInt("http-max-conns", "MOOR_HTTP_MAX_CONNS", 2048), "open HTTP connections, websockets and long polls apart; at the cap a new one replaces the longest idle (MOOR_HTTP_MAX_CONNS)")
+	fs.IntVar(&c.HTTPMaxLong, "http-max-long", c.envInt("http-max-long", "MOOR_HTTP_MAX_LONG", 1024), "websockets and provider long polls open at once (MOOR_HTTP_MAX_LONG)")
+	c.DNS.register(fs, c.envDuration, c.envInt)
 	// A testing aid: halt the reconciler at a named step so a crash test can
 	// kill -9 moor exactly there.
 	fs.StringVar(&c.HaltAt, "debug-halt-at", envOr("MOOR_DEBUG_HALT_AT", ""), "testing: halt at this reconcile step (MOOR_DEBUG_HALT_AT)")
@@ -113,6 +123,17 @@ func (c *config) envDuration(flag, name, def string) time.Duration {
 		c.envErr(flag, fmt.Errorf("%s: must be a duration such as 30s or 500ms: %q", name, v))
 	}
 	return d
+}
+
+// envInt reads the default of flag from the environment variable name,
+// remembering a value that does not parse.
+func (c *config) envInt(flag, name string, def int) int {
+	v := envOr(name, strconv.Itoa(def))
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		c.envErr(flag, fmt.Errorf("%s: must be a number: %q", name, v))
+	}
+	return n
 }
 
 func (c *config) envErr(flag string, err error) {
@@ -166,6 +187,18 @@ func (c *config) validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")
+	}
+	if c.HTTPIdleTimeout < time.Second {
+		return fmt.Errorf("MOOR_HTTP_IDLE_TIMEOUT: must be at least 1s")
+	}
+	if c.HTTPBodyTimeout < time.Second {
+		return fmt.Errorf("MOOR_HTTP_BODY_TIMEOUT: must be at least 1s")
+	}
+	if c.HTTPMaxConns < 16 {
+		return fmt.Errorf("MOOR_HTTP_MAX_CONNS: must be at least 16")
+	}
+	if c.HTTPMaxLong < 1 {
+		return fmt.Errorf("MOOR_HTTP_MAX_LONG: must be at least 1")
 	}
 	if c.EventRetention != 0 && c.EventRetention < time.Minute {
 		return fmt.Errorf("MOOR_EVENT_RETENTION: must be 0 (keep every event) or at least 1m")
