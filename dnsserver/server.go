@@ -54,6 +54,13 @@ type Config struct {
 	// Sockets is the number of UDP sockets per listen address
 	// (SO_REUSEPORT, on Linux; default GOMAXPROCS). Elsewhere it is one.
 	Sockets int
+	// TCPMaxConns and TCPMaxPerSource cap the open TCP connections, in
+	// all and from one address (default 1,000 and 32); a connection over
+	// a cap is closed at once. TCPIdleTimeout is how long a connection may
+	// wait between queries (default 5s, as RFC 7766 suggests).
+	TCPMaxConns     int
+	TCPMaxPerSource int
+	TCPIdleTimeout  time.Duration
 }
 
 // Server answers DNS queries from the current snapshot.
@@ -88,6 +95,15 @@ func New(src Source, cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Sockets <= 0 {
 		cfg.Sockets = runtime.GOMAXPROCS(0)
+	}
+	if cfg.TCPMaxConns <= 0 {
+		cfg.TCPMaxConns = DefaultTCPMaxConns
+	}
+	if cfg.TCPMaxPerSource <= 0 {
+		cfg.TCPMaxPerSource = DefaultTCPMaxPerSource
+	}
+	if cfg.TCPIdleTimeout <= 0 {
+		cfg.TCPIdleTimeout = DefaultTCPIdleTimeout
 	}
 	s := &Server{cfg: cfg, src: src, log: logger, pending: pending.New(), ready: make(chan struct{})}
 	for i, l := range cfg.Listen {

@@ -16,10 +16,14 @@ type Stats struct {
 	Updates   uint64     // new snapshots published
 	Failures  uint64     // rebuilds that kept the last good snapshot
 	Serial    uint32     // of the snapshot served; 0 before the first
+	// TCPRefused counts TCP connections closed at once for being over
+	// TCPMaxConns or TCPMaxPerSource.
+	TCPRefused uint64
 }
 
 type counters struct {
 	queries, forwarded, transfers, updates, failures atomic.Uint64
+	tcpRefused                                       atomic.Uint64
 	responses                                        [16]atomic.Uint64
 }
 
@@ -57,7 +61,7 @@ func (c *counters) flush(t *tally) {
 func (s *Server) Stats() Stats {
 	st := Stats{
 		Queries: s.stats.queries.Load(), Forwarded: s.stats.forwarded.Load(), Transfers: s.stats.transfers.Load(),
-		Updates: s.stats.updates.Load(), Failures: s.stats.failures.Load(),
+		Updates: s.stats.updates.Load(), Failures: s.stats.failures.Load(), TCPRefused: s.stats.tcpRefused.Load(),
 	}
 	for i := range st.Responses {
 		st.Responses[i] = s.stats.responses[i].Load()

@@ -26,7 +26,7 @@ func (s *Server) transfer(w io.Writer, req *dns.Msg, snap *Snapshot) error {
 		if err != nil {
 			return err
 		}
-		return writeTCP(w, b)
+		return writeTCP(w, nil, b)
 	}
 	if q.Qtype == dns.TypeIXFR {
 		for _, rr := range req.Ns {

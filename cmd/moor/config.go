@@ -58,6 +58,11 @@ type config struct {
 	// TrustedProxies: comma-separated CIDRs (or addresses) whose
 	// X-Forwarded-For is believed; see trustedProxies.
 	TrustedProxies string
+	// HTTP limits for traffic nobody authenticated yet (issue 8).
+	HTTPIdleTimeout time.Duration
+	HTTPBodyTimeout time.Duration
+	HTTPMaxConns    int
+	HTTPMaxLong     int
 
 	// EventRetention is the least age of a pruned event (0: keep all).
 	EventRetention time.Duration
@@ -105,9 +110,9 @@ func (c *config) register(fs *flag.FlagSet) {
 	}
 	fs.IntVar(&c.Workers, "reconcile-workers", workers, "containers the reconciler works on at once (MOOR_RECONCILE_WORKERS)")
 	fs.Float64Var(&c.APIRate, "api-rate", c.envFloat("api-rate", "MOOR_API_RATE", api.DefaultLimits.Rate), "API requests per second per key or user, refilled continuously; over it: 429 (MOOR_API_RATE)")
-	fs.IntVar(&c.APIBurst, "api-burst", int(c.envFloat("api-burst", "MOOR_API_BURST", float64(api.DefaultLimits.Burst))), "API requests at once per key or user after a quiet spell (MOOR_API_BURST)")
-	fs.IntVar(&c.WSPerKey, "ws-per-key", int(c.envFloat("ws-per-key", "MOOR_WS_PER_KEY", float64(api.DefaultLimits.Websockets))), "websockets open at once per key or user (MOOR_WS_PER_KEY)")
-	fs.IntVar(&c.WSReplayRate, "ws-replay-rate", int(c.envFloat("ws-replay-rate", "MOOR_WS_REPLAY_RATE", float64(api.DefaultLimits.ReplayRate))), "events per second a websocket replays while catching up (MOOR_WS_REPLAY_RATE)")
+	fs.IntVar(&c.APIBurst, "api-burst", c.envInt("api-burst", "MOOR_API_BURST", api.DefaultLimits.Burst), "API requests at once per key or user after a quiet spell (MOOR_API_BURST)")
+	fs.IntVar(&c.WSPerKey, "ws-per-key", c.envInt("ws-per-key", "MOOR_WS_PER_KEY", api.DefaultLimits.Websockets), "websockets open at once per key or user (MOOR_WS_PER_KEY)")
+	fs.IntVar(&c.WSReplayRate, "ws-replay-rate", c.envInt("ws-replay-rate", "MOOR_WS_REPLAY_RATE", api.DefaultLimits.ReplayRate), "events per second a websocket replays while catching up (MOOR_WS_REPLAY_RATE)")
 	fs.StringVar(&c.WebhookAllowedHosts, "webhook-allowed-hosts", envOr("MOOR_WEBHOOK_ALLOWED_HOSTS", ""), "destinations webhooks may reach besides public addresses and the container networks (MOOR_DNS_CONTAINER_CIDRS): comma-separated CIDRs, IP addresses or host names (MOOR_WEBHOOK_ALLOWED_HOSTS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", envOr("MOOR_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client, for the sign-in throttle; empty: the direct peer is the client (MOOR_TRUSTED_PROXIES)")
@@ -118,7 +123,11 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TraefikCertResolver, "traefik-cert-resolver", envOr("MOOR_TRAEFIK_CERT_RESOLVER", ""), "ACME resolver of the HTTPS routers (MOOR_TRAEFIK_CERT_RESOLVER)")
 	fs.StringVar(&c.ProviderFallbackURL, "provider-fallback-url", envOr("MOOR_PROVIDER_FALLBACK_URL", ""), "moor's address as Traefik reaches it, for status pages (MOOR_PROVIDER_FALLBACK_URL; default http://MOOR_HTTP_ADDR)")
 	fs.DurationVar(&c.ProviderInterval, "provider-interval", c.envDuration("provider-interval", "MOOR_PROVIDER_INTERVAL", "30s"), "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
-	c.DNS.register(fs, c.envDuration)
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", c.envDuration("http-idle-timeout", "MOOR_HTTP_IDLE_TIMEOUT", "60s"), "how long a keep-alive connection may wait for its next request (MOOR_HTTP_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", c.envDuration("http-body-timeout", "MOOR_HTTP_BODY_TIMEOUT", "30s"), "how long a client may take to send a request body; websockets and the provider's long poll excepted (MOOR_HTTP_BODY_TIMEOUT)")
+	fs.IntVar(&c.HTTPMaxConns, "http-max-conns", c.envInt("http-max-conns", "MOOR_HTTP_MAX_CONNS", 2048), "open HTTP connections, websockets and long polls apart; at the cap a new one replaces the longest idle (MOOR_HTTP_MAX_CONNS)")
+	fs.IntVar(&c.HTTPMaxLong, "http-max-long", c.envInt("http-max-long", "MOOR_HTTP_MAX_LONG", 1024), "websockets and provider long polls open at once (MOOR_HTTP_MAX_LONG)")
+	c.DNS.register(fs, c.envDuration, c.envInt)
 	// A testing aid: halt the reconciler at a named step so a crash test can
 	// kill -9 moor exactly there.
 	fs.StringVar(&c.HaltAt, "debug-halt-at", envOr("MOOR_DEBUG_HALT_AT", ""), "testing: halt at this reconcile step (MOOR_DEBUG_HALT_AT)")
@@ -147,6 +156,17 @@ func (c *config) envFloat(flag, name string, def float64) float64 {
 		c.envErr(flag, fmt.Errorf("%s: must be a number: %q", name, v))
 	}
 	return f
+}
+
+// envInt reads the default of flag from the environment variable name,
+// remembering a value that does not parse.
+func (c *config) envInt(flag, name string, def int) int {
+	v := envOr(name, strconv.Itoa(def))
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		c.envErr(flag, fmt.Errorf("%s: must be a number: %q", name, v))
+	}
+	return n
 }
 
 func (c *config) envErr(flag string, err error) {
@@ -216,6 +236,17 @@ func (c *config) validate() error {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return err
+	if c.HTTPIdleTimeout < time.Second {
+		return fmt.Errorf("MOOR_HTTP_IDLE_TIMEOUT: must be at least 1s")
+	}
+	if c.HTTPBodyTimeout < time.Second {
+		return fmt.Errorf("MOOR_HTTP_BODY_TIMEOUT: must be at least 1s")
+	}
+	if c.HTTPMaxConns < 16 {
+		return fmt.Errorf("MOOR_HTTP_MAX_CONNS: must be at least 16")
+	}
+	if c.HTTPMaxLong < 1 {
+		return fmt.Errorf("MOOR_HTTP_MAX_LONG: must be at least 1")
 	}
 	if c.EventRetention != 0 && c.EventRetention < time.Minute {
 		return fmt.Errorf("MOOR_EVENT_RETENTION: must be 0 (keep every event) or at least 1m")

@@ -24,11 +24,14 @@ type dnsConfig struct {
 	TransferPeers  string
 	Wildcard       bool
 	Refresh        time.Duration
+	TCPMaxConns    int
+	TCPMaxPerSrc   int
+	TCPIdleTimeout time.Duration
 
 	settings dnsSettings // parsed by validateDNS
 }
 
-func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(flag, name, def string) time.Duration) {
+func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(flag, name, def string) time.Duration, envInt func(flag, name string, def int) int) {
 	fs.StringVar(&d.Mode, "dns-mode", envOr("MOOR_DNS_MODE", "auth"), "auth (answer on MOOR_DNS_ADDR), dnsmasq (write MOOR_DNS_HOSTSDIR) or both (MOOR_DNS_MODE)")
 	fs.StringVar(&d.HostsDir, "dns-hostsdir", envOr("MOOR_DNS_HOSTSDIR", ""), "dnsmasq --hostsdir directory moor writes in dnsmasq mode (MOOR_DNS_HOSTSDIR)")
 	fs.StringVar(&d.ContainerCIDRs, "dns-container-cidrs", envOr("MOOR_DNS_CONTAINER_CIDRS", ""), "client networks that see the container zone and get forwarding, comma-separated CIDRs (MOOR_DNS_CONTAINER_CIDRS)")
@@ -38,6 +41,9 @@ func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(flag, name, def 
 	fs.StringVar(&d.Secondaries, "dns-secondaries", envOr("MOOR_DNS_SECONDARIES", ""), "secondary servers to NOTIFY and allow transfers, comma-separated ip[:port] (MOOR_DNS_SECONDARIES)")
 	fs.StringVar(&d.TransferPeers, "dns-transfer-peers", envOr("MOOR_DNS_TRANSFER_PEERS", ""), "further clients allowed AXFR/IXFR, comma-separated CIDRs or IPs (MOOR_DNS_TRANSFER_PEERS)")
 	fs.BoolVar(&d.Wildcard, "dns-wildcard", envOr("MOOR_DNS_WILDCARD", "false") == "true", "answer *.NAME.<host zone> like NAME.<host zone> (MOOR_DNS_WILDCARD)")
+	fs.IntVar(&d.TCPMaxConns, "dns-tcp-max-conns", envInt("dns-tcp-max-conns", "MOOR_DNS_TCP_MAX_CONNS", dnsserver.DefaultTCPMaxConns), "open DNS-over-TCP connections; more are closed at once (MOOR_DNS_TCP_MAX_CONNS)")
+	fs.IntVar(&d.TCPMaxPerSrc, "dns-tcp-max-per-source", envInt("dns-tcp-max-per-source", "MOOR_DNS_TCP_MAX_PER_SOURCE", dnsserver.DefaultTCPMaxPerSource), "open DNS-over-TCP connections from one address (MOOR_DNS_TCP_MAX_PER_SOURCE)")
+	fs.DurationVar(&d.TCPIdleTimeout, "dns-tcp-idle-timeout", envDuration("dns-tcp-idle-timeout", "MOOR_DNS_TCP_IDLE_TIMEOUT", dnsserver.DefaultTCPIdleTimeout.String()), "how long a DNS-over-TCP connection may wait between queries (MOOR_DNS_TCP_IDLE_TIMEOUT)")
 	fs.DurationVar(&d.Refresh, "dns-refresh", envDuration("dns-refresh", "MOOR_DNS_REFRESH", "30s"), "period of the timed zone rebuild (MOOR_DNS_REFRESH)")
 }
 
@@ -150,13 +156,22 @@ func (c *config) validateDNS() error {
 	if d.Refresh < 100*time.Millisecond {
 		return fmt.Errorf("MOOR_DNS_REFRESH: must be at least 100ms")
 	}
+	if d.TCPMaxConns < 1 {
+		return fmt.Errorf("MOOR_DNS_TCP_MAX_CONNS: must be at least 1")
+	}
+	if d.TCPMaxPerSrc < 1 || d.TCPMaxPerSrc > d.TCPMaxConns {
+		return fmt.Errorf("MOOR_DNS_TCP_MAX_PER_SOURCE: must be from 1 to MOOR_DNS_TCP_MAX_CONNS")
+	}
+	if d.TCPIdleTimeout < 100*time.Millisecond {
+		return fmt.Errorf("MOOR_DNS_TCP_IDLE_TIMEOUT: must be at least 100ms")
+	}
 	s.server = dnsserver.Config{
 		Zones: dnsserver.ZoneConfig{
 			HostZone: c.HostZone, ContainerZone: c.ContainerZone, TTL: uint32(c.DNSTTL),
 			HostNS: hostNS, ContainerNS: contNS, ReverseCIDRs: cidrs, Wildcard: d.Wildcard,
 		},
 		ContainerCIDRs: cidrs, Upstreams: upstreams, Secondaries: secondaries, TransferPeers: peers,
-		Refresh: d.Refresh,
+		Refresh: d.Refresh, TCPMaxConns: d.TCPMaxConns, TCPMaxPerSource: d.TCPMaxPerSrc, TCPIdleTimeout: d.TCPIdleTimeout,
 	}
 	if d.Mode != "dnsmasq" {
 		s.server.Listen = listen

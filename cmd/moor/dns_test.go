@@ -25,6 +25,14 @@ func TestDNSConfigErrors(t *testing.T) {
 		{[]string{"-dns-secondaries", "192.0.2.1:5300,[2001:db8::1]:53"}, ""},
 		{[]string{"-dns-secondaries", "ns2.example.com"}, "MOOR_DNS_SECONDARIES"},
 		{[]string{"-dns-refresh", "10ms"}, "MOOR_DNS_REFRESH: must be at least 100ms"},
+		{[]string{"-dns-tcp-max-conns", "0"}, "MOOR_DNS_TCP_MAX_CONNS: must be at least 1"},
+		{[]string{"-dns-tcp-max-conns", "10", "-dns-tcp-max-per-source", "11"}, "MOOR_DNS_TCP_MAX_PER_SOURCE"},
+		{[]string{"-dns-tcp-idle-timeout", "10ms"}, "MOOR_DNS_TCP_IDLE_TIMEOUT"},
+		{[]string{"-dns-tcp-max-conns", "5000", "-dns-tcp-max-per-source", "64", "-dns-tcp-idle-timeout", "3s"}, ""},
+		{[]string{"-http-idle-timeout", "0s"}, "MOOR_HTTP_IDLE_TIMEOUT"},
+		{[]string{"-http-body-timeout", "0s"}, "MOOR_HTTP_BODY_TIMEOUT"},
+		{[]string{"-http-max-conns", "3"}, "MOOR_HTTP_MAX_CONNS: must be at least 16"},
+		{[]string{"-http-max-long", "0"}, "MOOR_HTTP_MAX_LONG"},
 	}
 	for _, c := range cases {
 		checkConfig(t, c.args, c.want)

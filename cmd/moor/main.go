@@ -340,12 +340,12 @@ func serve(args []string, stderr io.Writer) error {
 	prov.Handler(mux)
 	web.Register(mux)
 	mux.Handle("/", srv.Handler())
-	httpServer := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ConnContext: provider.ConnContext}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return err
 	}
+	httpServer, lim := newHTTPServer(c, mux, ln)
+	ln = lim
 	logger.Info("moor serving", "url", "http://"+ln.Addr().String(), "version", version, "installation", installation)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -395,6 +395,17 @@ func serve(args []string, stderr io.Writer) error {
 	err = g.Wait()
 	logger.Info("moor stopped")
 	return err
+}
+
+// newHTTPServer is moor's HTTP server on ln, with the limits of issue 8:
+// a header deadline (10s), a body deadline (MOOR_HTTP_BODY_TIMEOUT) and an
+// idle timeout (MOOR_HTTP_IDLE_TIMEOUT) for ordinary requests, and the
+// connection cap of connLimiter. http.Server.ReadTimeout and WriteTimeout
+// stay unset: they would cut websockets and long polls.
+func newHTTPServer(c *config, h http.Handler, ln net.Listener) (*http.Server, *connLimiter) {
+	lim := newConnLimiter(ln, c.HTTPMaxConns, c.HTTPMaxLong, c.HTTPBodyTimeout)
+	return &http.Server{Addr: c.HTTPAddr, Handler: lim.wrap(h), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: c.HTTPIdleTimeout, ConnContext: connContext}, lim
 }
 
 // newProvider builds the Traefik provider from the configuration; without

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// startHTTP runs moor's HTTP server setup (newHTTPServer) with small
+// limits on loopback, in front of stand-ins for /healthz, the sign-in
+// route and the provider's long poll.
+func startHTTP(t *testing.T, maxConns, maxLong int, idle, body time.Duration) (addr string, lim *connLimiter) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("POST /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "{}\n")
+	})
+	mux.HandleFunc("GET /api/v1/traefik/config", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+		io.WriteString(w, "{}\n")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &config{HTTPAddr: ln.Addr().String(), HTTPMaxConns: maxConns, HTTPMaxLong: maxLong, HTTPIdleTimeout: idle, HTTPBodyTimeout: body}
+	srv, lim := newHTTPServer(c, mux, ln)
+	go srv.Serve(lim)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), lim
+}
+
+type rawConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialHTTP(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{c, bufio.NewReader(c)}
+}
+
+// get sends one keep-alive request and reads the answer's status.
+func (c *rawConn) get(path string) (int, error) {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: moor\r\n\r\n", path); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// closedWithin says whether the server closes c within d.
+func (c *rawConn) closedWithin(d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := c.r.ReadByte()
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return err != nil
+}
+
+// TestHTTPLimits plays the HTTP attack of issue 8 on loopback against
+// newHTTPServer: an attacker holds every connection the cap allows as idle
+// keep-alives after /healthz, holds the long polls' quota, and sends a
+// sign-in body slowly. /healthz from a new connection still answers within
+// a second; the slow body is cut at the body deadline; idle connections
+// are closed at the idle timeout.
+func TestHTTPLimits(t *testing.T) {
+	const maxConns, maxLong = 16, 4
+	const idle, body = 1500 * time.Millisecond, time.Second
+	addr, lim := startHTTP(t, maxConns, maxLong, idle, body)
+
+	// Long polls (and websockets) have their own quota, beyond which they
+	// are refused; they do not count against the cap.
+	for i := range maxLong + 1 {
+		c := dialHTTP(t, addr)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /api/v1/traefik/config?wait=60s HTTP/1.1\r\nHost: moor\r\nIf-None-Match: x\r\n\r\n")
+		if i < maxLong {
+			waitLong(t, lim, i+1)
+			continue
+		}
+		resp, err := http.ReadResponse(c.r, nil)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("long poll over the quota: %v %v", resp, err)
+		}
+		c.Close()
+	}
+
+	var held []*rawConn
+	for range maxConns {
+		c := dialHTTP(t, addr)
+		if code, err := c.get("/healthz"); err != nil || code != 200 {
+			t.Fatalf("held connection %d: %d %v", len(held), code, err)
+		}
+		held = append(held, c)
+	}
+	heldAt := time.Now()
+
+	// The cap is full of idle keep-alives and the long polls wait: a new
+	// client's /healthz answers, in the slot of the longest idle.
+	t0 := time.Now()
+	c := dialHTTP(t, addr)
+	if code, err := c.get("/healthz"); err != nil || code != 200 {
+		t.Fatalf("/healthz while the cap is held: %d %v", code, err)
+	}
+	took := time.Since(t0)
+	t.Logf("/healthz answered in %v with %d idle connections and %d long polls held", took.Round(time.Microsecond), maxConns, maxLong)
+	if took > time.Second {
+		t.Errorf("/healthz took %v", took)
+	}
+	if !held[0].closedWithin(time.Second) {
+		t.Error("the longest idle connection was not evicted")
+	}
+	if n := lim.evicted.Load(); n != 1 {
+		t.Errorf("evicted %d connections, want 1", n)
+	}
+
+	// A sign-in body sent slowly is cut at the body deadline.
+	slow := dialHTTP(t, addr)
+	fmt.Fprintf(slow, "POST /api/v1/session HTTP/1.1\r\nHost: moor\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user")
+	t0 = time.Now()
+	slow.SetReadDeadline(time.Now().Add(body + 2*time.Second))
+	resp, err := http.ReadResponse(slow.r, nil)
+	cut := time.Since(t0)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("slow body: status %d", resp.StatusCode)
+		}
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("slow body still held after the body deadline")
+	}
+	t.Logf("slow body cut after %v (deadline %v)", cut.Round(time.Millisecond), body)
+	if cut < body-100*time.Millisecond || cut > body+time.Second {
+		t.Errorf("slow body cut after %v, want about %v", cut, body)
+	}
+	if !slow.closedWithin(time.Second) {
+		t.Error("connection of the slow body stayed open")
+	}
+
+	// Idle keep-alives are closed at the idle timeout.
+	for i, c := range held[1:] {
+		if !c.closedWithin(idle + time.Second - time.Since(heldAt)) {
+			t.Fatalf("idle connection %d open %v after its request", i+1, time.Since(heldAt))
+		}
+	}
+	t.Logf("idle connections closed %v after their request (idle timeout %v)", time.Since(heldAt).Round(time.Millisecond), idle)
+}
+
+// waitLong waits until n connections are in the long-lived count.
+func waitLong(t *testing.T, lim *connLimiter, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		lim.mu.Lock()
+		got := lim.long
+		lim.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d long polls held, want %d", got, n)
+		}
+	}
+}
