@@ -236,6 +236,7 @@ func (c *config) validate() error {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return err
+	}
 	if c.HTTPIdleTimeout < time.Second {
 		return fmt.Errorf("MOOR_HTTP_IDLE_TIMEOUT: must be at least 1s")
 	}
