@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -108,5 +109,38 @@ func TestAuditNamesTheActor(t *testing.T) {
 			rows := e.Query(`SELECT kind, actor FROM events WHERE kind = $1`, kind)
 			t.Errorf("%s recorded as %v, want by apikey:test-admin", kind, rows)
 		}
+	}
+}
+
+// TestAliasesStayInTheirZone: an operator's aliases stay inside the host
+// zone or the domains an admin allowed; any other name (localhost, another
+// team's domain) is for admins only.
+func TestAliasesStayInTheirZone(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_ALIAS_DOMAINS=team.example.org")
+	op := strings.TrimSpace(e.run("apikey", "create", "--name", "op", "--role", "operator"))
+	cases := []struct {
+		alias string
+		want  int
+	}{
+		{"www.moor.localhost", 202},
+		{"shop.team.example.org", 202},
+		{"localhost", 403},
+		{"moor.localhost", 403}, // the zone itself: moor's own names live there
+		{"other.example.org", 403},
+		{"team.example.org.evil.com", 403},
+	}
+	for i, c := range cases {
+		name := "al" + strconv.Itoa(i)
+		status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": name, "type": "testapp", "aliases": []string{c.alias}}, op)
+		if status != c.want {
+			t.Errorf("operator, alias %s: %d %s, want %d", c.alias, status, body, c.want)
+		}
+		if status == 403 && !strings.Contains(string(body), "aliases[0]") {
+			t.Errorf("refusal does not name the field: %s", body)
+		}
+	}
+	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "adm", "type": "testapp", "aliases": []string{"localhost"}}); status != 202 {
+		t.Errorf("admin, alias localhost: %d %s", status, body)
 	}
 }

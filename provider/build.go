@@ -82,6 +82,15 @@ func (o Options) Validate() error {
 // Host is the host-zone name of a container.
 func (o Options) Host(name string) string { return name + "." + o.HostZone }
 
+// ContainerPriority is every container router's: above the catch-all's
+// (1), below Traefik's default for any router defined elsewhere (the
+// length of its rule, at least 10), so that no container's rule, however
+// long its list of aliases, outranks another router for a host it claims,
+// moor's own dashboard included. Containers never share a host (an alias
+// claimed twice goes to one), so their equal priority decides nothing
+// among them.
+const ContainerPriority = 2
+
 // Build returns the dynamic configuration for cs. Every container with an
 // HTTP port gets a router for its host name and aliases. Its service lists
 // the running replicas; when none runs (stopped, failed, starting), the
@@ -254,7 +263,7 @@ func buildHTTP(h *dynamic.HTTPConfiguration, c *domain.Container, r *domain.Rout
 		}
 		h.Services[c.Name] = &dynamic.Service{LoadBalancer: lb}
 	}
-	addRouters(h, o, c.Name, rule("Host", hosts, r.Path), 0, mws, redirect, service)
+	addRouters(h, o, c.Name, rule("Host", hosts, r.Path), ContainerPriority, mws, redirect, service)
 }
 
 // addRouters adds the plain router (entry points) and the TLS router (TLS

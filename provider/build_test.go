@@ -309,3 +309,34 @@ func BenchmarkChangeRender10k(b *testing.B) {
 		i++
 	}
 }
+
+// TestNoContainerOutranksAnotherRouter: however many aliases a container
+// lists, its routers carry ContainerPriority, below what Traefik gives any
+// router defined elsewhere by default (the length of its rule), so an alias
+// naming moor's own dashboard host, say, cannot take it over; they still
+// rank above the catch-all.
+func TestNoContainerOutranksAnotherRouter(t *testing.T) {
+	var aliases []string
+	for i := range 16 {
+		aliases = append(aliases, fmt.Sprintf("name-%d.example.org", i))
+	}
+	aliases[0] = "moor.example.org"
+	cfg, err := Build([]domain.Container{ctr("greedy", domain.StatusRunning, running("172.18.0.9"), &domain.Routing{Aliases: aliases})}, secure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shortest := len("Host(`a.b`)") // the least default priority of a host router
+	for name, r := range cfg.HTTP.Routers {
+		switch {
+		case name == UnknownRouter || name == UnknownRouter+"_tls":
+			if r.Priority >= ContainerPriority {
+				t.Errorf("catch-all %s priority %d, want below %d", name, r.Priority, ContainerPriority)
+			}
+		case r.Priority != ContainerPriority:
+			t.Errorf("router %s priority %d (rule of %d characters), want %d", name, r.Priority, len(r.Rule), ContainerPriority)
+		}
+	}
+	if ContainerPriority >= shortest {
+		t.Errorf("ContainerPriority %d would outrank a default-priority router of %d", ContainerPriority, shortest)
+	}
+}

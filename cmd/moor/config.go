@@ -41,6 +41,8 @@ type config struct {
 	APIBurst     int
 	WSPerKey     int
 	WSReplayRate int
+	// AliasDomains: domains under which operators may add aliases.
+	AliasDomains string
 	// WebhookAllowedHosts are destinations webhooks may reach besides
 	// public addresses and the container networks.
 	WebhookAllowedHosts string
@@ -113,6 +115,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.APIBurst, "api-burst", c.envInt("api-burst", "MOOR_API_BURST", api.DefaultLimits.Burst), "API requests at once per key or user after a quiet spell (MOOR_API_BURST)")
 	fs.IntVar(&c.WSPerKey, "ws-per-key", c.envInt("ws-per-key", "MOOR_WS_PER_KEY", api.DefaultLimits.Websockets), "websockets open at once per key or user (MOOR_WS_PER_KEY)")
 	fs.IntVar(&c.WSReplayRate, "ws-replay-rate", c.envInt("ws-replay-rate", "MOOR_WS_REPLAY_RATE", api.DefaultLimits.ReplayRate), "events per second a websocket replays while catching up (MOOR_WS_REPLAY_RATE)")
+	fs.StringVar(&c.AliasDomains, "alias-domains", envOr("MOOR_ALIAS_DOMAINS", ""), "domains under which operators may give containers aliases, besides the host zone; other names are admin-only (MOOR_ALIAS_DOMAINS)")
 	fs.StringVar(&c.WebhookAllowedHosts, "webhook-allowed-hosts", envOr("MOOR_WEBHOOK_ALLOWED_HOSTS", ""), "destinations webhooks may reach besides public addresses and the container networks (MOOR_DNS_CONTAINER_CIDRS): comma-separated CIDRs, IP addresses or host names (MOOR_WEBHOOK_ALLOWED_HOSTS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", envOr("MOOR_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client, for the sign-in throttle; empty: the direct peer is the client (MOOR_TRUSTED_PROXIES)")
@@ -230,6 +233,11 @@ func (c *config) validate() error {
 		return fmt.Errorf("MOOR_WS_PER_KEY: must be from 1 to 100000")
 	case c.WSReplayRate < 1:
 		return fmt.Errorf("MOOR_WS_REPLAY_RATE: must be at least 1")
+	}
+	for i, d := range splitList(c.AliasDomains) {
+		if err := validZone(d); err != nil {
+			return fmt.Errorf("MOOR_ALIAS_DOMAINS[%d]: %v", i, err)
+		}
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")

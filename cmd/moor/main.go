@@ -294,6 +294,7 @@ func serve(args []string, stderr io.Writer) error {
 	}, logger)
 	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
+		AliasDomains: splitList(c.AliasDomains),
 	}, logger)
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -49,6 +50,10 @@ type Zones struct {
 	Container string // e.g. moor.internal
 	PublicIP  string // what host-zone names resolve to
 	TTL       int    // seconds
+	// AliasDomains are domains under which anyone who may deploy may add
+	// aliases, besides the host zone (MOOR_ALIAS_DOMAINS); other names are
+	// for admins only: a route claims its host for everyone.
+	AliasDomains []string
 }
 
 // Service validates, authorises and records lifecycle changes.
@@ -91,6 +96,9 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	if err := domain.ValidateAliases("aliases", req.Aliases); err != nil {
 		return domain.Container{}, err
 	}
+	if err := s.aliasesAllowed(actor, req.Aliases); err != nil {
+		return domain.Container{}, err
+	}
 	if err := domain.ValidatePathPrefix("path", req.Path); err != nil {
 		return domain.Container{}, err
 	}
@@ -125,6 +133,28 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 		return c, err
 	}
 	return s.decorate(c), nil
+}
+
+// aliasesAllowed refuses, for anyone but an admin, an alias outside the
+// host zone and the allowed domains: "localhost", another team's domain or
+// moor's own host would be claimed for everyone who reaches Traefik.
+func (s *Service) aliasesAllowed(actor domain.Actor, aliases []string) error {
+	if actor.Role.Allows(domain.RoleAdmin) {
+		return nil
+	}
+	for i, a := range aliases {
+		if !under(a, s.zones.Host) && !slices.ContainsFunc(s.zones.AliasDomains, func(d string) bool { return under(a, d) }) {
+			allowed := append([]string{s.zones.Host}, s.zones.AliasDomains...)
+			return fmt.Errorf("aliases[%d]: %q is outside %s; only admins may route other names: %w",
+				i, a, strings.Join(allowed, ", "), domain.ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// under reports whether host is a name strictly below domain.
+func under(host, domain string) bool {
+	return domain != "" && strings.HasSuffix(host, "."+domain)
 }
 
 // withRouting returns t with the request's aliases and path in its routing
