@@ -103,7 +103,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: int(ttl.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isHTTPS(r)})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.isHTTPS(r)})
 	s.Logger.Info("signed in", "user", actor.Name, "role", actor.Role)
 	writeJSON(w, http.StatusOK, map[string]any{"user": actor})
 	return nil
@@ -121,7 +121,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isHTTPS(r)})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.isHTTPS(r)})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -156,8 +156,15 @@ func sameOrigin(r *http.Request) error {
 	return nil
 }
 
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+// isHTTPS reports whether the client reached moor over HTTPS: directly, or
+// through a trusted proxy that says so (anyone else's X-Forwarded-Proto is
+// not believed).
+func (s *Server) isHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	peer := parseHop(r.RemoteAddr)
+	return peer.IsValid() && inPrefixes(peer, s.SignIn.TrustedProxies) && r.Header.Get("X-Forwarded-Proto") == "https"
 }
 
 func tooManyAttempts(w http.ResponseWriter, wait time.Duration, msg string) error {

@@ -367,3 +367,20 @@ func TestSignInMemoryBounded(t *testing.T) {
 		t.Errorf("%d addresses kept after they went stale, want them dropped", len(g.addrs))
 	}
 }
+
+// TestSecureCookieBehindTrustedProxyOnly: X-Forwarded-Proto marks the
+// session cookie Secure only when a trusted proxy sent it.
+func TestSecureCookieBehindTrustedProxyOnly(t *testing.T) {
+	s := &Server{SignIn: SignInLimits{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}}
+	for _, c := range []struct {
+		peer string
+		want bool
+	}{{"10.0.0.1:5555", true}, {"192.0.2.7:5555", false}} {
+		r := httptest.NewRequest("POST", "/api/v1/session", nil)
+		r.RemoteAddr = c.peer
+		r.Header.Set("X-Forwarded-Proto", "https")
+		if got := s.isHTTPS(r); got != c.want {
+			t.Errorf("X-Forwarded-Proto from %s: https=%v, want %v", c.peer, got, c.want)
+		}
+	}
+}
