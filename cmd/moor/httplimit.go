@@ -34,6 +34,7 @@ type connLimiter struct {
 	net.Listener
 	max, maxLong int
 	bodyTimeout  time.Duration // to read a request's body, ordinary requests only
+	writeTimeout time.Duration // to write an ordinary answer: a client that never reads frees its connection
 
 	mu    sync.Mutex
 	conns map[*limConn]struct{}
@@ -44,7 +45,8 @@ type connLimiter struct {
 }
 
 func newConnLimiter(l net.Listener, max, maxLong int, bodyTimeout time.Duration) *connLimiter {
-	return &connLimiter{Listener: l, max: max, maxLong: maxLong, bodyTimeout: bodyTimeout, conns: map[*limConn]struct{}{}}
+	return &connLimiter{Listener: l, max: max, maxLong: maxLong, bodyTimeout: bodyTimeout, writeTimeout: writeTimeout,
+		conns: map[*limConn]struct{}{}}
 }
 
 // limConn is one accepted connection; its fields but Conn are guarded by
@@ -178,6 +180,11 @@ func isLong(r *http.Request) bool {
 	return r.URL.Path == "/api/v1/traefik/config" && r.URL.Query().Get("wait") != ""
 }
 
+// writeTimeout bounds the writing of an ordinary answer (not a websocket
+// or a long poll): the largest, a log tail or the Traefik configuration of
+// thousands of containers, takes well under a second to a reading client.
+const writeTimeout = 2 * time.Minute
+
 // wrap applies the limits to each request: long-lived ones move to their
 // own count; an ordinary one gets bodyTimeout to send its body.
 func (l *connLimiter) wrap(h http.Handler) http.Handler {
@@ -198,6 +205,7 @@ func (l *connLimiter) wrap(h http.Handler) http.Handler {
 			return
 		}
 		defer l.setBusy(c, false)
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(l.writeTimeout))
 		if r.Body == nil || r.Body == http.NoBody {
 			l.setBusy(c, true)
 			h.ServeHTTP(w, r)

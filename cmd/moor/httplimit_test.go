@@ -188,3 +188,42 @@ func waitLong(t *testing.T, lim *connLimiter, n int) {
 		}
 	}
 }
+
+// TestWriteDeadline: a client that asks for a large answer and never reads
+// it does not hold its connection (and the handler) forever.
+func TestWriteDeadline(t *testing.T) {
+	failed := make(chan time.Duration, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /big", func(w http.ResponseWriter, r *http.Request) {
+		start, chunk := time.Now(), make([]byte, 64<<10)
+		for range 1024 { // 64 MiB, far more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				failed <- time.Since(start)
+				return
+			}
+		}
+		failed <- -1
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := newConnLimiter(ln, 16, 4, time.Second)
+	lim.writeTimeout = 300 * time.Millisecond
+	srv := &http.Server{Handler: lim.wrap(mux), ConnContext: connContext}
+	go srv.Serve(lim)
+	t.Cleanup(func() { srv.Close() })
+	c := dialHTTP(t, ln.Addr().String())
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case d := <-failed:
+		if d < 0 {
+			t.Fatal("64 MiB written to a client that reads nothing")
+		}
+		if d > 3*time.Second {
+			t.Errorf("the write gave up after %v, deadline 300ms", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler is still writing to a client that reads nothing")
+	}
+}
