@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/moorhq/moor/internal/domain"
 )
@@ -59,6 +62,9 @@ type Hub struct {
 	last    int64          // newest seq read
 	ring    []domain.Event // ascending, contiguous, ends at last
 	changed chan struct{}  // closed and replaced when last rises
+	// framed holds the ring's events encoded and framed once for every
+	// client (by seq): a change costs one encoding, not one per client.
+	framed map[int64]*websocket.PreparedMessage
 }
 
 // NewHub returns a hub over log; start it with Run.
@@ -129,6 +135,11 @@ func (h *Hub) catchUp(ctx context.Context) error {
 			h.ring = append(h.ring[:0:0], h.ring[max(0, len(h.ring)+len(evs)-HubRing):]...)
 		}
 		h.ring = append(h.ring, evs...)
+		for seq := range h.framed {
+			if seq < h.ring[0].Seq {
+				delete(h.framed, seq)
+			}
+		}
 		h.last = evs[len(evs)-1].Seq
 		last = h.last
 		h.broadcastLocked()
@@ -156,6 +167,49 @@ func (h *Hub) latest(ctx context.Context) (int64, error) {
 		return last, nil
 	}
 	return h.log.LastEventSeq(ctx)
+}
+
+// message is ev as a websocket message, encoded once while ev is in the
+// ring (an older event, replayed from the table, is encoded for its client).
+func (h *Hub) message(ev domain.Event) (*websocket.PreparedMessage, error) {
+	h.mu.Lock()
+	pm := h.framed[ev.Seq]
+	h.mu.Unlock()
+	if pm != nil {
+		return pm, nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	if pm, err = websocket.NewPreparedMessage(websocket.TextMessage, b); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.inRingLocked(ev.Seq) {
+		if h.framed == nil {
+			h.framed = map[int64]*websocket.PreparedMessage{}
+		}
+		if old := h.framed[ev.Seq]; old != nil {
+			pm = old // another client's encoding won: share it
+		} else {
+			h.framed[ev.Seq] = pm
+		}
+	}
+	h.mu.Unlock()
+	return pm, nil
+}
+
+// inRing reports whether the event seq is in the ring (not replayed from
+// the table).
+func (h *Hub) inRing(seq int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inRingLocked(seq)
+}
+
+func (h *Hub) inRingLocked(seq int64) bool {
+	return len(h.ring) > 0 && seq >= h.ring[0].Seq && seq <= h.last
 }
 
 // next returns up to limit events after cursor, from the ring when it

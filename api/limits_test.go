@@ -155,8 +155,9 @@ func TestWebsocketLimit(t *testing.T) {
 	open[1].Close()
 }
 
-// TestReplayIsPaced: a client replaying old events gets them at the replay
-// rate, not as fast as the table gives them.
+// TestReplayIsPaced: a client replaying old events (from before the hub
+// started: read from the table, not its ring) gets them at the replay rate,
+// not as fast as the table gives them.
 func TestReplayIsPaced(t *testing.T) {
 	table := &eventTable{}
 	table.add(3000)
@@ -177,5 +178,43 @@ func TestReplayIsPaced(t *testing.T) {
 	// is not waited for.
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Errorf("3,000 events replayed in %v: not paced at 5,000/s", d)
+	}
+}
+
+// TestLiveEventsAreNotPaced: events the hub holds in its ring (live ones)
+// go out at once, whatever the replay rate, and are encoded once for all
+// clients.
+func TestLiveEventsAreNotPaced(t *testing.T) {
+	table := &eventTable{}
+	s, url, keys := limitedServer(t, Limits{ReplayRate: 1}, table)
+	key := keys.add(t, "live")
+	var cs []*websocket.Conn
+	for range 3 {
+		c, _, err := dialWS(t, url, key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	table.add(50)
+	s.Hub.Notify(0)
+	start := time.Now()
+	for _, c := range cs {
+		for i := range 50 {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := c.ReadMessage(); err != nil {
+				t.Fatalf("live event %d: %v", i+1, err)
+			}
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("50 live events took %v at a replay rate of 1/s: paced", d)
+	}
+	s.Hub.mu.Lock()
+	n := len(s.Hub.framed)
+	s.Hub.mu.Unlock()
+	if n != 50 {
+		t.Errorf("%d events framed for 3 clients, want each once (50)", n)
 	}
 }

@@ -125,16 +125,24 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 			return
 		}
 		for _, ev := range evs {
+			pm, err := s.Hub.message(ev)
+			if err != nil {
+				s.Logger.Warn("event stream: cannot encode event", "seq", ev.Seq, "err", err)
+				return
+			}
 			conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-			if err := conn.WriteJSON(ev); err != nil {
+			if err := conn.WritePreparedMessage(pm); err != nil {
 				return
 			}
 			cursor = ev.Seq
 		}
 		if changed == nil {
-			// Catching up from the table: at the replay rate, so that
-			// many clients replaying at once cannot crowd out the API.
-			s.pace(ctx, len(evs))
+			// Catching up from the table (not the ring): at the replay
+			// rate, so that many clients replaying at once cannot crowd
+			// out the API.
+			if len(evs) > 0 && !s.Hub.inRing(evs[0].Seq) {
+				s.pace(ctx, len(evs))
+			}
 			continue
 		}
 		select {
