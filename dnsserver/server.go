@@ -148,20 +148,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.rebuild(ctx)
 	var closers []io.Closer
 	for _, addr := range s.cfg.Listen {
-		conns, err := listenUDP(ctx, addr, s.cfg.Sockets)
+		conns, tl, err := listenPair(ctx, addr, s.cfg.Sockets)
 		if err != nil {
 			closeAll(closers)
-			return fmt.Errorf("dns listen udp %s: %w", addr, err)
+			return fmt.Errorf("dns listen %s: %w", addr, err)
 		}
 		for _, c := range conns {
 			closers = append(closers, c)
 		}
 		s.addrs = append(s.addrs, conns[0].LocalAddr())
-		tl, err := net.Listen("tcp", conns[0].LocalAddr().String())
-		if err != nil {
-			closeAll(closers)
-			return fmt.Errorf("dns listen tcp %s: %w", addr, err)
-		}
 		closers = append(closers, tl)
 		for _, c := range conns {
 			g.Go(func() error { return s.serveUDP(ctx, c) })
@@ -185,5 +180,28 @@ func (s *Server) Run(ctx context.Context) error {
 func closeAll(cs []io.Closer) {
 	for _, c := range cs {
 		c.Close()
+	}
+}
+
+// listenPair opens the UDP sockets and the TCP listener of addr on one
+// port. With port 0 the UDP port is picked first and may already be taken
+// for TCP (an outgoing connection's port): then it picks again.
+func listenPair(ctx context.Context, addr string, sockets int) ([]*net.UDPConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		conns, err := listenUDP(ctx, addr, sockets)
+		if err != nil {
+			return nil, nil, fmt.Errorf("udp: %w", err)
+		}
+		tl, err := net.Listen("tcp", conns[0].LocalAddr().String())
+		if err == nil {
+			return conns, tl, nil
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		if port != "0" || try == 10 {
+			return nil, nil, fmt.Errorf("tcp: %w", err)
+		}
 	}
 }

@@ -336,7 +336,7 @@ func TestRunEndingEarlyFailsFast(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("startServer still running after %v: it hangs when Run ends early\n%s", time.Since(t0), out)
 	}
-	if err == nil || !strings.Contains(string(out), "Run ended early") || !strings.Contains(string(out), "dns listen tcp") {
+	if err == nil || !strings.Contains(string(out), "Run ended early") || !strings.Contains(string(out), "listen tcp") {
 		t.Fatalf("child: %v, want it to fail with \"Run ended early\" and the listen error:\n%s", err, out)
 	}
 	t.Logf("the child failed in %v", time.Since(t0).Round(time.Millisecond))
