@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -151,24 +152,7 @@ func (b *bench) concurrency(ctx context.Context) error {
 
 	log.Printf("concurrent: removing all %d through the API", n)
 	tr := time.Now()
-	rctx, rcancel := context.WithTimeout(ctx, b.o.concTimeout)
-	defer rcancel()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, nm := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := b.removeMoor(rctx, nm); err != nil {
-				b.fail.add("concurrent remove %s: %v", nm, err)
-				return
-			}
-			mu.Lock()
-			r.removed++
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	r.removed = b.removeAll(ctx, names)
 	r.removeWall = time.Since(tr)
 	r.total = time.Since(t0)
 	if ids, err = dockerLines(ctx, "ps", "-aq", "--filter", owner); err != nil {
@@ -294,20 +278,30 @@ func (b *bench) moorRound(ctx context.Context, names []string) (time.Duration, e
 			last = max(last, x.at)
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, b.o.concTimeout)
+	b.removeAll(ctx, names)
+	return last, ctx.Err()
+}
+
+// removeAll removes the named containers through the API, all at once,
+// and returns how many went.
+func (b *bench) removeAll(ctx context.Context, names []string) int {
+	ctx, cancel := context.WithTimeout(ctx, b.o.concTimeout)
 	defer cancel()
+	var removed atomic.Int64
 	var wg sync.WaitGroup
 	for _, nm := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.removeMoor(rctx, nm); err != nil {
+			if err := b.removeMoor(ctx, nm); err != nil {
 				b.fail.add("concurrent remove %s: %v", nm, err)
+				return
 			}
+			removed.Add(1)
 		}()
 	}
 	wg.Wait()
-	return last, ctx.Err()
+	return int(removed.Load())
 }
 
 // idleStats is the load on the machine while nothing is asked of moor.
