@@ -9,6 +9,17 @@
 // once with the container's resolver (or the given server) and prints the
 // answers, one a line: the DNS tests run it with docker exec.
 //
+// "testapp -get URL [-host H]" makes one HTTP GET (2 s to connect) and prints
+// the status line and the body: exit 0 on any answer, 2 when no connection
+// could be made. The network isolation tests run it with docker exec.
+//
+// "testapp -dial HOST:PORT" opens one TCP connection (2 s at most): exit 0
+// when it connects, 2 when it cannot.
+//
+// "testapp -forward LISTEN=TARGET" relays TCP connections from LISTEN to
+// TARGET until stopped (a stand-in for a service the tests cannot run in a
+// container, such as PostgreSQL, under its name on a network).
+//
 // "testapp -check" is the health check command: it exits 0 when
 // http://127.0.0.1:8080/healthz answers 200, 1 otherwise.
 //
@@ -31,6 +42,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -52,7 +64,27 @@ func main() {
 	resolveName := flag.String("resolve", "", "resolve this name (or address, with -type PTR) with the container's resolver, print one answer a line, and exit")
 	resolveType := flag.String("type", "A", "with -resolve: A (addresses), SRV or PTR")
 	resolveServer := flag.String("server", "", "with -resolve: ask this ip:port instead of /etc/resolv.conf's servers")
+	get := flag.String("get", "", "GET this URL once, print the status and body, exit 2 if no connection")
+	getHost := flag.String("host", "", "with -get: the Host header")
+	dial := flag.String("dial", "", "open one TCP connection to HOST:PORT, exit 2 if it fails")
+	forward := flag.String("forward", "", "LISTEN=TARGET: relay TCP connections from LISTEN to TARGET")
 	flag.Parse()
+	if *get != "" {
+		os.Exit(httpGet(*get, *getHost))
+	}
+	if *dial != "" {
+		c, err := net.DialTimeout("tcp", *dial, 2*time.Second)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			os.Exit(2)
+		}
+		c.Close()
+		fmt.Println("connected")
+		os.Exit(0)
+	}
+	if *forward != "" {
+		os.Exit(relay(*forward))
+	}
 	if *check {
 		os.Exit(healthCheck())
 	}
@@ -98,6 +130,61 @@ func resolve(name, typ, server string) int {
 		fmt.Println(o)
 	}
 	return 0
+}
+
+func httpGet(url, host string) int {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+	}}
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "get:", err)
+		return 1
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "get:", err)
+		return 2
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
+	io.Copy(os.Stdout, io.LimitReader(resp.Body, 1<<16))
+	return 0
+}
+
+func relay(spec string) int {
+	listen, target, ok := strings.Cut(spec, "=")
+	if !ok {
+		fmt.Fprintln(os.Stderr, "forward: want LISTEN=TARGET")
+		return 2
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "forward:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "testapp: forwarding %s to %s\n", listen, target)
+	for {
+		down, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "forward:", err)
+			return 1
+		}
+		go func() {
+			defer down.Close()
+			up, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "forward:", err)
+				return
+			}
+			defer up.Close()
+			go io.Copy(up, down)
+			io.Copy(down, up)
+		}()
+	}
 }
 
 func healthCheck() int {
