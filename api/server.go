@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,15 +278,35 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 	if cs == nil {
 		cs = []domain.Container{}
 	}
+	for i := range cs {
+		cs[i] = forRole(r, cs[i])
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"containers": cs})
 	return nil
 }
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
-	var req domain.CreateRequest
-	if err := decode(r, &req); err != nil {
+	// An env value of null means "leave empty", which a string map
+	// cannot hold.
+	var body struct {
+		domain.CreateRequest
+		Env map[string]*string `json:"env,omitempty"`
+	}
+	if err := decode(r, &body); err != nil {
 		return err
 	}
+	req := body.CreateRequest
+	for k, v := range body.Env {
+		if v == nil {
+			req.LeaveEmpty = append(req.LeaveEmpty, k)
+			continue
+		}
+		if req.Env == nil {
+			req.Env = map[string]string{}
+		}
+		req.Env[k] = *v
+	}
+	slices.Sort(req.LeaveEmpty)
 	c, err := s.Lifecycle.Create(r.Context(), req)
 	if err != nil {
 		return err
@@ -300,8 +321,17 @@ func (s *Server) getContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, forRole(r, c))
 	return nil
+}
+
+// forRole leaves the environment's values out for viewers: they see the
+// names (env_names). Secret values are never in a container's JSON.
+func forRole(r *http.Request, c domain.Container) domain.Container {
+	if !domain.ActorFrom(r.Context()).Role.Allows(domain.RoleOperator) {
+		c.Env = nil
+	}
+	return c
 }
 
 // accepted answers a change the reconciler will carry out.

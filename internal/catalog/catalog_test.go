@@ -38,7 +38,7 @@ func TestBuiltinTypesLoadAndValidate(t *testing.T) {
 			t.Errorf("%s: a builtin type should not need admin", ty.ID)
 		}
 		for _, e := range ty.Env {
-			if e.Generate != "" && !e.Secret {
+			if e.Generate != "" && !e.IsSecret() {
 				t.Errorf("%s: generated %s should be secret", ty.ID, e.Name)
 			}
 		}
@@ -96,7 +96,7 @@ func TestBuiltinSpecifics(t *testing.T) {
 		volume(pg) != "/var/lib/postgresql/data" || pg.Volumes[0].Name != "data" || !strings.Contains(strings.Join(pg.Health.Test, " "), "pg_isready") {
 		t.Errorf("postgres = %+v", pg)
 	}
-	if e := env(pg, "POSTGRES_PASSWORD"); e.Generate != GeneratePassword || !e.Secret {
+	if e := env(pg, "POSTGRES_PASSWORD"); e.Generate != GeneratePassword || !e.IsSecret() {
 		t.Errorf("POSTGRES_PASSWORD = %+v", e)
 	}
 	if e := env(pg, "POSTGRES_USER"); e.Default != "postgres" {
@@ -115,7 +115,7 @@ func TestBuiltinSpecifics(t *testing.T) {
 	if cs.Image != "codercom/code-server:latest" || httpPort(cs) != 8080 || len(cs.Volumes) == 0 {
 		t.Errorf("code-server = %+v", cs)
 	}
-	if e := env(cs, "PASSWORD"); e.Generate != GeneratePassword || !e.Secret {
+	if e := env(cs, "PASSWORD"); e.Generate != GeneratePassword || !e.IsSecret() {
 		t.Errorf("PASSWORD = %+v", e)
 	}
 
@@ -123,7 +123,7 @@ func TestBuiltinSpecifics(t *testing.T) {
 	if n8n.Image != "n8nio/n8n:latest" || httpPort(n8n) != 5678 || volume(n8n) != "/home/node/.n8n" {
 		t.Errorf("n8n = %+v", n8n)
 	}
-	if e := env(n8n, "N8N_ENCRYPTION_KEY"); e.Generate != GenerateHex32 || !e.Secret {
+	if e := env(n8n, "N8N_ENCRYPTION_KEY"); e.Generate != GenerateHex32 || !e.IsSecret() {
 		t.Errorf("N8N_ENCRYPTION_KEY = %+v", e)
 	}
 	if e := env(n8n, "GENERIC_TIMEZONE"); e.Default == "" {
@@ -141,7 +141,7 @@ func TestBuiltinSpecifics(t *testing.T) {
 	if e := env(app, "MODE"); !slices.Equal(e.Choices, []string{"web", "worker"}) || e.Default != "web" {
 		t.Errorf("MODE = %+v", e)
 	}
-	if e := env(app, "SECRET_TOKEN"); e.Generate != GeneratePassword || !e.Secret {
+	if e := env(app, "SECRET_TOKEN"); e.Generate != GeneratePassword || !e.IsSecret() {
 		t.Errorf("SECRET_TOKEN = %+v", e)
 	}
 }

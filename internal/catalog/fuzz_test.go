@@ -36,7 +36,7 @@ func FuzzParseType(f *testing.F) {
 		}
 		// A parsed type resolves with no input unless a variable is
 		// required and has no default.
-		_, _, _ = Resolve(ty, nil)
+		_, _, _ = Resolve(ty, nil, nil)
 	})
 }
 

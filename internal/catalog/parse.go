@@ -92,6 +92,7 @@ func normalize(t domain.Type) domain.Type {
 	if t.Env == nil {
 		t.Env = []domain.EnvSpec{}
 	}
+	decideSecrets(t.Env)
 	return t
 }
 

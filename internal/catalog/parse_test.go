@@ -58,8 +58,8 @@ func TestParseTypeFull(t *testing.T) {
 			{Name: "udp-53", Port: 53, Protocol: "udp"}, // name filled in
 		},
 		Env: []domain.EnvSpec{
-			{Name: "MODE", Choices: []string{"a", "b"}, Default: "a"},
-			{Name: "KEY", Generate: "hex32", Secret: true},
+			{Name: "MODE", Choices: []string{"a", "b"}, Default: "a", Secret: no},
+			{Name: "KEY", Generate: "hex32", Secret: yes},
 		},
 		Volumes: []domain.VolumeSpec{{Name: "data", Path: "/data"}},
 		Health: &domain.HealthSpec{

@@ -32,10 +32,9 @@ import (
 //     Portainer says nothing of which port speaks HTTP, so the HTTP port is
 //     the TCP port best ranked in httpPortRank; none if none is listed.
 //   - Env: select -> choices, with the `default: true` option as default;
-//     preset (a value Portainer hides and fixes) -> default and the only
-//     choice. Names that look secret (PASSWORD, SECRET, TOKEN, *KEY) are
-//     Secret; *PASSWORD* ones without a default are generated when left
-//     empty, so an empty password never reaches a database image.
+//     preset (a value Portainer hides and fixes) -> secret, and a preset
+//     with a value keeps it as the only choice. Which names are secret,
+//     which passwords are generated and which required: secret.go.
 //   - Volumes: a named volume per container path, named after the path's
 //     last element ("/var/lib/mysql" -> "mysql"), "volN" when that is not a
 //     label; "bind" becomes HostPath (the type then needs the admin role).
@@ -413,6 +412,10 @@ func convertEnvs(in []ptEnv) []domain.EnvSpec {
 	for _, e := range in {
 		out = append(out, convertEnv(e))
 	}
+	// Generation needs the other variables (DB_PASS beside DB_HOST).
+	for i := range out {
+		decideGeneration(out, i, in[i])
+	}
 	return out
 }
 
@@ -430,18 +433,37 @@ func convertEnv(e ptEnv) domain.EnvSpec {
 	case len(e.Select) > 0:
 		s.Choices, s.Default = selectChoices(e.Select, e.Default)
 	case e.Preset:
-		// Portainer hides a preset and sends its value as is: a single
-		// choice keeps it fixed.
+		// A preset with a value is fixed by the template, public like
+		// the file: a single choice. One without a value is what
+		// Portainer hides while the user types it (an API token, a root
+		// password): secret.
 		if s.Default != "" {
 			s.Choices = []string{s.Default}
-		}
-	default:
-		s.Secret = looksSecret(s.Name)
-		if s.Default == "" && isPasswordName(s.Name) {
-			s.Generate = GeneratePassword
+		} else {
+			yes := true
+			s.Secret = &yes
 		}
 	}
 	return s
+}
+
+// decideGeneration applies the rule in secret.go to an imported variable:
+// generate a password the container checks itself, require one of an
+// outside service, and never touch a hash beyond reading its format.
+func decideGeneration(env []domain.EnvSpec, i int, src ptEnv) {
+	s := &env[i]
+	if src.Preset || len(src.Select) > 0 || s.Default != "" && !isHashName(s.Name) {
+		return
+	}
+	switch {
+	case isHashName(s.Name):
+		s.Hash = hashFormat(s.Default)
+	case !isPasswordName(s.Name):
+	case outsideCredential(env, i):
+		s.Required = true
+	default:
+		s.Generate = GeneratePassword
+	}
 }
 
 // selectChoices returns the option values, empty and repeated ones
@@ -463,16 +485,6 @@ func selectChoices(options []ptChoice, fallback string) ([]string, string) {
 		def = fallback
 	}
 	return choices, def
-}
-
-func looksSecret(name string) bool {
-	n := strings.ToUpper(name)
-	return isPasswordName(n) || strings.Contains(n, "SECRET") || strings.Contains(n, "TOKEN") || strings.HasSuffix(n, "KEY")
-}
-
-func isPasswordName(name string) bool {
-	n := strings.ToUpper(name)
-	return strings.Contains(n, "PASSWORD") || strings.Contains(n, "PASSWD")
 }
 
 func convertVolumes(in []ptVolume) ([]domain.VolumeSpec, error) {

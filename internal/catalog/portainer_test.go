@@ -150,8 +150,8 @@ func TestImportPortainerSpotChecks(t *testing.T) {
 				t.Errorf("mysql has an HTTP port: %+v", p)
 			}
 			wantEnv := []domain.EnvSpec{
-				{Name: "MYSQL_ROOT_PASSWORD", Label: "Root password", Generate: GeneratePassword, Secret: true},
-				{Name: "MYSQL_ROOT_HOST", Default: "%", Choices: []string{"%"}}, // preset: fixed
+				{Name: "MYSQL_ROOT_PASSWORD", Label: "Root password", Generate: GeneratePassword, Secret: yes},
+				{Name: "MYSQL_ROOT_HOST", Default: "%", Choices: []string{"%"}, Secret: no}, // preset with a value: fixed
 			}
 			if !reflect.DeepEqual(mysql.Env, wantEnv) {
 				t.Errorf("mysql env = %+v", mysql.Env)
@@ -274,8 +274,14 @@ func summarize(source string, types []domain.Type, skipped []Skipped) string {
 			if e.Generate != "" {
 				fmt.Fprintf(&b, " generate=%s", e.Generate)
 			}
-			if e.Secret {
+			if e.IsSecret() {
 				b.WriteString(" secret")
+			}
+			if e.Required {
+				b.WriteString(" required")
+			}
+			if e.Hash != "" {
+				fmt.Fprintf(&b, " hash=%s", e.Hash)
 			}
 			if e.Label != "" {
 				fmt.Fprintf(&b, " label=%q", e.Label)
@@ -362,10 +368,10 @@ func TestImportPortainerSynthetic(t *testing.T) {
 		t.Errorf("command = %q, want %q", web.Command, want)
 	}
 	wantEnv := []domain.EnvSpec{
-		{Name: "LEVEL", Choices: []string{"low", "high"}, Default: "high"},
-		{Name: "NOSEL", Choices: []string{"a", "b"}, Default: "b"},
-		{Name: "API_TOKEN", Secret: true},
-		{Name: "DB_PASSWORD", Default: "given", Secret: true},
+		{Name: "LEVEL", Choices: []string{"low", "high"}, Default: "high", Secret: no},
+		{Name: "NOSEL", Choices: []string{"a", "b"}, Default: "b", Secret: no},
+		{Name: "API_TOKEN", Secret: yes},
+		{Name: "DB_PASSWORD", Default: "given", Secret: yes},
 	}
 	if !reflect.DeepEqual(web.Env, wantEnv) {
 		t.Errorf("env = %+v", web.Env)

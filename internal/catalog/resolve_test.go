@@ -17,9 +17,9 @@ func resolveType() domain.Type {
 			{Name: "PORT", Pattern: `[0-9]{1,5}`},
 			{Name: "USER", Required: true},
 			{Name: "GREETING", Default: "hello"},
-			{Name: "API_KEY", Secret: true},
+			{Name: "API_KEY", Secret: yes},
 			{Name: "PASSWORD", Generate: GeneratePassword},
-			{Name: "ENC_KEY", Generate: GenerateHex32, Secret: true},
+			{Name: "ENC_KEY", Generate: GenerateHex32, Secret: yes},
 			{Name: "OPTIONAL"},
 		},
 	}
@@ -74,7 +74,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env, secrets, err := Resolve(resolveType(), tt.input)
+			env, secrets, err := Resolve(resolveType(), tt.input, nil)
 			if tt.field != "" {
 				assertFieldError(t, err, tt.field, tt.rule)
 				if env != nil || secrets != nil {
@@ -118,8 +118,8 @@ func checkSecrets(t *testing.T, got, want map[string]string) {
 func TestResolveGeneratesFreshValues(t *testing.T) {
 	ty := resolveType()
 	in := map[string]string{"USER": "a"}
-	_, s1, err1 := Resolve(ty, in)
-	_, s2, err2 := Resolve(ty, in)
+	_, s1, err1 := Resolve(ty, in, nil)
+	_, s2, err2 := Resolve(ty, in, nil)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
@@ -130,7 +130,7 @@ func TestResolveGeneratesFreshValues(t *testing.T) {
 
 func TestResolveDoesNotTouchInput(t *testing.T) {
 	in := map[string]string{"USER": "a"}
-	if _, _, err := Resolve(resolveType(), in); err != nil {
+	if _, _, err := Resolve(resolveType(), in, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(in, map[string]string{"USER": "a"}) {
@@ -147,7 +147,7 @@ func TestResolveBuiltinDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, secrets, err := Resolve(pg, nil)
+	env, secrets, err := Resolve(pg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestResolveBuiltinDefaults(t *testing.T) {
 		t.Errorf("env = %v", env)
 	}
 	checkSecrets(t, secrets, map[string]string{"POSTGRES_PASSWORD": "*pw"})
-	if _, _, err := Resolve(pg, map[string]string{"POSTGRES_USER": "Robert'); DROP"}); err == nil {
+	if _, _, err := Resolve(pg, map[string]string{"POSTGRES_USER": "Robert'); DROP"}, nil); err == nil {
 		t.Error("POSTGRES_USER pattern not applied")
 	}
 }

@@ -38,6 +38,12 @@ const (
 	GenerateHex32    = "hex32"
 )
 
+// Hash formats moor knows for EnvSpec.Hash.
+const (
+	HashBcrypt   = "bcrypt"
+	HashArgon2id = "argon2id"
+)
+
 // Validate checks t against the catalog rules. The first broken rule is
 // returned as a *domain.FieldError naming the field (a JSON path such as
 // "ports[0].port") and the rule; it unwraps to domain.ErrInvalid.
@@ -188,6 +194,19 @@ func validateEnvSpec(field string, e domain.EnvSpec) error {
 		// A generated value is unpredictable by design: a default or a
 		// fixed list would silently win over it or be broken by it.
 		return domain.Invalid(field+".generate", "cannot be combined with default or choices")
+	}
+	if e.Generate != "" && e.Secret != nil && !*e.Secret {
+		return domain.Invalid(field+".secret", "cannot be false for a generated value: generated values are always secret")
+	}
+	switch e.Hash {
+	case "", HashBcrypt, HashArgon2id:
+	default:
+		return domain.Invalid(field+".hash", "must be %q or %q", HashBcrypt, HashArgon2id)
+	}
+	if e.Hash != "" && (e.Generate != "" || len(e.Choices) > 0 || e.Pattern != "") {
+		// The user gives the password and keeps it: moor stores only the
+		// hash, so it cannot generate one the user would never see.
+		return domain.Invalid(field+".hash", "cannot be combined with generate, choices or pattern")
 	}
 	var pattern *regexp.Regexp
 	if e.Pattern != "" {

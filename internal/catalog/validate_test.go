@@ -27,7 +27,7 @@ func validType() domain.Type {
 		Env: []domain.EnvSpec{
 			{Name: "MODE", Choices: []string{"a", "b"}, Default: "a"},
 			{Name: "_lower_ok1", Pattern: `[0-9]+`, Default: "42"},
-			{Name: "TOKEN", Generate: GenerateHex32, Secret: true},
+			{Name: "TOKEN", Generate: GenerateHex32, Secret: yes},
 		},
 		Volumes: []domain.VolumeSpec{
 			{Name: "data", Path: "/data"},

@@ -4,14 +4,23 @@ import "time"
 
 // CreateRequest is the body of POST /api/v1/containers.
 type CreateRequest struct {
-	Name     string            `json:"name"`
-	Type     string            `json:"type"`
-	Env      map[string]string `json:"env,omitempty"`
-	Replicas *int              `json:"replicas,omitempty"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Env holds the user's values; an empty string counts as not given
+	// (forms send empty fields), so the default or a generated value
+	// applies.
+	Env map[string]string `json:"env,omitempty"`
+	// LeaveEmpty names variables to leave empty: no default and nothing
+	// generated (the API reads them from "env" values that are JSON null).
+	LeaveEmpty []string `json:"-"`
+	Replicas   *int     `json:"replicas,omitempty"`
 	// Aliases are extra host names Traefik routes to the container; Path
 	// limits its router to a path prefix. Both end up in Traefik rules.
 	Aliases []string `json:"aliases,omitempty"`
 	Path    string   `json:"path,omitempty"`
+	// HTTPPort picks which of the type's TCP ports Traefik routes to,
+	// instead of the type's choice.
+	HTTPPort int `json:"http_port,omitempty"`
 }
 
 // NewContainer is a validated container, ready to be recorded with desired

@@ -34,16 +34,20 @@ const MaxReplicas = 20
 
 // Container is a managed deployment: one name, one type, one or more replicas.
 type Container struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	Type         string            `json:"type"`
-	Image        string            `json:"image"`
-	Status       Status            `json:"status"`
-	StatusReason string            `json:"status_reason,omitempty"`
-	StatusCause  Cause             `json:"status_cause,omitempty"`
-	DesiredState DesiredState      `json:"desired_state"`
-	Replicas     int               `json:"replicas"`
-	Env          map[string]string `json:"env"`
+	ID           string       `json:"id"`
+	Name         string       `json:"name"`
+	Type         string       `json:"type"`
+	Image        string       `json:"image"`
+	Status       Status       `json:"status"`
+	StatusReason string       `json:"status_reason,omitempty"`
+	StatusCause  Cause        `json:"status_cause,omitempty"`
+	DesiredState DesiredState `json:"desired_state"`
+	Replicas     int          `json:"replicas"`
+	// Env holds the values of the variables that are not secret; only
+	// operators and admins see it (the API leaves it out for viewers).
+	Env map[string]string `json:"env,omitempty"`
+	// EnvNames lists the variables set in Env, for everyone.
+	EnvNames []string `json:"env_names"`
 	// Spec is the type as it was when the container was created, with the
 	// user's values resolved: later catalog changes do not move it.
 	Spec        Type  `json:"-"`

@@ -69,8 +69,19 @@ type EnvSpec struct {
 	// "password" (24 URL-safe characters) or "hex32" (32 hex digits).
 	Generate string `json:"generate,omitempty" yaml:"generate"`
 	// Secret values are stored encrypted and shown only through the
-	// credentials endpoint.
-	Secret bool `json:"secret,omitempty" yaml:"secret"`
+	// credentials endpoint. Unset in a type file, the catalog decides from
+	// the name (see catalog.LooksSecret); a loaded type always has it set.
+	Secret *bool `json:"secret,omitempty" yaml:"secret"`
+	// Hash names the format the container expects the variable in
+	// ("bcrypt" or "argon2id"): the user gives a password and moor stores
+	// its hash.
+	Hash string `json:"hash,omitempty" yaml:"hash"`
+}
+
+// IsSecret reports whether the variable's value is sealed and kept out of
+// the container's JSON: declared secret, or generated.
+func (e EnvSpec) IsSecret() bool {
+	return e.Generate != "" || e.Secret != nil && *e.Secret
 }
 
 // VolumeSpec is a path in the container backed by a named volume, or, for

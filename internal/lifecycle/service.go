@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 
@@ -110,7 +111,7 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	if t.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
 		return domain.Container{}, fmt.Errorf("type %q uses host mounts or privileged mode, which only admins may deploy: %w", t.ID, domain.ErrForbidden)
 	}
-	env, secrets, err := catalog.Resolve(t, req.Env)
+	env, secrets, err := catalog.Resolve(t, req.Env, req.LeaveEmpty)
 	if err != nil {
 		return domain.Container{}, err
 	}
@@ -206,6 +207,7 @@ func (s *Service) decorate(c domain.Container) domain.Container {
 	if c.Env == nil {
 		c.Env = map[string]string{}
 	}
+	c.EnvNames = slices.Sorted(maps.Keys(c.Env))
 	return c
 }
 

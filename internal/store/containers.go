@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -78,7 +80,8 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 			return err
 		}
 		return record(ctx, tx, ref{nc.ID, nc.Name}, "created", actor, map[string]any{
-			"type": nc.Type, "image": nc.Image, "replicas": nc.Replicas, "env": nc.Env,
+			// Names only: history and events are for every viewer.
+			"type": nc.Type, "image": nc.Image, "replicas": nc.Replicas, "env": slices.Sorted(maps.Keys(nc.Env)),
 		})
 	})
 	if err != nil {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -122,6 +124,77 @@ func TestMigration0005WithData(t *testing.T) {
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM container_instances WHERE docker_id LIKE 'docker-%'`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("after down: %d instances keep their docker_id (%v)", n, err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigration0007WithData: history and events written with the values of
+// a container's variables keep only their names; other details stay.
+func TestMigration0007WithData(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	since7 := 0
+	for _, m := range ms {
+		if m.version >= 7 {
+			since7++
+		}
+	}
+	if _, err := s.MigrateDown(ctx, since7); err != nil {
+		t.Fatal(err)
+	}
+	details := `{"type": "t", "replicas": 1, "env": {"MODE": "web", "API_TOKEN": "tok-value"}}`
+	for _, sql := range []string{
+		`INSERT INTO deployment_history (container_name, action, actor, details) VALUES ('a', 'created', 'test', $1)`,
+		`INSERT INTO deployment_history (container_name, action, actor, details) VALUES ('b', 'created', 'test', '{"env": {}}')`,
+		`INSERT INTO deployment_history (container_name, action, actor, details) VALUES ('c', 'stopped', 'test', '{"reason": "x"}')`,
+		`INSERT INTO events (seq, kind, container_name, actor, data) VALUES (900001, 'container.created', 'a', 'test', $1)`,
+	} {
+		args := []any{}
+		if strings.Contains(sql, "$1") {
+			args = append(args, details)
+		}
+		if _, err := s.pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rows, err := s.pool.Query(ctx, `SELECT details::text FROM deployment_history ORDER BY container_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		rows.Scan(&d)
+		got = append(got, d)
+	}
+	var ev string
+	if err := s.pool.QueryRow(ctx, `SELECT data::text FROM events WHERE seq = 900001`).Scan(&ev); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, ev)
+	want := []string{
+		`{"env": ["API_TOKEN", "MODE"], "type": "t", "replicas": 1}`,
+		`{"env": []}`,
+		`{"reason": "x"}`,
+		`{"env": ["API_TOKEN", "MODE"], "type": "t", "replicas": 1}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after 0007:\n got %q\nwant %q", got, want)
+	}
+	if _, err := s.MigrateDown(ctx, since7); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
