@@ -62,3 +62,52 @@ func TestCatalogAPI(t *testing.T) {
 		t.Errorf("unknown type: %d", status)
 	}
 }
+
+// TestHTTPPortChoice: the type says why its HTTP port is the one routed,
+// and a create request may route another of its TCP ports.
+func TestHTTPPortChoice(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(`id: two
+title: Two ports
+image: moor-testapp:latest
+ports: [{name: web, port: 8080}, {name: admin, port: 9000}, {name: dns, port: 53, protocol: udp}]
+`), 0o644)
+	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
+	m := e.Start()
+	status, body := m.Do("GET", "/api/v1/types/two", nil)
+	if status != 200 || !strings.Contains(string(body), `"http_port_reason": "a port named \"web\""`) {
+		t.Errorf("type: %d %s", status, body)
+	}
+	httpPort := func(body []byte) int {
+		var c struct {
+			Ports []struct {
+				Port int
+				HTTP bool
+			}
+		}
+		json.Unmarshal(body, &c)
+		for _, p := range c.Ports {
+			if p.HTTP {
+				return p.Port
+			}
+		}
+		return 0
+	}
+	status, body = m.Do("POST", "/api/v1/containers", map[string]any{"name": "pick", "type": "two", "http_port": 9000})
+	if status != 202 || httpPort(body) != 9000 {
+		t.Errorf("create with http_port 9000: %d %s", status, body)
+	}
+	if _, body := m.Do("GET", "/api/v1/containers/pick", nil); httpPort(body) != 9000 {
+		t.Errorf("stored: %s", body)
+	}
+	status, body = m.Do("POST", "/api/v1/containers", map[string]any{"name": "dflt", "type": "two"})
+	if status != 202 || httpPort(body) != 8080 {
+		t.Errorf("create: %d %s", status, body)
+	}
+	for _, port := range []int{53, 1234} {
+		status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "bad", "type": "two", "http_port": port})
+		if status != 422 || !strings.Contains(string(body), `"field": "http_port"`) || !strings.Contains(string(body), "8080, 9000") {
+			t.Errorf("http_port %d: %d %s", port, status, body)
+		}
+	}
+}

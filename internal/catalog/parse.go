@@ -93,6 +93,7 @@ func normalize(t domain.Type) domain.Type {
 		t.Env = []domain.EnvSpec{}
 	}
 	decideSecrets(t.Env)
+	explainHTTPPort(&t)
 	return t
 }
 

@@ -66,9 +66,10 @@ func TestParseTypeFull(t *testing.T) {
 			Test: []string{"CMD", "/app", "-check"}, Interval: 5 * time.Second,
 			Timeout: 90 * time.Second, Retries: 2, StartPeriod: 500 * time.Millisecond,
 		},
-		Resources: domain.ResourceSpec{MemoryMB: 64, CPUs: 0.25},
-		Command:   []string{"serve"},
-		Restart:   domain.RestartAlways, // default
+		Resources:      domain.ResourceSpec{MemoryMB: 64, CPUs: 0.25},
+		Command:        []string{"serve"},
+		Restart:        domain.RestartAlways, // default
+		HTTPPortReason: ReasonDeclared,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseType:\n got %+v\nwant %+v", got, want)

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,8 +27,8 @@ import (
 //   - ID: "portainer-" + the title as a DNS label; a title already used in
 //     the same file gets "-2", "-3"... in file order.
 //   - Ports: the container port of "8080:80/tcp", "80/tcp", "53/udp" or "80".
-//     Portainer says nothing of which port speaks HTTP, so the HTTP port is
-//     the TCP port best ranked in httpPortRank; none if none is listed.
+//     Portainer says nothing of which port speaks HTTP: chooseHTTPPort
+//     (httpport.go) picks it, and the type says why (HTTPPortReason).
 //   - Env: select -> choices, with the `default: true` option as default;
 //     preset (a value Portainer hides and fixes) -> secret, and a preset
 //     with a value keeps it as the only choice. Which names are secret,
@@ -43,27 +41,9 @@ import (
 //     "sh -c": it is the CMD appended to the image's ENTRYPOINT, and many
 //     images (minio, filebrowser) expect bare arguments there.
 //   - restart_policy: always and unless-stopped -> always; on-failure; no.
-//   - note (HTML) is appended to the description as plain text, because it
-//     often carries the default credentials.
-
-// httpPortRank orders container ports by how likely they serve plain HTTP:
-// the generic web ports first, then well-known application UIs. 443 and
-// 8443 are absent on purpose: Traefik would speak plain HTTP to a TLS port.
-var httpPortRank = []int{
-	80, 8080, 8000, 3000, 8081, 8888, 5000,
-	2368,  // Ghost
-	8983,  // Solr
-	9200,  // Elasticsearch
-	4200,  // CrateDB admin UI
-	5678,  // n8n
-	15672, // RabbitMQ management
-	5601,  // Kibana
-	9090,  // Prometheus
-	1880,  // Node-RED
-}
-
-// htmlTagRE matches HTML tags in Portainer notes.
-var htmlTagRE = regexp.MustCompile(`<[^>]*>`)
+//   - note (HTML) is appended to the description, both made text by
+//     htmlToText (line breaks, list items and links kept), because it often
+//     carries the default credentials.
 
 type ptFile struct {
 	Version   string            `json:"version"`
@@ -213,6 +193,11 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
 	if isWebURL(p.Logo) {
 		t.Logo = p.Logo
 	}
+	if i, reason := chooseHTTPPort(t.Ports, 0); i >= 0 {
+		t.Ports[i].HTTP = true
+		t.Ports[i].Name = "http"
+		t.HTTPPortReason = reason
+	}
 	return normalize(t), title, nil
 }
 
@@ -304,10 +289,11 @@ func imageRef(registry, image string) string {
 	return registry + "/" + image
 }
 
-// describe joins the description and the note, the note stripped of HTML.
+// describe joins the description and the note, both as text (they often
+// hold HTML: line breaks, lists, links with the default credentials).
 func describe(description, note string) string {
-	d := cleanText(description, true)
-	n := cleanText(html.UnescapeString(htmlTagRE.ReplaceAllString(note, "")), true)
+	d := cleanText(htmlToText(description), true)
+	n := cleanText(htmlToText(note), true)
 	switch {
 	case n == "":
 		return d
@@ -360,10 +346,6 @@ func convertPorts(in []string) ([]domain.PortSpec, error) {
 		seen[key] = true
 		out = append(out, domain.PortSpec{Name: fmt.Sprintf("%s-%d", proto, port), Port: port, Protocol: proto})
 	}
-	if i := httpPortIndex(out); i >= 0 {
-		out[i].HTTP = true
-		out[i].Name = "http"
-	}
 	return out, nil
 }
 
@@ -389,22 +371,6 @@ func parsePort(s string) (int, string, error) {
 		return 0, "", errors.New("container port must be a number from 1 to 65535")
 	}
 	return n, proto, nil
-}
-
-// httpPortIndex returns the index of the best-ranked TCP port, or -1.
-func httpPortIndex(ports []domain.PortSpec) int {
-	best, bestRank := -1, len(httpPortRank)
-	for i, p := range ports {
-		if p.Protocol != "tcp" {
-			continue
-		}
-		for rank, candidate := range httpPortRank {
-			if p.Port == candidate && rank < bestRank {
-				best, bestRank = i, rank
-			}
-		}
-	}
-	return best
 }
 
 func convertEnvs(in []ptEnv) []domain.EnvSpec {

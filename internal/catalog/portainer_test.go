@@ -256,10 +256,13 @@ func summarize(source string, types []domain.Type, skipped []Skipped) string {
 			b.WriteString(" admin-only")
 		}
 		b.WriteString("\n")
+		if t.Description != "" {
+			fmt.Fprintf(&b, "  description %q\n", t.Description)
+		}
 		for _, p := range t.Ports {
 			fmt.Fprintf(&b, "  port %s %d/%s", p.Name, p.Port, p.Protocol)
 			if p.HTTP {
-				b.WriteString(" http")
+				fmt.Fprintf(&b, " http (%s)", t.HTTPPortReason)
 			}
 			b.WriteString("\n")
 		}

@@ -18,6 +18,10 @@ type Type struct {
 	Command     []string      `json:"command,omitempty" yaml:"command"`
 	Restart     RestartPolicy `json:"restart" yaml:"restart"`
 	Privileged  bool          `json:"privileged,omitempty" yaml:"privileged"`
+	// HTTPPortReason says why the HTTP port is the one Traefik routes to
+	// (declared by the type, a Traefik label, its name, a well-known web
+	// port, the only TCP port, or chosen at create).
+	HTTPPortReason string `json:"http_port_reason,omitempty" yaml:"-"`
 	// Routing is how Traefik reaches the type's ports (optional).
 	Routing *Routing `json:"routing,omitempty" yaml:"routing"`
 	// Source says where the type came from: "builtin", "dir" or "portainer".

@@ -107,6 +107,9 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	if err != nil {
 		return domain.Container{}, err
 	}
+	if t, err = catalog.ChooseHTTPPort(t, req.HTTPPort); err != nil {
+		return domain.Container{}, err
+	}
 	t = withRouting(t, req.Aliases, req.Path)
 	if t.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
 		return domain.Container{}, fmt.Errorf("type %q uses host mounts or privileged mode, which only admins may deploy: %w", t.ID, domain.ErrForbidden)
