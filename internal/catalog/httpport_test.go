@@ -8,7 +8,9 @@ import (
 )
 
 func TestChooseHTTPPort(t *testing.T) {
-	tcp := func(port int, name string) domain.PortSpec { return domain.PortSpec{Name: name, Port: port, Protocol: "tcp"} }
+	tcp := func(port int, name string) domain.PortSpec {
+		return domain.PortSpec{Name: name, Port: port, Protocol: "tcp"}
+	}
 	udp := func(port int) domain.PortSpec { return domain.PortSpec{Port: port, Protocol: "udp"} }
 	for _, tc := range []struct {
 		name   string
