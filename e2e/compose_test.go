@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -385,5 +387,58 @@ func waitHealthy(t *testing.T, url string, patience time.Duration) {
 			t.Fatalf("%s did not answer 200 in %s (last: %d %v)", url, patience, code, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestImageBuildContext: what `docker build` of the repository sends, as
+// the engine sees it (.dockerignore applied): the sources moor embeds, and
+// not the development database and key in .moor/, binaries or tests.
+func TestImageBuildContext(t *testing.T) {
+	testenv.RequireDocker(t)
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	// A file where `make run` keeps secret.key, so the test has something to miss.
+	probe := filepath.Join(root, ".moor", "probe-"+randSuffix())
+	if err := os.MkdirAll(filepath.Dir(probe), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(probe, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(probe) })
+
+	tag := "moor-t-context:" + randSuffix()
+	build := exec.Command("docker", "build", "-q", "--label", "moor.test=1", "-t", tag, "-f", "-", root)
+	build.Stdin = strings.NewReader("FROM scratch\nCOPY . /ctx/\n")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { dockerQuiet("rmi", "-f", tag) })
+	id := docker(t, "create", "--label", "moor.test=1", tag, "/none")
+	t.Cleanup(func() { dockerQuiet("rm", "-f", id) })
+	out, err := exec.Command("docker", "export", id).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{}
+	tr := tar.NewReader(bytes.NewReader(out))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		files[strings.TrimPrefix(h.Name, "ctx/")] = true
+	}
+	for _, want := range []string{"go.mod", "go.sum", "cmd/moor/main.go", "web/static/app.js", "migrations/0001_core.up.sql",
+		"internal/catalog/builtin/testapp.yaml", "deploy/Dockerfile"} {
+		if !files[want] {
+			t.Errorf("the build context lacks %s", want)
+		}
+	}
+	for f := range files {
+		if strings.HasPrefix(f, ".moor") || strings.HasPrefix(f, ".git/") || strings.HasPrefix(f, "bin/") ||
+			strings.HasSuffix(f, "_test.go") || strings.Contains(f, "testdata/") {
+			t.Errorf("the build context holds %s", f)
+		}
 	}
 }
