@@ -87,6 +87,21 @@ type (
 		domain.Webhook
 		Secret string `json:"secret"`
 	}
+	apiKeyList struct {
+		APIKeys []domain.APIKey `json:"apikeys"`
+	}
+	userList struct {
+		Users []domain.User `json:"users"`
+	}
+	userReq struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Role     string `json:"role"`
+	}
+	passwordReq struct {
+		Password        string `json:"password"`
+		CurrentPassword string `json:"current_password,omitempty"`
+	}
 )
 
 var ops = map[string]op{
@@ -115,8 +130,15 @@ var ops = map[string]op{
 		{"after", "integer", "sequence number to start after (0: from the oldest kept); 410 if events after it were pruned"}, {"limit", "integer", "1-1000 (100)"}}, status: 200, resp: eventList{}},
 	"GET /api/v1/ws": {summary: "Websocket of events, one JSON message each; resumes with ?after=SEQ",
 		query: []param{{"after", "integer", "resume after this event (0: the oldest kept); absent: start with the next one; closes with 4410 if events after it were pruned"}}, status: 101},
-	"GET /api/v1/openapi.json":       {summary: "This document", status: 200, resp: map[string]any{}},
-	"POST /api/v1/apikeys":           {summary: "Create an API key (shown once)", body: apiKeyReq{}, status: 201, resp: apiKeyResp{}},
+	"GET /api/v1/openapi.json":        {summary: "This document", status: 200, resp: map[string]any{}},
+	"POST /api/v1/apikeys":            {summary: "Create an API key (shown once)", body: apiKeyReq{}, status: 201, resp: apiKeyResp{}},
+	"GET /api/v1/apikeys":             {summary: "API keys (never the keys themselves), revoked ones too", status: 200, resp: apiKeyList{}},
+	"DELETE /api/v1/apikeys/{name}":   {summary: "Revoke an API key at once", status: 200, resp: domain.APIKey{}},
+	"GET /api/v1/users":               {summary: "Users, with their live sessions", status: 200, resp: userList{}},
+	"POST /api/v1/users":              {summary: "Add a user", body: userReq{}, status: 201, resp: domain.User{}},
+	"DELETE /api/v1/users/{username}": {summary: "Remove a user and end their sessions (not the last admin, not yourself)", status: 204},
+	"PUT /api/v1/users/{username}/password": {summary: "Change a password (admins: anyone's; a user: their own, with current_password); ends the user's other sessions",
+		body: passwordReq{}, status: 204},
 	"POST /api/v1/webhooks":          {summary: "Create a webhook (its signing secret is shown once)", body: webhookReq{}, status: 201, resp: webhookCreated{}},
 	"GET /api/v1/webhooks":           {summary: "Webhooks and their delivery state", status: 200, resp: webhookList{}},
 	"GET /api/v1/webhooks/{name}":    {summary: "One webhook", status: 200, resp: domain.Webhook{}},

@@ -66,6 +66,8 @@ type Server struct {
 	Hub       *Hub // the websocket event stream
 
 	Keys     Keys
+	KeyAdmin KeyAdmin // listing and revoking keys
+	Users    Users    // managing the people who sign in
 	Sessions Sessions // sign-in for the web UI; nil: API keys only
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when 0).
 	SessionTTL time.Duration
@@ -126,6 +128,12 @@ var routes = []route{
 	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},
 	{"GET", "/api/v1/openapi.json", domain.RoleViewer, (*Server).openAPI},
 	{"POST", "/api/v1/apikeys", domain.RoleAdmin, (*Server).createAPIKey},
+	{"GET", "/api/v1/apikeys", domain.RoleAdmin, (*Server).listAPIKeys},
+	{"DELETE", "/api/v1/apikeys/{name}", domain.RoleAdmin, (*Server).revokeAPIKey},
+	{"GET", "/api/v1/users", domain.RoleAdmin, (*Server).listUsers},
+	{"POST", "/api/v1/users", domain.RoleAdmin, (*Server).addUser},
+	{"DELETE", "/api/v1/users/{username}", domain.RoleAdmin, (*Server).removeUser},
+	{"PUT", "/api/v1/users/{username}/password", domain.RoleViewer, (*Server).setPassword},
 	{"POST", "/api/v1/webhooks", domain.RoleAdmin, (*Server).createWebhook},
 	{"GET", "/api/v1/webhooks", domain.RoleAdmin, (*Server).listWebhooks},
 	{"GET", "/api/v1/webhooks/{name}", domain.RoleAdmin, (*Server).getWebhook},

@@ -298,7 +298,7 @@ func serve(args []string, stderr io.Writer) error {
 	}, logger)
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
-		Lifecycle: svc, Catalog: cat, Keys: st, Events: st, Sessions: st, Logger: logger, Version: version,
+		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Events: st, Sessions: st, Logger: logger, Version: version,
 		Limits: api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
 		SignIn: api.SignInLimits{TrustedProxies: proxies},
 		Ready: map[string]api.Check{

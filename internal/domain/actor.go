@@ -82,3 +82,23 @@ type HistoryEntry struct {
 	Actor     string          `json:"actor"`
 	Details   json.RawMessage `json:"details,omitempty"`
 }
+
+// APIKey is a key as admins list it: never the key itself.
+type APIKey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       Role       `json:"role"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// User is a person who signs in to the dashboard.
+type User struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	// Sessions counts the user's live sign-ins.
+	Sessions int `json:"sessions"`
+}

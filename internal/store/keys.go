@@ -49,7 +49,13 @@ func (s *Store) ActorByKeyHash(ctx context.Context, hash []byte) (domain.Actor, 
 // AddUser stores a user with a password hash.
 func (s *Store) AddUser(ctx context.Context, username, passwordHash string, role domain.Role) (string, error) {
 	id := uuid.NewString()
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, $4)`,
-		id, username, passwordHash, role)
-	return id, mapErr(err, fmt.Sprintf("user %q", username))
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, $4)`,
+			id, username, passwordHash, role); err != nil {
+			return mapErr(err, fmt.Sprintf("user %q", username))
+		}
+		_, err := appendEvent(ctx, tx, "user.created", ref{}, domain.ActorFrom(ctx).String(), map[string]any{"username": username, "role": role})
+		return err
+	})
+	return id, err
 }
