@@ -123,7 +123,7 @@ var ops = map[string]op{
 	"POST /api/v1/containers/{name}/restart": {summary: "Rolling restart, one replica at a time", status: 202, resp: domain.Container{}},
 	"POST /api/v1/containers/{name}/scale":   {summary: "Change the number of replicas", body: scaleReq{}, status: 202, resp: domain.Container{}},
 	"GET /api/v1/containers/{name}/logs": {summary: "Logs (text)", query: []param{{"tail", "integer", "lines, 1-10000 (200)"},
-		{"replica", "integer", "replica index (0)"}}, status: 200, text: true},
+		{"replica", "integer", "replica index (0)"}, {"follow", "boolean", "then stream new lines until the replica stops or the client leaves (counts as one of the key's websockets)"}}, status: 200, text: true},
 	"GET /api/v1/containers/{name}/history":     {summary: "Deployment history (kept after removal)", status: 200, resp: historyList{}},
 	"GET /api/v1/containers/{name}/credentials": {summary: "Generated secrets", status: 200, resp: credentialMap{}},
 	"GET /api/v1/events": {summary: "Events after a sequence number, oldest first", query: []param{

@@ -34,7 +34,7 @@ type Lifecycle interface {
 	Scale(ctx context.Context, name string, replicas int) (domain.Container, error)
 	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
 	Credentials(ctx context.Context, name string) (map[string]string, error)
-	Logs(ctx context.Context, name string, replica, tail int, w io.Writer) error
+	Logs(ctx context.Context, name string, replica int, opts domain.LogOptions, w io.Writer) error
 }
 
 // Catalog lists container types.
@@ -399,16 +399,98 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	follow, err := boolParam(r, "follow")
+	if err != nil {
+		return err
+	}
+	name := mux.Vars(r)["name"]
+	if follow {
+		return s.followLogs(w, r, name, replica, tail)
+	}
 	// Buffered so that an error can still be a JSON error, and capped: a
 	// few long lines must not take moor's memory.
 	buf := &cappedBuffer{max: maxLogBytes}
-	if err := s.Lifecycle.Logs(r.Context(), mux.Vars(r)["name"], replica, tail, buf); err != nil && !errors.Is(err, errLogCap) {
+	if err := s.Lifecycle.Logs(r.Context(), name, replica, domain.LogOptions{Tail: tail}, buf); err != nil && !errors.Is(err, errLogCap) {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, err = w.Write(buf.b.Bytes())
 	return err
+}
+
+// followLogs streams a replica's log as it grows, until the replica stops
+// or the client leaves. It counts as one of the caller's sockets (a
+// websocket's quota), and each write has its own deadline, so a client
+// that stops reading is let go.
+func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, name string, replica, tail int) error {
+	if _, err := s.Lifecycle.Get(r.Context(), name); err != nil {
+		return err // a 404 before the quota's 429
+	}
+	closeSocket, ok := s.openSocket(domain.ActorFrom(r.Context()))
+	if !ok {
+		return tooMany(w, 10*time.Second, "too many websockets and log streams open with this key: "+
+			strconv.Itoa(s.limitsOrDefault().Websockets)+" at most; close one first")
+	}
+	defer closeSocket()
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	// The answer starts with the first line, or after a moment without
+	// one, so an error found before (no such container) is still JSON.
+	t := time.AfterFunc(500*time.Millisecond, func() { fw.Write(nil) })
+	defer t.Stop()
+	err := s.Lifecycle.Logs(r.Context(), name, replica, domain.LogOptions{Tail: tail, Follow: true}, fw)
+	t.Stop()
+	if !fw.begin() {
+		return err // nothing sent yet: err (or nil) answers normally
+	}
+	if err != nil && r.Context().Err() == nil {
+		s.Logger.Warn("log stream ended", "container", name, "err", err)
+	}
+	return nil
+}
+
+// logWriteTimeout bounds each write of a followed log.
+const logWriteTimeout = 30 * time.Second
+
+// flushWriter sends each write at once; the headers go with the first
+// (or with an empty write, to start the answer).
+type flushWriter struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+	ended   bool
+}
+
+// begin reports whether the answer has started, and stops it starting
+// later (after the handler returned).
+func (f *flushWriter) begin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ended = true
+	return f.started
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended {
+		return 0, http.ErrHandlerTimeout
+	}
+	if !f.started {
+		f.started = true
+		h := f.w.Header()
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		f.w.WriteHeader(http.StatusOK)
+	}
+	f.rc.SetWriteDeadline(time.Now().Add(logWriteTimeout))
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
 }
 
 // maxLogBytes caps one logs response.

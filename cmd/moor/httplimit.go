@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,10 +173,15 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return provider.ConnContext(ctx, c)
 }
 
-// isLong tells websocket upgrades and the provider's long poll.
+// isLong tells websocket upgrades, followed logs and the provider's long
+// poll.
 func isLong(r *http.Request) bool {
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		return true
+	}
+	if strings.HasSuffix(r.URL.Path, "/logs") && strings.HasPrefix(r.URL.Path, "/api/v1/containers/") {
+		follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
+		return follow
 	}
 	return r.URL.Path == "/api/v1/traefik/config" && r.URL.Query().Get("wait") != ""
 }

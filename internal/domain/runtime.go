@@ -110,3 +110,9 @@ type PullProgress struct {
 	ID, Status     string
 	Current, Total int64
 }
+
+// LogOptions say which of a replica's log lines to read.
+type LogOptions struct {
+	Tail   int  // the last Tail lines (0: all)
+	Follow bool // then keep streaming new lines until the replica stops or ctx ends
+}

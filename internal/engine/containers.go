@@ -375,10 +375,10 @@ func exitCodeFromStatus(status string) int {
 // order the engine stored them: the last tail lines (of both streams
 // together), or all of them when tail <= 0. It does not follow. A missing container wraps
 // domain.ErrNotFound.
-func (d *Docker) Logs(ctx context.Context, id string, tail int, w io.Writer) error {
-	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all"}
-	if tail > 0 {
-		opts.Tail = strconv.Itoa(tail)
+func (d *Docker) Logs(ctx context.Context, id string, lo domain.LogOptions, w io.Writer) error {
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all", Follow: lo.Follow}
+	if lo.Tail > 0 {
+		opts.Tail = strconv.Itoa(lo.Tail)
 	}
 	rc, err := d.cli.ContainerLogs(ctx, id, opts)
 	if err != nil {
@@ -395,7 +395,7 @@ func (d *Docker) Logs(ctx context.Context, id string, tail int, w io.Writer) err
 	} else {
 		_, err = io.Copy(w, br)
 	}
-	if err != nil {
+	if err != nil && !(lo.Follow && ctx.Err() != nil) {
 		return wrap("logs of container "+id, err)
 	}
 	return nil

@@ -351,7 +351,7 @@ func TestContainerLifecycle(t *testing.T) {
 
 	t.Run("Logs", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := d.Logs(ctx, id, 0, &buf); err != nil {
+		if err := d.Logs(ctx, id, domain.LogOptions{}, &buf); err != nil {
 			t.Fatal(err)
 		}
 		out := buf.String()
@@ -362,7 +362,7 @@ func TestContainerLifecycle(t *testing.T) {
 			t.Errorf("logs hold stream headers: %q", out)
 		}
 		buf.Reset()
-		if err := d.Logs(ctx, id, 1, &buf); err != nil {
+		if err := d.Logs(ctx, id, domain.LogOptions{Tail: 1}, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if n := strings.Count(buf.String(), "\n"); n != 1 {
@@ -432,7 +432,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if err := d.Start(ctx, id); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Start missing = %v; want ErrNotFound", err)
 	}
-	if err := d.Logs(ctx, id, 0, &bytes.Buffer{}); !errors.Is(err, domain.ErrNotFound) {
+	if err := d.Logs(ctx, id, domain.LogOptions{}, &bytes.Buffer{}); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Logs missing = %v; want ErrNotFound", err)
 	}
 	if list, err := d.List(ctx, map[string]string{domain.LabelID: moorID}); err != nil || len(list) != 0 {

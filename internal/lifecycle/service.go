@@ -42,7 +42,7 @@ type Sealer interface {
 
 // LogReader reads an instance's logs from its runtime.
 type LogReader interface {
-	Logs(ctx context.Context, id string, tail int, w io.Writer) error
+	Logs(ctx context.Context, id string, opts domain.LogOptions, w io.Writer) error
 }
 
 // Zones says how names and URLs are formed.
@@ -329,7 +329,7 @@ func (s *Service) Credentials(ctx context.Context, name string) (map[string]stri
 }
 
 // Logs writes the last tail lines of one replica's logs to w.
-func (s *Service) Logs(ctx context.Context, name string, replica, tail int, w io.Writer) error {
+func (s *Service) Logs(ctx context.Context, name string, replica int, opts domain.LogOptions, w io.Writer) error {
 	c, err := s.Get(ctx, name)
 	if err != nil {
 		return err
@@ -339,7 +339,7 @@ func (s *Service) Logs(ctx context.Context, name string, replica, tail int, w io
 	}
 	for _, in := range c.Instances {
 		if in.Index == replica && in.RuntimeID != "" {
-			return s.logs.Logs(ctx, in.RuntimeID, tail, w)
+			return s.logs.Logs(ctx, in.RuntimeID, opts, w)
 		}
 	}
 	return fmt.Errorf("replica %d of %q has not been created yet: %w", replica, name, domain.ErrNotFound)
