@@ -50,7 +50,7 @@ var (
 	dnsConns    = flag.Int("dns-conns", 20000, "attacker DNS-over-TCP connections")
 	httpConns   = flag.Int("http-conns", 20000, "attacker HTTP connections")
 	sources     = flag.Int("sources", 1000, "loopback source addresses of the many-address attacks")
-	dialRate    = flag.Int("dial-rate", 5000, "attacker dials per second at most, all connections together")
+	dialRate    = flag.Int("dial-rate", 2000, "attacker dials per second at most, all connections together")
 	redial      = flag.Duration("redial", time.Second, "pause before the attacker dials again a connection moor closed")
 	settle      = flag.Duration("settle", 3*time.Second, "wait once every connection was dialed once, before the victim starts")
 	requests    = flag.Int("requests", 200, "victim requests of each kind per attack")
@@ -351,6 +351,53 @@ func conntrack() int {
 	return n
 }
 
+// socks is what moor holds on its two TCP ports: connections from the
+// attacker (any address but the victim's 127.0.0.1) and the length of
+// each listener's accept queue (connections the kernel completed that
+// moor has not accepted yet).
+type socks struct{ http, dns, httpQueue, dnsQueue int }
+
+func readSocks(pid int) socks {
+	var out socks
+	_, hp, _ := net.SplitHostPort(*httpAddr)
+	_, dp, _ := net.SplitHostPort(*dnsAddr)
+	httpPort, _ := strconv.ParseUint(hp, 10, 16)
+	dnsPort, _ := strconv.ParseUint(dp, 10, 16)
+	mine := map[string]bool{}
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if l, err := os.Readlink(dir + e.Name()); err == nil && strings.HasPrefix(l, "socket:[") {
+			mine[l[len("socket:["):len(l)-1]] = true
+		}
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/tcp")
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) < 10 || !mine[f[9]] {
+			continue
+		}
+		_, lport, _ := strings.Cut(f[1], ":")
+		port, _ := strconv.ParseUint(lport, 16, 16)
+		remote, _, _ := strings.Cut(f[2], ":")
+		_, rxq, _ := strings.Cut(f[4], ":")
+		q, _ := strconv.ParseUint(rxq, 16, 32)
+		listen := f[3] == "0A"
+		attacker := remote != "0100007F" // 127.0.0.1, the victim
+		switch {
+		case port == httpPort && listen:
+			out.httpQueue = int(q)
+		case port == dnsPort && listen:
+			out.dnsQueue = int(q)
+		case port == httpPort && attacker:
+			out.http++
+		case port == dnsPort && attacker:
+			out.dns++
+		}
+	}
+	return out
+}
+
 // result is one attack's figures.
 type result struct {
 	attack      attack
@@ -368,6 +415,7 @@ type result struct {
 	moorCPU     float64 // share of one CPU while the victim measured
 	selfCPU     float64 // the attacker's, likewise
 	maxTrack    int
+	maxSocks    socks
 }
 
 func runAttack(at attack) (result, error) {
@@ -395,12 +443,18 @@ func runAttack(at attack) (result, error) {
 			if i%8 == 0 && *metricsKey != "" {
 				h = heapInuse(metricsClient)
 			}
+			var so socks
+			if i%4 == 0 { // /proc/net/tcp lists the whole machine's sockets: once a second
+				so = readSocks(*pid)
+			}
 			mu.Lock()
 			r.maxFds, r.maxRSSKiB, r.maxTrack = max(r.maxFds, p.fds), max(r.maxRSSKiB, p.rssKiB), max(r.maxTrack, ct)
 			if h == -1 {
 				r.heapFailed++
 			}
 			r.maxHeap = max(r.maxHeap, h)
+			m := &r.maxSocks
+			m.http, m.dns, m.httpQueue, m.dnsQueue = max(m.http, so.http), max(m.dns, so.dns), max(m.httpQueue, so.httpQueue), max(m.dnsQueue, so.dnsQueue)
 			mu.Unlock()
 			select {
 			case <-t.C:
@@ -433,6 +487,16 @@ func runAttack(at attack) (result, error) {
 	r.victim = v
 	p1, self1, d1, el := readProc(*pid), selfCPU(), a.dials.Load(), time.Since(t0)
 	r.openNow, r.held = a.open()
+	var open []string
+	for k := range nKinds {
+		if r.openNow[k] > 0 {
+			open = append(open, fmt.Sprintf("%s %d (%d ≥ 1 s)", kindNames[k], r.openNow[k], r.held[k]))
+		}
+	}
+	if len(open) > 0 {
+		// Its view counts connections still in moor's accept queue too.
+		fmt.Fprintf(os.Stderr, "  open in the attacker's view at the end: %s\n", strings.Join(open, ", "))
+	}
 	r.moorCPU = float64(p1.cpu-p0.cpu) / float64(el)
 	r.selfCPU = float64(self1-self0) / float64(el)
 	r.dialsPerSec = float64(d1-d0) / el.Seconds()
@@ -447,7 +511,7 @@ func runAttack(at attack) (result, error) {
 	for end := time.Now().Add(20 * time.Second); fds > fds0+20 && time.Now().Before(end); fds = readProc(*pid).fds {
 		time.Sleep(250 * time.Millisecond)
 	}
-	fmt.Fprintf(os.Stderr, "  done; moor's descriptors before %d, after %d\n", fds0, fds)
+	fmt.Fprintf(os.Stderr, "  done; moor's descriptors before %d, after %d; conntrack entries (the whole machine's) max %d\n", fds0, fds, r.maxTrack)
 	time.Sleep(time.Second)
 	return r, nil
 }
@@ -594,18 +658,9 @@ func report(rs []result) {
 		}
 	}
 	fmt.Println()
-	fmt.Println("| attack | attacker dials/s | attacker connections open ≥ 1 s (now) | moor fds max | moor RSS max | moor heap in use max | moor CPU | attacker CPU | conntrack max |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| attack | attacker dials/s (failed of all) | attacker connections moor holds, max: HTTP / DNS | accept queue max: HTTP / DNS | moor fds max | moor RSS max | moor heap in use max | CPU: moor / attacker |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		var open []string
-		for k := range nKinds {
-			if r.openNow[k] > 0 || (k <= dnsQuery && r.attack.dns > 0) || (k > dnsQuery && r.attack.http > 0) {
-				open = append(open, fmt.Sprintf("%s %s (%s)", kindNames[k], num(r.held[k]), num(r.openNow[k])))
-			}
-		}
-		if len(open) == 0 {
-			open = []string{"-"}
-		}
 		heap := "-"
 		if r.maxHeap > 0 {
 			heap = fmt.Sprintf("%.1f MiB", float64(r.maxHeap)/(1<<20))
@@ -615,9 +670,10 @@ func report(rs []result) {
 		}
 		dials := "-"
 		if r.target > 0 {
-			dials = fmt.Sprintf("%s (%s failed of %s)", num(int(r.dialsPerSec)), num(int(r.dialFailed)), num(int(r.dials)))
+			dials = fmt.Sprintf("%s (%s of %s)", num(int(r.dialsPerSec)), num(int(r.dialFailed)), num(int(r.dials)))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %.1f MiB | %s | %.0f%% | %.0f%% | %s |\n", r.attack.name, dials, strings.Join(open, ", "),
-			num(r.maxFds), float64(r.maxRSSKiB)/1024, heap, 100*r.moorCPU, 100*r.selfCPU, num(r.maxTrack))
+		m := r.maxSocks
+		fmt.Printf("| %s | %s | %s / %s | %s / %s | %s | %.1f MiB | %s | %.0f%% / %.0f%% |\n", r.attack.name, dials,
+			num(m.http), num(m.dns), num(m.httpQueue), num(m.dnsQueue), num(r.maxFds), float64(r.maxRSSKiB)/1024, heap, 100*r.moorCPU, 100*r.selfCPU)
 	}
 }
