@@ -105,21 +105,21 @@ const (
 var kindNames = [nKinds]string{"DNS idle", "DNS query/4s", "HTTP keep-alive", "HTTP silent", "HTTP slow body"}
 
 type attack struct {
-	name                   string
-	dns, dnsSources        int
-	http, httpSources      int
-	dnsFirst, httpFirstSrc byte // second octet of the source addresses: 127.<first>.x.y
+	name                string
+	dns, dnsSources     int
+	http, httpSources   int
+	dnsOctet, httpOctet byte // second octet of the source addresses: 127.<octet>.x.y
 }
 
 func attacks() map[string]attack {
 	many := fmt.Sprintf("%s addresses", num(*sources))
 	return map[string]attack{
 		"none": {name: "none (baseline)"},
-		"dns":  {name: fmt.Sprintf("DNS-TCP %s, %s", num(*dnsConns), many), dns: *dnsConns, dnsSources: *sources, dnsFirst: 1},
-		"dns1": {name: fmt.Sprintf("DNS-TCP %s, one address", num(*dnsConns)), dns: *dnsConns, dnsSources: 1, dnsFirst: 3},
-		"http": {name: fmt.Sprintf("HTTP %s, %s", num(*httpConns), many), http: *httpConns, httpSources: *sources, httpFirstSrc: 2},
+		"dns":  {name: fmt.Sprintf("DNS-TCP %s, %s", num(*dnsConns), many), dns: *dnsConns, dnsSources: *sources, dnsOctet: 1},
+		"dns1": {name: fmt.Sprintf("DNS-TCP %s, one address", num(*dnsConns)), dns: *dnsConns, dnsSources: 1, dnsOctet: 3},
+		"http": {name: fmt.Sprintf("HTTP %s, %s", num(*httpConns), many), http: *httpConns, httpSources: *sources, httpOctet: 2},
 		"all": {name: fmt.Sprintf("DNS-TCP %s + HTTP %s, %s", num(*dnsConns), num(*httpConns), many),
-			dns: *dnsConns, dnsSources: *sources, dnsFirst: 1, http: *httpConns, httpSources: *sources, httpFirstSrc: 2},
+			dns: *dnsConns, dnsSources: *sources, dnsOctet: 1, http: *httpConns, httpSources: *sources, httpOctet: 2},
 	}
 }
 
@@ -424,12 +424,11 @@ func runAttack(at attack) (result, error) {
 	fmt.Fprintf(os.Stderr, "attack: %s\n", at.name)
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &attacker{pace: pacer{every: time.Second / time.Duration(*dialRate)}}
-	a.add(at.dns, max(at.dnsSources, 1), at.dnsFirst, dnsIdle, dnsQuery)
-	a.add(at.http, max(at.httpSources, 1), at.httpFirstSrc, httpIdle, httpSilent, httpSlowBody)
+	a.add(at.dns, max(at.dnsSources, 1), at.dnsOctet, dnsIdle, dnsQuery)
+	a.add(at.http, max(at.httpSources, 1), at.httpOctet, httpIdle, httpSilent, httpSlowBody)
 
 	// The sampler follows moor (and the conntrack table) all along.
 	metricsClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	var mu sync.Mutex
 	sampleDone := make(chan struct{})
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
 	go func() {
@@ -447,7 +446,6 @@ func runAttack(at attack) (result, error) {
 			if i%4 == 0 { // /proc/net/tcp lists the whole machine's sockets: once a second
 				so = readSocks(*pid)
 			}
-			mu.Lock()
 			r.maxFds, r.maxRSSKiB, r.maxTrack = max(r.maxFds, p.fds), max(r.maxRSSKiB, p.rssKiB), max(r.maxTrack, ct)
 			if h == -1 {
 				r.heapFailed++
@@ -455,7 +453,6 @@ func runAttack(at attack) (result, error) {
 			r.maxHeap = max(r.maxHeap, h)
 			m := &r.maxSocks
 			m.http, m.dns, m.httpQueue, m.dnsQueue = max(m.http, so.http), max(m.dns, so.dns), max(m.httpQueue, so.httpQueue), max(m.dnsQueue, so.dnsQueue)
-			mu.Unlock()
 			select {
 			case <-t.C:
 			case <-sampleCtx.Done():
@@ -482,6 +479,7 @@ func runAttack(at attack) (result, error) {
 		cancel()
 		a.wg.Wait()
 		stopSampling()
+		<-sampleDone
 		return r, err
 	}
 	r.victim = v
