@@ -70,6 +70,19 @@ func main() {
 	if *httpAddr == "" || *dnsAddr == "" || *pid == 0 {
 		fail(errors.New("-http, -dns and -pid are required"))
 	}
+	// moor binds its DNS listeners beside the HTTP one, not before it.
+	for _, network := range []string{"udp", "tcp"} {
+		q := new(dns.Msg)
+		q.SetQuestion(dns.Fqdn(*zone), dns.TypeA)
+		c := &dns.Client{Net: network, Timeout: time.Second}
+		for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if _, _, err := c.Exchange(q, *dnsAddr); err == nil {
+				break
+			} else if time.Now().After(end) {
+				fail(fmt.Errorf("moor's DNS over %s: %w", network, err))
+			}
+		}
+	}
 	var out []result
 	for _, name := range strings.Split(*only, ",") {
 		a, ok := attacks()[strings.TrimSpace(name)]
