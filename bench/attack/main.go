@@ -390,6 +390,7 @@ func readSocks(pid int) socks {
 		if len(f) < 10 || !mine[f[9]] {
 			continue
 		}
+		delete(mine, f[9]) // the kernel's walk may list a socket twice while the table changes
 		_, lport, _ := strings.Cut(f[1], ":")
 		port, _ := strconv.ParseUint(lport, 16, 16)
 		remote, _, _ := strings.Cut(f[2], ":")
