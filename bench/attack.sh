@@ -7,7 +7,7 @@
 # /healthz, an API call with a key, a UDP and a TCP DNS query (p50/p99/max,
 # failures), and moor's open descriptors, RSS, Go heap and CPU are followed
 # (see bench/attack/main.go). Loopback; a throwaway PostgreSQL; nothing left
-# behind. About four minutes.
+# behind. About three and a half minutes.
 #
 #   bash bench/attack.sh [FLAGS]     e.g. bash bench/attack.sh -dns-conns 5000 -attacks none,dns
 #
