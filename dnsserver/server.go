@@ -55,9 +55,11 @@ type Config struct {
 	// (SO_REUSEPORT, on Linux; default GOMAXPROCS). Elsewhere it is one.
 	Sockets int
 	// TCPMaxConns and TCPMaxPerSource cap the open TCP connections, in
-	// all and from one address (default 1,000 and 32); a connection over
-	// a cap is closed at once. TCPIdleTimeout is how long a connection may
-	// wait between queries (default 5s, as RFC 7766 suggests).
+	// all and from one address (default 1,000 and 32). A connection over
+	// the per-source cap is closed at once; at the global cap it takes the
+	// place of the connection idle the longest (closed at once only when
+	// every connection is answering a query). TCPIdleTimeout is how long a
+	// connection may wait between queries (default 5s, as RFC 7766 suggests).
 	TCPMaxConns     int
 	TCPMaxPerSource int
 	TCPIdleTimeout  time.Duration

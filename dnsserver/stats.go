@@ -17,13 +17,16 @@ type Stats struct {
 	Failures  uint64     // rebuilds that kept the last good snapshot
 	Serial    uint32     // of the snapshot served; 0 before the first
 	// TCPRefused counts TCP connections closed at once for being over
-	// TCPMaxConns or TCPMaxPerSource.
+	// TCPMaxPerSource (or TCPMaxConns while every connection was answering
+	// a query); TCPEvicted the idle connections closed at TCPMaxConns to
+	// make room for a new one.
 	TCPRefused uint64
+	TCPEvicted uint64
 }
 
 type counters struct {
 	queries, forwarded, transfers, updates, failures atomic.Uint64
-	tcpRefused                                       atomic.Uint64
+	tcpRefused, tcpEvicted                           atomic.Uint64
 	responses                                        [16]atomic.Uint64
 }
 
@@ -62,6 +65,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Queries: s.stats.queries.Load(), Forwarded: s.stats.forwarded.Load(), Transfers: s.stats.transfers.Load(),
 		Updates: s.stats.updates.Load(), Failures: s.stats.failures.Load(), TCPRefused: s.stats.tcpRefused.Load(),
+		TCPEvicted: s.stats.tcpEvicted.Load(),
 	}
 	for i := range st.Responses {
 		st.Responses[i] = s.stats.responses[i].Load()

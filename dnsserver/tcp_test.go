@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -66,9 +67,10 @@ func heapAndStack() (heap, stack uint64) {
 
 // TestTCPConnectionLimits plays the attack of issue 8 on loopback: one
 // client holds every TCP connection it may, from several addresses. Over
-// either cap a connection is closed at once; UDP and a freed TCP slot
-// still answer within a second; held connections cost little memory and
-// are closed once idle.
+// the per-source cap a connection is closed at once; at the global cap a
+// new client is served in the place of the connection idle the longest;
+// UDP still answers within a second; held connections cost little memory
+// and are closed once idle.
 func TestTCPConnectionLimits(t *testing.T) {
 	const perSource, sources, idle = 50, 4, 2 * time.Second
 	ts := startServer(t, func(c *Config) {
@@ -108,22 +110,32 @@ func TestTCPConnectionLimits(t *testing.T) {
 		t.Errorf("stack per held connection %d B, want < 16 KiB", perStack)
 	}
 
-	// Over the per-source cap, and over the global cap from a new address:
-	// closed at once.
-	for _, src := range []string{"127.0.0.2", "127.0.0.20"} {
-		c := dialFrom(t, ts, src)
-		t0 := time.Now()
-		if !closedWithin(c, time.Second) {
-			t.Errorf("connection from %s over the cap stayed open", src)
-		}
-		t.Logf("over-cap connection from %s closed after %v", src, time.Since(t0).Round(time.Microsecond))
+	// Over the per-source cap: closed at once.
+	c := dialFrom(t, ts, "127.0.0.2")
+	t0 := time.Now()
+	if !closedWithin(c, time.Second) {
+		t.Error("connection over the per-source cap stayed open")
 	}
-	if got := ts.srv.Stats().TCPRefused; got != 2 {
-		t.Errorf("TCPRefused = %d, want 2", got)
+	t.Logf("connection over the per-source cap closed after %v", time.Since(t0).Round(time.Microsecond))
+	if got := ts.srv.Stats().TCPRefused; got != 1 {
+		t.Errorf("TCPRefused = %d, want 1", got)
+	}
+	// At the global cap, from a new address: served, in the place of the
+	// connection idle the longest.
+	t0 = time.Now()
+	if _, err := tcpQuery(dialFrom(t, ts, "127.0.0.20"), "moor.localhost."); err != nil {
+		t.Fatalf("new client at the global cap: %v", err)
+	}
+	t.Logf("new client at the global cap answered in %v", time.Since(t0).Round(time.Microsecond))
+	if !closedWithin(held[0], time.Second) {
+		t.Error("the connection idle the longest was not evicted")
+	}
+	if got := ts.srv.Stats().TCPEvicted; got != 1 {
+		t.Errorf("TCPEvicted = %d, want 1", got)
 	}
 
 	// UDP answers while the attacker holds every TCP connection.
-	t0 := time.Now()
+	t0 = time.Now()
 	if r := ts.ask("", "moor.localhost.", dns.TypeSOA); len(r.Answer) != 1 {
 		t.Fatalf("UDP while held: %v", r)
 	}
@@ -131,21 +143,6 @@ func TestTCPConnectionLimits(t *testing.T) {
 		t.Errorf("UDP answered after %v", d)
 	}
 	t.Logf("UDP answered in %v while %d TCP connections were held", time.Since(t0).Round(time.Microsecond), n)
-
-	// One slot freed: a new connection is served at once.
-	held[0].Close()
-	t0 = time.Now()
-	for {
-		c := dialFrom(t, ts, "127.0.0.20")
-		if _, err := tcpQuery(c, "moor.localhost."); err == nil {
-			break
-		}
-		if time.Since(t0) > time.Second {
-			t.Fatal("no TCP answer within 1s of a slot being freed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Logf("TCP answered on a freed slot in %v", time.Since(t0).Round(time.Microsecond))
 
 	// Idle connections are closed after the idle timeout, not before.
 	if closedWithin(held[1], idle/4) {
@@ -158,5 +155,34 @@ func TestTCPConnectionLimits(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*idle+time.Second {
 		t.Errorf("idle connections closed after %v", d)
+	}
+}
+
+// TestTCPEvictsIdleLongest: at the global cap a new connection takes the
+// place of the one idle the longest; a query moves a connection to the
+// back, so an attacker's connections go before a client that just asked.
+func TestTCPEvictsIdleLongest(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.TCPMaxConns, c.TCPMaxPerSource = 3, 3 })
+	ask := func(c net.Conn, what string) {
+		t.Helper()
+		if _, err := tcpQuery(c, "moor.localhost."); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	cs := make([]net.Conn, 3)
+	for i := range cs {
+		cs[i] = dialFrom(t, ts, "127.0.0.2")
+		ask(cs[i], fmt.Sprintf("connection %d", i))
+	}
+	ask(cs[0], "connection 0 again") // idle since: 1, 2, 0
+	for i, want := range []int{1, 2} {
+		ask(dialFrom(t, ts, fmt.Sprintf("127.0.0.%d", 3+i)), fmt.Sprintf("newcomer %d", i))
+		if !closedWithin(cs[want], time.Second) {
+			t.Fatalf("connection %d, idle the longest, still open", want)
+		}
+	}
+	ask(cs[0], "connection 0, asked last before the newcomers")
+	if st := ts.srv.Stats(); st.TCPEvicted != 2 || st.TCPRefused != 0 {
+		t.Errorf("TCPEvicted %d, TCPRefused %d; want 2, 0", st.TCPEvicted, st.TCPRefused)
 	}
 }

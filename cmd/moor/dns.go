@@ -41,7 +41,7 @@ func (d *dnsConfig) register(fs *flag.FlagSet, envDuration func(flag, name, def 
 	fs.StringVar(&d.Secondaries, "dns-secondaries", envOr("MOOR_DNS_SECONDARIES", ""), "secondary servers to NOTIFY and allow transfers, comma-separated ip[:port] (MOOR_DNS_SECONDARIES)")
 	fs.StringVar(&d.TransferPeers, "dns-transfer-peers", envOr("MOOR_DNS_TRANSFER_PEERS", ""), "further clients allowed AXFR/IXFR, comma-separated CIDRs or IPs (MOOR_DNS_TRANSFER_PEERS)")
 	fs.BoolVar(&d.Wildcard, "dns-wildcard", envOr("MOOR_DNS_WILDCARD", "false") == "true", "answer *.NAME.<host zone> like NAME.<host zone> (MOOR_DNS_WILDCARD)")
-	fs.IntVar(&d.TCPMaxConns, "dns-tcp-max-conns", envInt("dns-tcp-max-conns", "MOOR_DNS_TCP_MAX_CONNS", dnsserver.DefaultTCPMaxConns), "open DNS-over-TCP connections; more are closed at once (MOOR_DNS_TCP_MAX_CONNS)")
+	fs.IntVar(&d.TCPMaxConns, "dns-tcp-max-conns", envInt("dns-tcp-max-conns", "MOOR_DNS_TCP_MAX_CONNS", dnsserver.DefaultTCPMaxConns), "open DNS-over-TCP connections; at the cap a new one takes the place of the one idle the longest (MOOR_DNS_TCP_MAX_CONNS)")
 	fs.IntVar(&d.TCPMaxPerSrc, "dns-tcp-max-per-source", envInt("dns-tcp-max-per-source", "MOOR_DNS_TCP_MAX_PER_SOURCE", dnsserver.DefaultTCPMaxPerSource), "open DNS-over-TCP connections from one address (MOOR_DNS_TCP_MAX_PER_SOURCE)")
 	fs.DurationVar(&d.TCPIdleTimeout, "dns-tcp-idle-timeout", envDuration("dns-tcp-idle-timeout", "MOOR_DNS_TCP_IDLE_TIMEOUT", dnsserver.DefaultTCPIdleTimeout.String()), "how long a DNS-over-TCP connection may wait between queries (MOOR_DNS_TCP_IDLE_TIMEOUT)")
 	fs.DurationVar(&d.Refresh, "dns-refresh", envDuration("dns-refresh", "MOOR_DNS_REFRESH", "30s"), "period of the timed zone rebuild (MOOR_DNS_REFRESH)")

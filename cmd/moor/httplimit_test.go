@@ -227,3 +227,75 @@ func TestWriteDeadline(t *testing.T) {
 		t.Fatal("the handler is still writing to a client that reads nothing")
 	}
 }
+
+// TestEvictionOrder: at the cap a new connection takes the place of the
+// one quiet the longest; a connection that sent a request since goes to
+// the back, and one whose request is being worked on is never taken.
+func TestEvictionOrder(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /wait", func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, "ok\n")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := newConnLimiter(ln, 4, 4, time.Second)
+	srv := &http.Server{Handler: lim.wrap(mux), ConnContext: connContext}
+	go srv.Serve(lim)
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+
+	cs := make([]*rawConn, 4)
+	for i := range cs {
+		cs[i] = dialHTTP(t, addr)
+		if code, err := cs[i].get("/healthz"); err != nil || code != 200 {
+			t.Fatalf("connection %d: %d %v", i, code, err)
+		}
+	}
+	// Quiet since: 0, 1, 2, 3. 0 is now worked on, 1 asks again: 2, 3, 1.
+	fmt.Fprintf(cs[0], "GET /wait HTTP/1.1\r\nHost: moor\r\n\r\n")
+	<-started
+	if code, err := cs[1].get("/healthz"); err != nil || code != 200 {
+		t.Fatalf("connection 1 again: %d %v", code, err)
+	}
+	for _, want := range []int{2, 3, 1} {
+		dialHTTP(t, addr)
+		if !cs[want].closedWithin(time.Second) {
+			t.Fatalf("connection %d, the quietest, was not evicted", want)
+		}
+	}
+	// Only the busy one and the newcomers are left; the busy one answers.
+	close(release)
+	cs[0].SetReadDeadline(time.Now().Add(2 * time.Second))
+	if resp, err := http.ReadResponse(cs[0].r, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("busy connection: %v %v", resp, err)
+	}
+	if n := lim.evicted.Load(); n != 3 {
+		t.Errorf("evicted %d connections, want 3", n)
+	}
+}
+
+// pipeListener accepts in-memory connections, as many as asked.
+type pipeListener struct{}
+
+func (pipeListener) Accept() (net.Conn, error) { c, _ := net.Pipe(); return c, nil }
+func (pipeListener) Close() error              { return nil }
+func (pipeListener) Addr() net.Addr            { return &net.TCPAddr{} }
+
+// BenchmarkAcceptAtCap is the cost of one connection accepted at the
+// default cap, where it evicts the quietest (the attack of issue 8 while
+// its connections are re-dialed: every accept is one).
+func BenchmarkAcceptAtCap(b *testing.B) {
+	lim := newConnLimiter(pipeListener{}, 2048, 16, time.Second)
+	for range 2048 {
+		lim.Accept()
+	}
+	for b.Loop() {
+		lim.Accept()
+	}
+}
