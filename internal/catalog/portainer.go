@@ -88,6 +88,20 @@ type ptTemplate struct {
 	Privileged    bool       `json:"privileged"`
 	Interactive   bool       `json:"interactive"`
 	RestartPolicy string     `json:"restart_policy"`
+	Network       string     `json:"network"`
+	Hostname      string     `json:"hostname"`
+	Labels        []ptLabel  `json:"labels"`
+	// Devices is not in Portainer's format (Portainer ignores it); some
+	// collections carry it in Yacht's or Docker's shape, read leniently.
+	Devices json.RawMessage `json:"devices"`
+}
+
+// ptLabel is a label as Portainer writes it ({name, value}); Yacht's
+// templates, which Portainer collections often copy, say "label" for name.
+type ptLabel struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+	Value string `json:"value"`
 }
 
 type ptEnv struct {
@@ -123,7 +137,8 @@ type renamed struct {
 // needs to report: where each type came from and which IDs got a suffix.
 type portainerResult struct {
 	types   []domain.Type
-	where   []string // where[i] locates types[i]: "<source>:templates[<index>]"
+	where   []string    // where[i] locates types[i]: "<source>:templates[<index>]"
+	dropped [][]Dropped // dropped[i]: what types[i] was imported without
 	skipped []Skipped
 	renamed []renamed
 }
@@ -146,7 +161,7 @@ func importPortainer(data []byte, source string) (portainerResult, error) {
 	taken := map[string]bool{}
 	for i, raw := range f.Templates {
 		where := fmt.Sprintf("%s:templates[%d]", source, i)
-		t, title, err := convertTemplate(raw)
+		t, title, dropped, err := convertTemplate(raw)
 		if err == nil {
 			err = Validate(t)
 		}
@@ -162,40 +177,52 @@ func importPortainer(data []byte, source string) (portainerResult, error) {
 		}
 		taken[id] = true
 		t.ID = id
+		for j := range dropped {
+			dropped[j].Source, dropped[j].Title = where, title
+		}
 		r.types = append(r.types, t)
 		r.where = append(r.where, where)
+		r.dropped = append(r.dropped, dropped)
 	}
 	return r, nil
 }
 
 // convertTemplate maps one template. It also returns the title, as far as
-// it could be read, for the skip report.
-func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
+// it could be read, for the skip report, and the fields the type leaves
+// out (Field and Reason set).
+//
+// A template is refused whole only for what Portainer cannot deploy either:
+// Portainer decodes the file into typed fields (a wrong type there fails
+// the whole file for it) and hands the rest to Docker. What only moor
+// cannot use is left out of the type and reported instead.
+func convertTemplate(raw json.RawMessage) (domain.Type, string, []Dropped, error) {
 	var p ptTemplate
 	if err := json.Unmarshal(raw, &p); err != nil {
 		var named struct{ Title string }
 		_ = json.Unmarshal(raw, &named) // best effort: the title only labels the skip
-		return domain.Type{}, cleanText(named.Title, false), fmt.Errorf("malformed template: %v", err)
+		return domain.Type{}, cleanText(named.Title, false), nil, fmt.Errorf("malformed template: %v", err)
 	}
 	title := cleanText(p.Title, false)
 	if err := checkTemplate(p); err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
-	ports, err := convertPorts(p.Ports)
+	var dropped dropList
+	labels, labelPort := convertLabels(p.Labels, &dropped)
+	ports, err := convertPorts(p.Ports, labelPort)
 	if err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
 	command, err := splitCommand(p.Command)
 	if err != nil {
-		return domain.Type{}, title, fmt.Errorf("command: %v", err)
+		return domain.Type{}, title, nil, fmt.Errorf("command: %v", err)
 	}
 	restart, err := convertRestart(p.RestartPolicy)
 	if err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
-	volumes, err := convertVolumes(p.Volumes)
+	volumes, err := convertVolumes(p.Volumes, &dropped)
 	if err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
 	t := domain.Type{
 		ID:          portainerID(title),
@@ -213,8 +240,15 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
 	}
 	if isWebURL(p.Logo) {
 		t.Logo = p.Logo
+	} else if strings.TrimSpace(p.Logo) != "" {
+		dropped.add("logo", "not an absolute http or https URL")
 	}
-	return normalize(t), title, nil
+	t.Labels = labels
+	t.Network = convertNetwork(p.Network, &dropped)
+	t.Hostname = convertHostname(p.Hostname, &dropped)
+	t.Devices = convertDevices(p.Devices, &dropped)
+	dropped = append(dropped, unknownFields(raw)...)
+	return normalize(t), title, dropped, nil
 }
 
 // checkTemplate refuses what moor cannot run, before any mapping.
@@ -345,8 +379,10 @@ func convertCategories(in []string) []string {
 }
 
 // convertPorts reads Portainer port strings, drops repeats of the same
-// container port, and marks the HTTP port.
-func convertPorts(in []string) ([]domain.PortSpec, error) {
+// container port, and marks the HTTP port: labelPort when it is not 0 (a
+// Traefik label named it; added when the template does not list it), else
+// the best-ranked one.
+func convertPorts(in []string, labelPort int) ([]domain.PortSpec, error) {
 	out := []domain.PortSpec{}
 	seen := map[string]bool{}
 	for i, s := range in {
@@ -361,11 +397,28 @@ func convertPorts(in []string) ([]domain.PortSpec, error) {
 		seen[key] = true
 		out = append(out, domain.PortSpec{Name: fmt.Sprintf("%s-%d", proto, port), Port: port, Protocol: proto})
 	}
+	if labelPort > 0 {
+		markHTTP(out, labelPort)
+		if !seen[fmt.Sprintf("%d/tcp", labelPort)] {
+			out = append(out, domain.PortSpec{Name: "http", Port: labelPort, Protocol: "tcp", HTTP: true})
+		}
+		return out, nil
+	}
 	if i := httpPortIndex(out); i >= 0 {
 		out[i].HTTP = true
 		out[i].Name = "http"
 	}
 	return out, nil
+}
+
+// markHTTP makes the TCP port numbered port the HTTP port, if listed.
+func markHTTP(ports []domain.PortSpec, port int) {
+	for i := range ports {
+		if ports[i].Port == port && ports[i].Protocol == "tcp" {
+			ports[i].HTTP = true
+			ports[i].Name = "http"
+		}
+	}
 }
 
 // parsePort returns the container port of "[ip:][host:]container[/proto]".
@@ -475,27 +528,71 @@ func isPasswordName(name string) bool {
 	return strings.Contains(n, "PASSWORD") || strings.Contains(n, "PASSWD")
 }
 
-func convertVolumes(in []ptVolume) ([]domain.VolumeSpec, error) {
+// convertVolumes maps volumes as Docker reads the bind Portainer makes of
+// each ("BIND:CONTAINER[:ro]", or a new volume when bind is empty): a
+// "bind" that is an absolute path is a host path; one that is a bare name
+// is a named volume, which moor makes per container like the others. The
+// container path may end in Docker's options (":ro", ":rw", ":ro,z"...).
+func convertVolumes(in []ptVolume, dropped *dropList) ([]domain.VolumeSpec, error) {
 	var out []domain.VolumeSpec
 	taken := map[string]bool{}
 	for i, v := range in {
-		container := strings.TrimSpace(v.Container)
+		field := fmt.Sprintf("volumes[%d]", i)
+		container, opts, _ := strings.Cut(strings.TrimSpace(v.Container), ":")
 		if container == "" {
-			return nil, fmt.Errorf("volumes[%d]: no container path", i)
+			return nil, fmt.Errorf("%s: no container path", field)
 		}
-		name := slug(path.Base(path.Clean(container)), 32)
+		readOnly, err := mountOptions(opts, field, dropped)
+		if err != nil {
+			return nil, err
+		}
+		vs := domain.VolumeSpec{Path: path.Clean(container), ReadOnly: v.ReadOnly || readOnly}
+		name := path.Base(vs.Path)
+		switch bind := strings.TrimSpace(v.Bind); {
+		case bind == "":
+		case strings.HasPrefix(bind, "/"):
+			vs.HostPath = path.Clean(bind)
+		case dockerVolumeNameRE.MatchString(bind):
+			name = bind
+		default:
+			return nil, fmt.Errorf("%s.bind %q: neither an absolute host path nor a volume name", field, bind)
+		}
+		name = slug(name, 32)
 		if !domain.IsLabel(name) {
 			name = "vol" + strconv.Itoa(i+1)
 		}
-		name = uniqueID(name, taken)
-		taken[name] = true
-		vs := domain.VolumeSpec{Name: name, Path: path.Clean(container), ReadOnly: v.ReadOnly}
-		if bind := strings.TrimSpace(v.Bind); bind != "" {
-			vs.HostPath = path.Clean(bind)
-		}
+		vs.Name = uniqueID(name, taken)
+		taken[vs.Name] = true
 		out = append(out, vs)
 	}
 	return out, nil
+}
+
+// dockerVolumeNameRE is what Docker accepts as a volume name: a bind source
+// that is not a path must be one.
+var dockerVolumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// mountOptions reads the options of a "PATH:OPTIONS" container path and
+// reports whether they make the mount read-only. Options moor does not
+// apply (SELinux relabelling, propagation, nocopy) are reported dropped;
+// anything else Docker refuses too, so it fails the template.
+func mountOptions(opts, field string, dropped *dropList) (bool, error) {
+	if opts == "" {
+		return false, nil
+	}
+	readOnly := false
+	for _, o := range strings.Split(opts, ",") {
+		switch o = strings.TrimSpace(o); o {
+		case "ro":
+			readOnly = true
+		case "rw":
+		case "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "consistent", "cached", "delegated":
+			dropped.add(field+".container", "mount option %q is not applied", o)
+		default:
+			return false, fmt.Errorf("%s.container: unknown mount option %q (Docker takes ro, rw, z, Z, nocopy and propagation modes)", field, o)
+		}
+	}
+	return readOnly, nil
 }
 
 func convertRestart(policy string) (domain.RestartPolicy, error) {
