@@ -108,8 +108,28 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 			NanoCPUs: spec.NanoCPUs,
 		},
 	}
-	if spec.Network != "" {
-		hc.NetworkMode = container.NetworkMode(spec.Network)
+	netName := spec.Network
+	if spec.HostNetwork {
+		// Docker refuses network-scoped aliases outside user-defined
+		// networks: no endpoint settings for "host".
+		netName = ""
+		hc.NetworkMode = network.NetworkHost
+	}
+	if netName != "" {
+		hc.NetworkMode = container.NetworkMode(netName)
+	}
+	for _, d := range spec.Devices {
+		if d.HostPath == "" {
+			return client.ContainerCreateOptions{}, domain.Invalid("devices", "host path is required")
+		}
+		dm := container.DeviceMapping{PathOnHost: d.HostPath, PathInContainer: d.ContainerPath, CgroupPermissions: d.Permissions}
+		if dm.PathInContainer == "" {
+			dm.PathInContainer = d.HostPath
+		}
+		if dm.CgroupPermissions == "" {
+			dm.CgroupPermissions = "rwm"
+		}
+		hc.Devices = append(hc.Devices, dm)
 	}
 	for _, s := range spec.DNS {
 		if s == "" {
@@ -144,9 +164,9 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 	}
 
 	var nc *network.NetworkingConfig
-	if spec.Network != "" {
+	if netName != "" {
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			spec.Network: {Aliases: slices.Clone(spec.Aliases)},
+			netName: {Aliases: slices.Clone(spec.Aliases)},
 		}}
 	}
 	return client.ContainerCreateOptions{

@@ -90,10 +90,39 @@ func TestCreateOptions(t *testing.T) {
 		{Image: "x", DNS: []string{"resolver.example"}},
 		{Image: "x", Ports: []domain.PortSpec{{Port: 70000}}},
 		{Image: "x", Mounts: []domain.Mount{{Target: "/data"}}},
+		{Image: "x", Devices: []domain.DeviceSpec{{ContainerPath: "/dev/x"}}},
 	} {
 		if _, err := createOptions(bad); !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("createOptions(%+v) = %v; want ErrInvalid", bad, err)
 		}
+	}
+}
+
+func TestCreateOptionsHostNetworkAndDevices(t *testing.T) {
+	spec := domain.InstanceSpec{
+		Name: "moor-media-0", Image: "media:1", Network: "moor", Aliases: []string{"media.moor.internal"},
+		HostNetwork: true, DNS: []string{"10.0.0.53"}, Hostname: "media", Ports: []domain.PortSpec{{Port: 8096}},
+		Devices: []domain.DeviceSpec{
+			{HostPath: "/dev/dri"},
+			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},
+		},
+	}
+	o, err := createOptions(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.HostConfig.NetworkMode != "host" || o.NetworkingConfig != nil {
+		t.Errorf("network mode %q, endpoints %+v: want host and none", o.HostConfig.NetworkMode, o.NetworkingConfig)
+	}
+	if o.Config.Hostname != "media" || len(o.HostConfig.DNS) != 1 {
+		t.Errorf("hostname %q dns %v", o.Config.Hostname, o.HostConfig.DNS)
+	}
+	want := []container.DeviceMapping{
+		{PathOnHost: "/dev/dri", PathInContainer: "/dev/dri", CgroupPermissions: "rwm"},
+		{PathOnHost: "/dev/ttyUSB0", PathInContainer: "/dev/zigbee", CgroupPermissions: "rw"},
+	}
+	if !slices.Equal(o.HostConfig.Devices, want) {
+		t.Errorf("devices %+v", o.HostConfig.Devices)
 	}
 }
 
