@@ -208,7 +208,7 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, []Dropped, error
 	}
 	var dropped dropList
 	labels, labelPort := convertLabels(p.Labels, &dropped)
-	ports, err := convertPorts(p.Ports, labelPort)
+	ports, err := convertPorts(p.Ports, labelPort, &dropped)
 	if err != nil {
 		return domain.Type{}, title, nil, err
 	}
@@ -381,13 +381,19 @@ func convertCategories(in []string) []string {
 // convertPorts reads Portainer port strings, drops repeats of the same
 // container port, and marks the HTTP port: labelPort when it is not 0 (a
 // Traefik label named it; added when the template does not list it), else
-// the best-ranked one.
-func convertPorts(in []string, labelPort int) ([]domain.PortSpec, error) {
+// the best-ranked one. Ports Docker takes but moor does not (ranges, sctp)
+// are dropped: moor publishes no host ports, so the container listens on
+// them all the same.
+func convertPorts(in []string, labelPort int, dropped *dropList) ([]domain.PortSpec, error) {
 	out := []domain.PortSpec{}
 	seen := map[string]bool{}
 	for i, s := range in {
 		port, proto, err := parsePort(s)
 		if err != nil {
+			if why := unsupportedPort(s); why != "" {
+				dropped.add(fmt.Sprintf("ports[%d]", i), "%q: %s", s, why)
+				continue
+			}
 			return nil, fmt.Errorf("ports[%d] %q: %v", i, s, err)
 		}
 		key := fmt.Sprintf("%d/%s", port, proto)

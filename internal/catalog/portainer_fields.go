@@ -119,6 +119,43 @@ func ruleOf(err error) string {
 	return err.Error()
 }
 
+// unsupportedPort says why a port entry parsePort refuses is one Docker
+// takes all the same (a range, an sctp port), or "" when Docker refuses it
+// too.
+func unsupportedPort(s string) string {
+	spec, proto, _ := strings.Cut(strings.TrimSpace(s), "/")
+	if i := strings.LastIndex(spec, ":"); i >= 0 {
+		spec = spec[i+1:]
+	}
+	first, last, isRange := strings.Cut(spec, "-")
+	if !validPortNumber(first) || isRange && (!validPortNumber(last) || atoi(last) < atoi(first)) {
+		return ""
+	}
+	switch strings.ToLower(proto) {
+	case "sctp":
+		return "sctp ports are not supported"
+	case "", "tcp", "udp":
+		if isRange {
+			return "port ranges are not imported"
+		}
+	}
+	return ""
+}
+
+func validPortNumber(s string) bool {
+	n := atoi(s)
+	return n >= 1 && n <= 65535
+}
+
+// atoi is strconv.Atoi, -1 for anything but a decimal number.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || strings.TrimLeft(s, "0123456789") != "" {
+		return -1
+	}
+	return n
+}
+
 // convertNetwork keeps host networking. Any other network name is dropped:
 // moor attaches containers to its own network (Portainer, too, falls back
 // to another network when the named one does not exist).

@@ -365,7 +365,9 @@ func TestImportPortainerSynthetic(t *testing.T) {
 		{"type": 1, "title": "Root", "image": "x", "volumes": [{"container": "/"}]},
 		{"type": "one", "title": "Malformed"},
 		{"type": 9, "title": "Future"},
-		{"type": 1, "title": "Udp", "image": "x", "ports": ["53/sctp"]}
+		{"type": 1, "title": "Udp", "image": "x", "ports": ["53/sctp"]},
+		{"type": 1, "title": "Zero", "image": "x", "ports": ["0/tcp"]},
+		{"type": 1, "title": "Backwards", "image": "x", "ports": ["8010-8000/tcp"]}
 	]}`
 	types, skipped, err := ImportPortainer([]byte(file), "t.json")
 	if err != nil {
@@ -378,7 +380,7 @@ func TestImportPortainerSynthetic(t *testing.T) {
 	// The second "Web App" takes -2, so "Web App 2", whose own ID is
 	// portainer-web-app-2, gets -2 appended; the skipped "Broken" etc. take
 	// nothing; a title with no letters or digits becomes "template".
-	wantIDs := []string{"portainer-web-app", "portainer-web-app-2", "portainer-web-app-2-2", "portainer-web-app-3", "portainer-template"}
+	wantIDs := []string{"portainer-web-app", "portainer-web-app-2", "portainer-web-app-2-2", "portainer-web-app-3", "portainer-template", "portainer-range", "portainer-udp"}
 	if !reflect.DeepEqual(ids, wantIDs) {
 		t.Errorf("ids = %q, want %q", ids, wantIDs)
 	}
@@ -417,20 +419,31 @@ func TestImportPortainerSynthetic(t *testing.T) {
 		t.Errorf("volumes = %+v", web.Volumes)
 	}
 
+	// Docker takes port ranges and sctp, so Portainer deploys such a
+	// template: moor imports it without those ports (it publishes none).
+	r, _ := importPortainer([]byte(file), "t.json")
+	for i, want := range map[int]string{5: `"8000-8010/tcp": port ranges are not imported`, 6: `"53/sctp": sctp ports are not supported`} {
+		if d := r.dropped[i]; len(d) != 1 || d[0].Field != "ports[0]" || d[0].Reason != want || len(r.types[i].Ports) != 0 {
+			t.Errorf("%s: dropped %+v, ports %+v; want %s", r.types[i].ID, d, r.types[i].Ports, want)
+		}
+	}
 	wantSkips := map[string]string{
 		"Broken":    "image: is not a valid image reference",
-		"Range":     "port ranges are not supported",
 		"Quote":     "command: unterminated ' quote",
 		"Policy":    `restart_policy "sometimes"`,
 		"No image":  "no image",
 		"Root":      "volumes[0].path: must not be /",
 		"Malformed": "malformed template",
 		"Future":    "type 9 is not supported",
-		"Udp":       `protocol "sctp"`,
+		"Zero":      "container port must be a number from 1 to 65535",
+		"Backwards": "port ranges are not supported",
 	}
 	got := map[string]string{}
 	for _, s := range skipped {
 		got[s.Title] = s.Reason
+	}
+	if len(got) != len(wantSkips) {
+		t.Errorf("skipped %v", got)
 	}
 	for title, want := range wantSkips {
 		if !strings.Contains(got[title], want) {
@@ -779,6 +792,28 @@ func TestTraefikPort(t *testing.T) {
 		port, ok := traefikPort(tt.name, tt.value)
 		if port != tt.port || ok != tt.ok {
 			t.Errorf("traefikPort(%q, %q) = %d, %v; want %d, %v", tt.name, tt.value, port, ok, tt.port, tt.ok)
+		}
+	}
+}
+
+func TestUnsupportedPort(t *testing.T) {
+	tests := map[string]string{
+		"8000-8010":                         "port ranges are not imported",
+		"127.0.0.1:8000-8010:8000-8010/udp": "port ranges are not imported",
+		"5000-5000/tcp":                     "port ranges are not imported",
+		"53/sctp":                           "sctp ports are not supported",
+		"9000-9001/SCTP":                    "sctp ports are not supported",
+		"8010-8000/tcp":                     "", // Docker refuses these: the template is skipped
+		"8000-/tcp":                         "",
+		"0-10/tcp":                          "",
+		"x/sctp":                            "",
+		"+80/sctp":                          "",
+		"80/icmp":                           "",
+		"":                                  "",
+	}
+	for in, want := range tests {
+		if got := unsupportedPort(in); got != want {
+			t.Errorf("unsupportedPort(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
