@@ -18,8 +18,9 @@ import (
 // inspected is what these tests read of `docker inspect`.
 type inspected struct {
 	Config struct {
-		Hostname string
-		Labels   map[string]string
+		Hostname       string
+		Labels         map[string]string
+		Tty, OpenStdin bool
 	}
 	HostConfig struct {
 		NetworkMode string
@@ -62,7 +63,7 @@ func TestPortainerFieldsReachTheContainer(t *testing.T) {
 	hostPort := testenv.FreeTCPPort(t)
 	dir := t.TempDir()
 	templates := fmt.Sprintf(`{"version": "2", "templates": [
-		{"type": 1, "title": "Fields", "image": %[1]q, "hostname": "Fields-Box",
+		{"type": 1, "title": "Fields", "image": %[1]q, "hostname": "Fields-Box", "interactive": true,
 		 "labels": [{"name": "com.example.role", "value": "e2e"},
 		            {"name": "traefik.enable", "value": "true"},
 		            {"name": "traefik.http.services.fields.loadbalancer.server.port", "value": "8080"}],
@@ -91,8 +92,8 @@ func TestPortainerFieldsReachTheContainer(t *testing.T) {
 	checkFields := func() {
 		t.Helper()
 		in := dockerInspect(t, "moor-fields-0")
-		if in.Config.Hostname != "fields-box" {
-			t.Errorf("hostname %q", in.Config.Hostname)
+		if in.Config.Hostname != "fields-box" || !in.Config.Tty || !in.Config.OpenStdin {
+			t.Errorf("hostname %q, tty %v, open stdin %v", in.Config.Hostname, in.Config.Tty, in.Config.OpenStdin)
 		}
 		if l := in.Config.Labels; l["com.example.role"] != "e2e" || l["moor.name"] != "fields" || l["traefik.enable"] != "" {
 			t.Errorf("labels %v: want the template's, moor's own, no traefik.*", l)

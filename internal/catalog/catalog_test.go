@@ -247,7 +247,7 @@ func TestLoadDir(t *testing.T) {
 	}
 	// Builtin 6 + blog (redis replaced, portainer-ghost taken over by a
 	// type file) + the v2 imports; v3 adds nothing v2 lacks.
-	if want := 6 + 1 + 37; len(list) != want {
+	if want := 6 + 1 + 40; len(list) != want {
 		t.Errorf("%d types, want %d", len(list), want)
 	}
 
@@ -268,13 +268,13 @@ func TestLoadDir(t *testing.T) {
 	if dupOfFile != 2 { // portainer-ghost in v2 and v3
 		t.Errorf("%d skips for the ID taken by taken.yaml, want 2", dupOfFile)
 	}
-	if dupOfV2 != 30 { // v3's 31 imports minus Ghost
-		t.Errorf("%d v3 templates skipped as already in v2, want 30", dupOfV2)
+	if dupOfV2 != 33 { // v3's 34 imports minus Ghost
+		t.Errorf("%d v3 templates skipped as already in v2, want 33", dupOfV2)
 	}
 	if n := strings.Count(logs.String(), "msg=\"catalog: template skipped\""); n != len(skipped) {
 		t.Errorf("%d skip log lines for %d skips", n, len(skipped))
 	}
-	if !strings.Contains(logs.String(), `title=Ubuntu reason="interactive`) {
+	if !strings.Contains(logs.String(), `title="SQL Server Express" reason="platform \"windows\"`) {
 		t.Errorf("skip logs lack key/values:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "replaces builtin type") {

@@ -45,6 +45,7 @@ command: ["serve"]
 privileged: false
 network: host
 hostname: web
+interactive: true
 devices:
   - host_path: /dev/dri
   - {host_path: /dev/ttyUSB0, container_path: /dev/zigbee, permissions: rw}
@@ -74,11 +75,12 @@ func TestParseTypeFull(t *testing.T) {
 			Test: []string{"CMD", "/app", "-check"}, Interval: 5 * time.Second,
 			Timeout: 90 * time.Second, Retries: 2, StartPeriod: 500 * time.Millisecond,
 		},
-		Resources: domain.ResourceSpec{MemoryMB: 64, CPUs: 0.25},
-		Command:   []string{"serve"},
-		Restart:   domain.RestartAlways, // default
-		Network:   domain.NetworkHost,
-		Hostname:  "web",
+		Resources:   domain.ResourceSpec{MemoryMB: 64, CPUs: 0.25},
+		Command:     []string{"serve"},
+		Restart:     domain.RestartAlways, // default
+		Network:     domain.NetworkHost,
+		Hostname:    "web",
+		Interactive: true,
 		Devices: []domain.DeviceSpec{
 			{HostPath: "/dev/dri"},
 			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},

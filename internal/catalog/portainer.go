@@ -23,9 +23,9 @@ import (
 //   - Only type 1 (container) templates are imported. Types 2 (swarm
 //     stack), 3 (compose stack) and 4 (edge stack) are skipped with reasons.
 //   - Windows templates are skipped: moor runs Linux containers.
-//   - Interactive templates (Portainer opens stdin and a TTY for them, e.g.
-//     "Ubuntu" running /bin/bash) are skipped: without a terminal they exit
-//     at once, and moor would restart them forever.
+//   - interactive (Portainer opens stdin and a TTY, e.g. for "Ubuntu"
+//     running /bin/bash) -> Interactive: moor does the same, so the shell
+//     waits instead of exiting at once.
 //   - ID: "portainer-" + the title as a DNS label; a title already used in
 //     the same file gets "-2", "-3"... in file order.
 //   - Ports: the container port of "8080:80/tcp", "80/tcp", "53/udp" or "80".
@@ -244,6 +244,7 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, []Dropped, error
 		dropped.add("logo", "not an absolute http or https URL")
 	}
 	t.Labels = labels
+	t.Interactive = p.Interactive
 	t.Network = convertNetwork(p.Network, &dropped)
 	t.Hostname = convertHostname(p.Hostname, &dropped)
 	t.Devices = convertDevices(p.Devices, &dropped)
@@ -267,8 +268,6 @@ func checkTemplate(p ptTemplate) error {
 	switch {
 	case p.Platform != "" && !strings.EqualFold(p.Platform, "linux"):
 		return fmt.Errorf("platform %q is not supported: moor runs Linux containers", p.Platform)
-	case p.Interactive:
-		return errors.New("interactive templates (stdin and a TTY) are not supported: the container would exit without a terminal")
 	case strings.TrimSpace(p.Title) == "":
 		return errors.New("no title")
 	case strings.TrimSpace(p.Image) == "":

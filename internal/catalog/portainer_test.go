@@ -187,8 +187,13 @@ func TestImportPortainerSpotChecks(t *testing.T) {
 			for _, s := range skipped {
 				reasons[s.Title] = s.Reason
 			}
-			if r := reasons["Ubuntu"]; !strings.Contains(r, "interactive") {
-				t.Errorf("Ubuntu skip reason = %q", r)
+			// Portainer gives interactive templates stdin and a TTY; so
+			// does moor, and bash then waits instead of exiting.
+			if u := get("portainer-ubuntu"); !u.Interactive || !reflect.DeepEqual(u.Command, []string{"/bin/bash"}) || u.RequiresAdmin() {
+				t.Errorf("ubuntu = %+v", u)
+			}
+			if get("portainer-nginx").Interactive {
+				t.Error("nginx is interactive")
 			}
 			if r := reasons["SQL Server Express"]; !strings.Contains(r, `platform "windows"`) {
 				t.Errorf("SQL Server Express skip reason = %q", r)
@@ -272,6 +277,9 @@ func summarize(source string, r portainerResult) string {
 		}
 		if t.RequiresAdmin() {
 			b.WriteString(" admin-only")
+		}
+		if t.Interactive {
+			b.WriteString(" interactive")
 		}
 		b.WriteString("\n")
 		for _, p := range t.Ports {

@@ -39,6 +39,7 @@ type InstanceSpec struct {
 	// are then ignored, and the instance has no address of its own.
 	HostNetwork bool
 	Devices     []DeviceSpec
+	TTY         bool // stdin kept open on a terminal (docker run -it)
 }
 
 // Mount is a named volume (Bind false) or a host path (Bind true) mounted

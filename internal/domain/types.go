@@ -33,6 +33,10 @@ type Type struct {
 	// Labels are put on the container, under moor's own (moor.*), which
 	// they can never replace.
 	Labels map[string]string `json:"labels,omitempty" yaml:"labels"`
+	// Interactive keeps the container's stdin open on a terminal, as
+	// `docker run -it` does: an image whose command is a shell (an "ubuntu"
+	// running bash) then keeps running instead of exiting at once.
+	Interactive bool `json:"interactive,omitempty" yaml:"interactive"`
 	// Routing is how Traefik reaches the type's ports (optional).
 	Routing *Routing `json:"routing,omitempty" yaml:"routing"`
 	// Source says where the type came from: "builtin", "dir" or "portainer".

@@ -72,6 +72,9 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 		Hostname: spec.Hostname,
 		Cmd:      spec.Cmd,
 		Labels:   spec.Labels,
+		// -it: nothing attaches, but a shell waits on the open terminal.
+		Tty:       spec.TTY,
+		OpenStdin: spec.TTY,
 	}
 	for _, k := range sortedKeys(spec.Env) {
 		cfg.Env = append(cfg.Env, k+"="+spec.Env[k])
@@ -406,8 +409,8 @@ func (d *Docker) Logs(ctx context.Context, id string, tail int, w io.Writer) err
 	}
 	defer rc.Close()
 	// The engine multiplexes the two streams unless the container has a
-	// TTY (moor never makes one, but a container it did not make may):
-	// tell by the frame header.
+	// TTY (an interactive type's, or a container moor did not make): tell
+	// by the frame header.
 	br := bufio.NewReader(rc)
 	head, _ := br.Peek(8)
 	if len(head) == 8 && head[0] <= 2 && head[1] == 0 && head[2] == 0 && head[3] == 0 {

@@ -720,6 +720,7 @@ func TestHostNetworkDevicesLabels(t *testing.T) {
 		Mounts:      []domain.Mount{{Source: volName, Target: "/config", ReadOnly: true}},
 		Ports:       []domain.PortSpec{{Name: "http", Port: 8096, Protocol: "tcp", HTTP: true}},
 		Restart:     domain.RestartNever,
+		TTY:         true,
 	}
 	id, err := d.Create(ctx, spec)
 	if err != nil {
@@ -747,8 +748,8 @@ func TestHostNetworkDevicesLabels(t *testing.T) {
 	if c.HostConfig.NetworkMode != "host" || c.NetworkSettings.Networks[netName] != nil {
 		t.Errorf("network mode %q, networks %v", c.HostConfig.NetworkMode, c.NetworkSettings.Networks)
 	}
-	if c.Config.Hostname != "hub-box" {
-		t.Errorf("hostname %q", c.Config.Hostname)
+	if c.Config.Hostname != "hub-box" || !c.Config.Tty || !c.Config.OpenStdin {
+		t.Errorf("hostname %q tty %v open stdin %v", c.Config.Hostname, c.Config.Tty, c.Config.OpenStdin)
 	}
 	if c.Config.Labels["com.example.role"] != "hub" || c.Config.Labels[domain.LabelID] != "id-"+name {
 		t.Errorf("labels %v", c.Config.Labels)

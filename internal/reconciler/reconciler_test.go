@@ -246,6 +246,7 @@ func TestInstanceSpecTypeFields(t *testing.T) {
 		c.Spec.Hostname = "homeassistant"
 		c.Spec.Labels = map[string]string{"com.example.role": "hub", domain.LabelID: "forged", domain.LabelReplica: "9"}
 		c.Spec.Devices = []domain.DeviceSpec{{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"}}
+		c.Spec.Interactive = true
 	})
 	s0, s1 := h.r.instanceSpec(c, 0, nil), h.r.instanceSpec(c, 1, nil)
 	if s0.Hostname != "homeassistant" || s1.Hostname != "homeassistant-1" {
@@ -257,8 +258,8 @@ func TestInstanceSpecTypeFields(t *testing.T) {
 	if c.Spec.Labels[domain.LabelID] != "forged" {
 		t.Error("instanceSpec changed the type's labels")
 	}
-	if !slices.Equal(s0.Devices, c.Spec.Devices) {
-		t.Errorf("devices %+v", s0.Devices)
+	if !slices.Equal(s0.Devices, c.Spec.Devices) || !s0.TTY {
+		t.Errorf("devices %+v tty %v", s0.Devices, s0.TTY)
 	}
 	if s0.HostNetwork || s0.Network != "moor" || len(s0.Aliases) != 2 {
 		t.Errorf("moor's network: host %v network %q aliases %v", s0.HostNetwork, s0.Network, s0.Aliases)
