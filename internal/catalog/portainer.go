@@ -38,7 +38,13 @@ import (
 //     empty, so an empty password never reaches a database image.
 //   - Volumes: a named volume per container path, named after the path's
 //     last element ("/var/lib/mysql" -> "mysql"), "volN" when that is not a
-//     label; "bind" becomes HostPath (the type then needs the admin role).
+//     label; a "bind" path becomes HostPath (the type then needs the admin
+//     role), a bare-name "bind" names the volume; ":ro"/":rw" after the
+//     container path set ReadOnly (convertVolumes).
+//   - Labels, network, hostname, devices and keys moor does not read: see
+//     portainer_fields.go. What an imported template goes without is
+//     reported (Dropped); a template is skipped only for what Portainer
+//     cannot deploy either, or moor cannot run (stacks, Windows).
 //   - Command: split like a shell would split words (quotes and backslash
 //     escapes, no expansion), as Portainer itself does. It is not wrapped in
 //     "sh -c": it is the CMD appended to the image's ENTRYPOINT, and many
