@@ -50,10 +50,14 @@ func TestEveryRouteIsAuthorised(t *testing.T) {
 			}
 		}
 	}
-	// Operators can never deploy a type with host mounts; admins can.
+	// Operators can never deploy a type that reaches outside its container
+	// (host mounts, host networking, devices); admins can.
 	op := keys[domain.RoleOperator]
-	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "hm", "type": "testapp-hostmount"}, op); status != 403 {
-		t.Fatalf("operator deployed a host-mount type: %d %s", status, body)
+	for _, typ := range []string{"testapp-hostmount", "testapp-hostnet", "testapp-device"} {
+		status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "hm", "type": typ}, op)
+		if status != 403 || !strings.Contains(string(body), "only admins may deploy") {
+			t.Fatalf("operator deployed %s: %d %s", typ, status, body)
+		}
 	}
 	if n := e.Count(`SELECT count(*) FROM containers`); n != 0 {
 		t.Fatalf("refused deploy left %d rows", n)

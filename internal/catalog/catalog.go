@@ -35,6 +35,7 @@ type Catalog struct {
 	types   map[string]domain.Type
 	ids     []string // sorted
 	skipped []Skipped
+	dropped []Dropped
 }
 
 // Skipped is a template that was not imported, and why.
@@ -58,7 +59,9 @@ type Skipped struct {
 // for moor, and a typo should stop the start, not hide a type. Portainer
 // templates are third-party input: each one moor cannot use is logged and
 // kept in Skipped(), and only a file that is not a v2/v3 templates file
-// fails Load. Errors name the file; callers add their own prefix.
+// fails Load. A template imported without some of its fields is logged
+// once per field and kept in Dropped(). Errors name the file; callers add
+// their own prefix.
 func Load(dir string, logger *slog.Logger) (*Catalog, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -72,7 +75,7 @@ func Load(dir string, logger *slog.Logger) (*Catalog, error) {
 			return nil, err
 		}
 	}
-	c := &Catalog{types: l.types, skipped: l.skipped}
+	c := &Catalog{types: l.types, skipped: l.skipped, dropped: l.dropped}
 	for id := range l.types {
 		c.ids = append(c.ids, id)
 	}
@@ -80,7 +83,10 @@ func Load(dir string, logger *slog.Logger) (*Catalog, error) {
 	for _, s := range c.skipped {
 		logger.Info("catalog: template skipped", "source", s.Source, "title", s.Title, "reason", s.Reason)
 	}
-	logger.Info("catalog loaded", "dir", dir, "types", len(c.ids), "skipped", len(c.skipped))
+	for _, d := range c.dropped {
+		logger.Info("catalog: template field dropped", "source", d.Source, "title", d.Title, "field", d.Field, "reason", d.Reason)
+	}
+	logger.Info("catalog loaded", "dir", dir, "types", len(c.ids), "skipped", len(c.skipped), "dropped_fields", len(c.dropped))
 	return c, nil
 }
 
@@ -105,11 +111,16 @@ func (c *Catalog) List() []domain.Type {
 // Skipped returns the templates Load did not import, in load order.
 func (c *Catalog) Skipped() []Skipped { return slices.Clone(c.skipped) }
 
+// Dropped returns the fields imported templates went without, in load
+// order.
+func (c *Catalog) Dropped() []Dropped { return slices.Clone(c.dropped) }
+
 // loader accumulates one Load call's results.
 type loader struct {
 	types   map[string]domain.Type
 	origin  map[string]string // type ID -> where it was defined, for messages
 	skipped []Skipped
+	dropped []Dropped
 	logger  *slog.Logger
 }
 
@@ -214,6 +225,7 @@ func (l *loader) addPortainerFile(file string) error {
 		}
 		l.types[t.ID] = t
 		l.origin[t.ID] = r.where[i]
+		l.dropped = append(l.dropped, r.dropped[i]...)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -246,7 +247,7 @@ func TestLoadDir(t *testing.T) {
 	}
 	// Builtin 6 + blog (redis replaced, portainer-ghost taken over by a
 	// type file) + the v2 imports; v3 adds nothing v2 lacks.
-	if want := 6 + 1 + 37; len(list) != want {
+	if want := 6 + 1 + 40; len(list) != want {
 		t.Errorf("%d types, want %d", len(list), want)
 	}
 
@@ -267,13 +268,13 @@ func TestLoadDir(t *testing.T) {
 	if dupOfFile != 2 { // portainer-ghost in v2 and v3
 		t.Errorf("%d skips for the ID taken by taken.yaml, want 2", dupOfFile)
 	}
-	if dupOfV2 != 30 { // v3's 31 imports minus Ghost
-		t.Errorf("%d v3 templates skipped as already in v2, want 30", dupOfV2)
+	if dupOfV2 != 33 { // v3's 34 imports minus Ghost
+		t.Errorf("%d v3 templates skipped as already in v2, want 33", dupOfV2)
 	}
 	if n := strings.Count(logs.String(), "msg=\"catalog: template skipped\""); n != len(skipped) {
 		t.Errorf("%d skip log lines for %d skips", n, len(skipped))
 	}
-	if !strings.Contains(logs.String(), `title=Ubuntu reason="interactive`) {
+	if !strings.Contains(logs.String(), `title="SQL Server Express" reason="platform \"windows\"`) {
 		t.Errorf("skip logs lack key/values:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "replaces builtin type") {
@@ -328,5 +329,46 @@ func TestLoadLogsRenames(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "type renamed") || !strings.Contains(logs.String(), "id=portainer-app-2") {
 		t.Errorf("rename not logged:\n%s", logs.String())
+	}
+}
+
+// TestLoadLogsDroppedFields: every field an imported template goes without
+// is logged at start with the template's title and the field, and kept in
+// Dropped(); a template whose ID is taken reports nothing of its fields.
+func TestLoadLogsDroppedFields(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "fields-v2.json", string(readPortainer(t, "fields-v2.json")))
+	writeFile(t, dir, "fields-v2-again.json", string(readPortainer(t, "fields-v2.json")))
+	var logs bytes.Buffer
+	c, err := Load(dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := c.Dropped()
+	if len(dropped) < 10 {
+		t.Fatalf("only %d dropped fields: %+v", len(dropped), dropped)
+	}
+	for _, d := range dropped {
+		// fields-v2-again.json sorts first: its templates are the ones
+		// imported, the other file's are skipped as taken.
+		if !strings.HasPrefix(d.Source, filepath.Join(dir, "fields-v2-again.json")+":templates[") || d.Title == "" || d.Field == "" || d.Reason == "" {
+			t.Errorf("dropped field %+v", d)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="catalog: template field dropped"`); n != len(dropped) {
+		t.Errorf("%d log lines for %d dropped fields", n, len(dropped))
+	}
+	for _, want := range []string{
+		`title="Odd Fields" field=cap_add reason="not in Portainer's template format`,
+		`title="Media Server" field=labels.traefik.enable`,
+		"dropped_fields=" + strconv.Itoa(len(dropped)),
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+	dropped[0].Reason = "changed"
+	if c.Dropped()[0].Reason == "changed" {
+		t.Error("Dropped returned the catalog's slice")
 	}
 }

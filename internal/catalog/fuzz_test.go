@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,7 +45,7 @@ func FuzzImportPortainer(f *testing.F) {
 	// One seed per real template rather than whole files: the fuzzer
 	// minimizes every input that finds new coverage, and minimizing a
 	// 45 KB file takes longer than a whole short fuzzing run.
-	for _, name := range portainerFiles {
+	for _, name := range append(slices.Clone(portainerFiles), fieldFiles...) {
 		var file struct {
 			Version   string
 			Templates []json.RawMessage
@@ -80,6 +81,17 @@ func FuzzImportPortainer(f *testing.F) {
 		for _, s := range skipped {
 			if s.Reason == "" || !strings.HasPrefix(s.Source, "f.json:templates[") {
 				t.Fatalf("incomplete skip %+v", s)
+			}
+		}
+		r, _ := importPortainer(data, "f.json")
+		if len(r.dropped) != len(r.types) {
+			t.Fatalf("%d dropped lists for %d types", len(r.dropped), len(r.types))
+		}
+		for _, ds := range r.dropped {
+			for _, d := range ds {
+				if d.Field == "" || d.Reason == "" || !strings.HasPrefix(d.Source, "f.json:templates[") {
+					t.Fatalf("incomplete dropped field %+v", d)
+				}
 			}
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -104,6 +105,8 @@ func cloneType(t domain.Type) domain.Type {
 	t.Ports = slices.Clone(t.Ports)
 	t.Volumes = slices.Clone(t.Volumes)
 	t.Command = slices.Clone(t.Command)
+	t.Devices = slices.Clone(t.Devices)
+	t.Labels = maps.Clone(t.Labels)
 	if t.Env != nil {
 		env := make([]domain.EnvSpec, len(t.Env))
 		for i, e := range t.Env {

@@ -43,6 +43,15 @@ resources:
   cpus: 0.25
 command: ["serve"]
 privileged: false
+network: host
+hostname: web
+interactive: true
+devices:
+  - host_path: /dev/dri
+  - {host_path: /dev/ttyUSB0, container_path: /dev/zigbee, permissions: rw}
+labels:
+  com.example.team: web
+  org.opencontainers.image.title: "Web"
 `
 
 func TestParseTypeFull(t *testing.T) {
@@ -70,6 +79,14 @@ func TestParseTypeFull(t *testing.T) {
 		Command:        []string{"serve"},
 		Restart:        domain.RestartAlways, // default
 		HTTPPortReason: ReasonDeclared,
+		Network:        domain.NetworkHost,
+		Hostname:       "web",
+		Interactive:    true,
+		Devices: []domain.DeviceSpec{
+			{HostPath: "/dev/dri"},
+			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},
+		},
+		Labels: map[string]string{"com.example.team": "web", "org.opencontainers.image.title": "Web"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseType:\n got %+v\nwant %+v", got, want)
@@ -107,6 +124,13 @@ func TestParseTypeErrors(t *testing.T) {
 		{"two documents", base + "---\n" + base, "yaml", "exactly one YAML document"},
 		{"validation", "id: X\ntitle: X\nimage: x\n", "id", "DNS label"},
 		{"validation nested", base + "volumes:\n  - name: d\n    path: /d/../e\n", "volumes[0].path", "clean"},
+		{"unknown device key", base + "devices:\n  - {host: /dev/null}\n", "yaml", `unknown key "host"`},
+		{"device path", base + "devices:\n  - {host_path: /etc/passwd}\n", "devices[0].host_path", "under /dev/"},
+		{"labels as a list", base + "labels: [a, b]\n", "yaml", "cannot unmarshal"},
+		{"moor label", base + "labels: {moor.id: x}\n", "labels.moor.id", "moor's own"},
+		{"traefik label", base + "labels: {traefik.http.routers.x.rule: y}\n", "labels.traefik.http.routers.x.rule", "Traefik"},
+		{"network bridge", base + "network: bridge\n", "network", `"host"`},
+		{"hostname", base + "hostname: Mail.Example\n", "hostname", "DNS label"},
 		{"null", "~\n", "id", "is required"},
 		{"too big", base + "description: " + strings.Repeat("x", maxTypeFile) + "\n", "yaml", "larger than"},
 	}
@@ -130,6 +154,8 @@ func TestCloneTypeIsDeep(t *testing.T) {
 	b.Categories[0] = "z"
 	b.Volumes[0].Name = "z"
 	b.Command[0] = "z"
+	b.Devices[0].HostPath = "/dev/z"
+	b.Labels["com.example.team"] = "z"
 	if !reflect.DeepEqual(a, validType()) {
 		t.Error("changing the clone changed the original")
 	}

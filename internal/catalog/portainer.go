@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,9 +22,9 @@ import (
 //   - Only type 1 (container) templates are imported. Types 2 (swarm
 //     stack), 3 (compose stack) and 4 (edge stack) are skipped with reasons.
 //   - Windows templates are skipped: moor runs Linux containers.
-//   - Interactive templates (Portainer opens stdin and a TTY for them, e.g.
-//     "Ubuntu" running /bin/bash) are skipped: without a terminal they exit
-//     at once, and moor would restart them forever.
+//   - interactive (Portainer opens stdin and a TTY, e.g. for "Ubuntu"
+//     running /bin/bash) -> Interactive: moor does the same, so the shell
+//     waits instead of exiting at once.
 //   - ID: "portainer-" + the title as a DNS label; a title already used in
 //     the same file gets "-2", "-3"... in file order.
 //   - Ports: the container port of "8080:80/tcp", "80/tcp", "53/udp" or "80".
@@ -35,7 +36,13 @@ import (
 //     which passwords are generated and which required: secret.go.
 //   - Volumes: a named volume per container path, named after the path's
 //     last element ("/var/lib/mysql" -> "mysql"), "volN" when that is not a
-//     label; "bind" becomes HostPath (the type then needs the admin role).
+//     label; a "bind" path becomes HostPath (the type then needs the admin
+//     role), a bare-name "bind" names the volume; ":ro"/":rw" after the
+//     container path set ReadOnly (convertVolumes).
+//   - Labels, network, hostname, devices and keys moor does not read: see
+//     portainer_fields.go. What an imported template goes without is
+//     reported (Dropped); a template is skipped only for what Portainer
+//     cannot deploy either, or moor cannot run (stacks, Windows).
 //   - Command: split like a shell would split words (quotes and backslash
 //     escapes, no expansion), as Portainer itself does. It is not wrapped in
 //     "sh -c": it is the CMD appended to the image's ENTRYPOINT, and many
@@ -67,6 +74,20 @@ type ptTemplate struct {
 	Privileged    bool       `json:"privileged"`
 	Interactive   bool       `json:"interactive"`
 	RestartPolicy string     `json:"restart_policy"`
+	Network       string     `json:"network"`
+	Hostname      string     `json:"hostname"`
+	Labels        []ptLabel  `json:"labels"`
+	// Devices is not in Portainer's format (Portainer ignores it); some
+	// collections carry it in Yacht's or Docker's shape, read leniently.
+	Devices json.RawMessage `json:"devices"`
+}
+
+// ptLabel is a label as Portainer writes it ({name, value}); Yacht's
+// templates, which Portainer collections often copy, say "label" for name.
+type ptLabel struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+	Value string `json:"value"`
 }
 
 type ptEnv struct {
@@ -102,7 +123,8 @@ type renamed struct {
 // needs to report: where each type came from and which IDs got a suffix.
 type portainerResult struct {
 	types   []domain.Type
-	where   []string // where[i] locates types[i]: "<source>:templates[<index>]"
+	where   []string    // where[i] locates types[i]: "<source>:templates[<index>]"
+	dropped [][]Dropped // dropped[i]: what types[i] was imported without
 	skipped []Skipped
 	renamed []renamed
 }
@@ -125,7 +147,7 @@ func importPortainer(data []byte, source string) (portainerResult, error) {
 	taken := map[string]bool{}
 	for i, raw := range f.Templates {
 		where := fmt.Sprintf("%s:templates[%d]", source, i)
-		t, title, err := convertTemplate(raw)
+		t, title, dropped, err := convertTemplate(raw)
 		if err == nil {
 			err = Validate(t)
 		}
@@ -141,40 +163,52 @@ func importPortainer(data []byte, source string) (portainerResult, error) {
 		}
 		taken[id] = true
 		t.ID = id
+		for j := range dropped {
+			dropped[j].Source, dropped[j].Title = where, title
+		}
 		r.types = append(r.types, t)
 		r.where = append(r.where, where)
+		r.dropped = append(r.dropped, dropped)
 	}
 	return r, nil
 }
 
 // convertTemplate maps one template. It also returns the title, as far as
-// it could be read, for the skip report.
-func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
+// it could be read, for the skip report, and the fields the type leaves
+// out (Field and Reason set).
+//
+// A template is refused whole only for what Portainer cannot deploy either:
+// Portainer decodes the file into typed fields (a wrong type there fails
+// the whole file for it) and hands the rest to Docker. What only moor
+// cannot use is left out of the type and reported instead.
+func convertTemplate(raw json.RawMessage) (domain.Type, string, []Dropped, error) {
 	var p ptTemplate
 	if err := json.Unmarshal(raw, &p); err != nil {
 		var named struct{ Title string }
 		_ = json.Unmarshal(raw, &named) // best effort: the title only labels the skip
-		return domain.Type{}, cleanText(named.Title, false), fmt.Errorf("malformed template: %v", err)
+		return domain.Type{}, cleanText(named.Title, false), nil, fmt.Errorf("malformed template: %v", err)
 	}
 	title := cleanText(p.Title, false)
 	if err := checkTemplate(p); err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
-	ports, err := convertPorts(p.Ports)
+	var dropped dropList
+	labels, labelPort := convertLabels(p.Labels, &dropped)
+	ports, err := convertPorts(p.Ports, labelPort, &dropped)
 	if err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
 	command, err := splitCommand(p.Command)
 	if err != nil {
-		return domain.Type{}, title, fmt.Errorf("command: %v", err)
+		return domain.Type{}, title, nil, fmt.Errorf("command: %v", err)
 	}
 	restart, err := convertRestart(p.RestartPolicy)
 	if err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
-	volumes, err := convertVolumes(p.Volumes)
+	volumes, err := convertVolumes(p.Volumes, &dropped)
 	if err != nil {
-		return domain.Type{}, title, err
+		return domain.Type{}, title, nil, err
 	}
 	t := domain.Type{
 		ID:          portainerID(title),
@@ -192,13 +226,21 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, error) {
 	}
 	if isWebURL(p.Logo) {
 		t.Logo = p.Logo
+	} else if strings.TrimSpace(p.Logo) != "" {
+		dropped.add("logo", "not an absolute http or https URL")
 	}
-	if i, reason := chooseHTTPPort(t.Ports, 0); i >= 0 {
+	t.Labels = labels
+	t.Interactive = p.Interactive
+	t.Network = convertNetwork(p.Network, &dropped)
+	t.Hostname = convertHostname(p.Hostname, &dropped)
+	t.Devices = convertDevices(p.Devices, &dropped)
+	dropped = append(dropped, unknownFields(raw)...)
+	if i, reason := chooseHTTPPort(t.Ports, labelPort); i >= 0 {
 		t.Ports[i].HTTP = true
 		t.Ports[i].Name = "http"
 		t.HTTPPortReason = reason
 	}
-	return normalize(t), title, nil
+	return normalize(t), title, dropped, nil
 }
 
 // checkTemplate refuses what moor cannot run, before any mapping.
@@ -217,8 +259,6 @@ func checkTemplate(p ptTemplate) error {
 	switch {
 	case p.Platform != "" && !strings.EqualFold(p.Platform, "linux"):
 		return fmt.Errorf("platform %q is not supported: moor runs Linux containers", p.Platform)
-	case p.Interactive:
-		return errors.New("interactive templates (stdin and a TTY) are not supported: the container would exit without a terminal")
 	case strings.TrimSpace(p.Title) == "":
 		return errors.New("no title")
 	case strings.TrimSpace(p.Image) == "":
@@ -329,14 +369,21 @@ func convertCategories(in []string) []string {
 	return out
 }
 
-// convertPorts reads Portainer port strings, drops repeats of the same
-// container port, and marks the HTTP port.
-func convertPorts(in []string) ([]domain.PortSpec, error) {
+// convertPorts reads Portainer port strings and drops repeats of the same
+// container port; labelPort (a Traefik label named it) is added when the
+// template does not list it. Ports Docker takes but moor does not (ranges, sctp)
+// are dropped: moor publishes no host ports, so the container listens on
+// them all the same.
+func convertPorts(in []string, labelPort int, dropped *dropList) ([]domain.PortSpec, error) {
 	out := []domain.PortSpec{}
 	seen := map[string]bool{}
 	for i, s := range in {
 		port, proto, err := parsePort(s)
 		if err != nil {
+			if why := unsupportedPort(s); why != "" {
+				dropped.add(fmt.Sprintf("ports[%d]", i), "%q: %s", s, why)
+				continue
+			}
 			return nil, fmt.Errorf("ports[%d] %q: %v", i, s, err)
 		}
 		key := fmt.Sprintf("%d/%s", port, proto)
@@ -346,9 +393,15 @@ func convertPorts(in []string) ([]domain.PortSpec, error) {
 		seen[key] = true
 		out = append(out, domain.PortSpec{Name: fmt.Sprintf("%s-%d", proto, port), Port: port, Protocol: proto})
 	}
+	// A Traefik label may name a port the template does not list: it is
+	// the one the application serves HTTP on (chooseHTTPPort picks it).
+	if labelPort > 0 && !seen[fmt.Sprintf("%d/tcp", labelPort)] {
+		out = append(out, domain.PortSpec{Name: fmt.Sprintf("tcp-%d", labelPort), Port: labelPort, Protocol: "tcp"})
+	}
 	return out, nil
 }
 
+// markHTTP makes the TCP port numbered port the HTTP port, if listed.
 // parsePort returns the container port of "[ip:][host:]container[/proto]".
 func parsePort(s string) (int, string, error) {
 	spec, proto, found := strings.Cut(strings.TrimSpace(s), "/")
@@ -453,27 +506,71 @@ func selectChoices(options []ptChoice, fallback string) ([]string, string) {
 	return choices, def
 }
 
-func convertVolumes(in []ptVolume) ([]domain.VolumeSpec, error) {
+// convertVolumes maps volumes as Docker reads the bind Portainer makes of
+// each ("BIND:CONTAINER[:ro]", or a new volume when bind is empty): a
+// "bind" that is an absolute path is a host path; one that is a bare name
+// is a named volume, which moor makes per container like the others. The
+// container path may end in Docker's options (":ro", ":rw", ":ro,z"...).
+func convertVolumes(in []ptVolume, dropped *dropList) ([]domain.VolumeSpec, error) {
 	var out []domain.VolumeSpec
 	taken := map[string]bool{}
 	for i, v := range in {
-		container := strings.TrimSpace(v.Container)
+		field := fmt.Sprintf("volumes[%d]", i)
+		container, opts, _ := strings.Cut(strings.TrimSpace(v.Container), ":")
 		if container == "" {
-			return nil, fmt.Errorf("volumes[%d]: no container path", i)
+			return nil, fmt.Errorf("%s: no container path", field)
 		}
-		name := slug(path.Base(path.Clean(container)), 32)
+		readOnly, err := mountOptions(opts, field, dropped)
+		if err != nil {
+			return nil, err
+		}
+		vs := domain.VolumeSpec{Path: path.Clean(container), ReadOnly: v.ReadOnly || readOnly}
+		name := path.Base(vs.Path)
+		switch bind := strings.TrimSpace(v.Bind); {
+		case bind == "":
+		case strings.HasPrefix(bind, "/"):
+			vs.HostPath = path.Clean(bind)
+		case dockerVolumeNameRE.MatchString(bind):
+			name = bind
+		default:
+			return nil, fmt.Errorf("%s.bind %q: neither an absolute host path nor a volume name", field, bind)
+		}
+		name = slug(name, 32)
 		if !domain.IsLabel(name) {
 			name = "vol" + strconv.Itoa(i+1)
 		}
-		name = uniqueID(name, taken)
-		taken[name] = true
-		vs := domain.VolumeSpec{Name: name, Path: path.Clean(container), ReadOnly: v.ReadOnly}
-		if bind := strings.TrimSpace(v.Bind); bind != "" {
-			vs.HostPath = path.Clean(bind)
-		}
+		vs.Name = uniqueID(name, taken)
+		taken[vs.Name] = true
 		out = append(out, vs)
 	}
 	return out, nil
+}
+
+// dockerVolumeNameRE is what Docker accepts as a volume name: a bind source
+// that is not a path must be one.
+var dockerVolumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// mountOptions reads the options of a "PATH:OPTIONS" container path and
+// reports whether they make the mount read-only. Options moor does not
+// apply (SELinux relabelling, propagation, nocopy) are reported dropped;
+// anything else Docker refuses too, so it fails the template.
+func mountOptions(opts, field string, dropped *dropList) (bool, error) {
+	if opts == "" {
+		return false, nil
+	}
+	readOnly := false
+	for _, o := range strings.Split(opts, ",") {
+		switch o = strings.TrimSpace(o); o {
+		case "ro":
+			readOnly = true
+		case "rw":
+		case "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "consistent", "cached", "delegated":
+			dropped.add(field+".container", "mount option %q is not applied", o)
+		default:
+			return false, fmt.Errorf("%s.container: unknown mount option %q (Docker takes ro, rw, z, Z, nocopy and propagation modes)", field, o)
+		}
+	}
+	return readOnly, nil
 }
 
 func convertRestart(policy string) (domain.RestartPolicy, error) {

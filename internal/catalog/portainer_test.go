@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +22,11 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // portainerFiles are copies of the official Portainer App Templates
 // (../shared/testdata/portainer), kept here so the package tests alone.
 var portainerFiles = []string{"templates-v2.json", "templates-v3.json"}
+
+// fieldFiles are moor's own templates, written from Portainer's documented
+// format, for the fields the official files do not use (labels, network,
+// hostname, devices, volume suffixes and bare-name binds).
+var fieldFiles = []string{"fields-v2.json", "fields-v3.json"}
 
 // ImportPortainer is importPortainer's types and skipped templates.
 func ImportPortainer(data []byte, source string) ([]domain.Type, []Skipped, error) {
@@ -180,8 +187,13 @@ func TestImportPortainerSpotChecks(t *testing.T) {
 			for _, s := range skipped {
 				reasons[s.Title] = s.Reason
 			}
-			if r := reasons["Ubuntu"]; !strings.Contains(r, "interactive") {
-				t.Errorf("Ubuntu skip reason = %q", r)
+			// Portainer gives interactive templates stdin and a TTY; so
+			// does moor, and bash then waits instead of exiting.
+			if u := get("portainer-ubuntu"); !u.Interactive || !reflect.DeepEqual(u.Command, []string{"/bin/bash"}) || u.RequiresAdmin() {
+				t.Errorf("ubuntu = %+v", u)
+			}
+			if get("portainer-nginx").Interactive {
+				t.Error("nginx is interactive")
 			}
 			if r := reasons["SQL Server Express"]; !strings.Contains(r, `platform "windows"`) {
 				t.Errorf("SQL Server Express skip reason = %q", r)
@@ -219,15 +231,26 @@ func TestImportPortainerOPCRouterSelect(t *testing.T) {
 }
 
 func TestImportPortainerGolden(t *testing.T) {
+	for golden, files := range map[string][]string{
+		"portainer.golden":        portainerFiles,
+		"portainer-fields.golden": fieldFiles,
+	} {
+		t.Run(golden, func(t *testing.T) { checkGolden(t, golden, files) })
+	}
+}
+
+// checkGolden compares the summary of the import of files with
+// testdata/golden.
+func checkGolden(t *testing.T, golden string, files []string) {
 	var b strings.Builder
-	for _, name := range portainerFiles {
-		types, skipped, err := ImportPortainer(readPortainer(t, name), name)
+	for _, name := range files {
+		r, err := importPortainer(readPortainer(t, name), name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.WriteString(summarize(name, types, skipped))
+		b.WriteString(summarize(name, r))
 	}
-	golden := filepath.Join("testdata", "portainer.golden")
+	golden = filepath.Join("testdata", golden)
 	if *update {
 		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
@@ -244,16 +267,19 @@ func TestImportPortainerGolden(t *testing.T) {
 
 // summarize renders an import result one fact per line, so a change in
 // the mapping shows up as a readable diff of the golden file.
-func summarize(source string, types []domain.Type, skipped []Skipped) string {
+func summarize(source string, r portainerResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s: %d imported, %d skipped\n", source, len(types), len(skipped))
-	for _, t := range types {
+	fmt.Fprintf(&b, "# %s: %d imported, %d skipped\n", source, len(r.types), len(r.skipped))
+	for i, t := range r.types {
 		fmt.Fprintf(&b, "type %s %q image=%s restart=%s categories=%s", t.ID, t.Title, t.Image, t.Restart, strings.Join(t.Categories, ","))
 		if t.Privileged {
 			b.WriteString(" privileged")
 		}
 		if t.RequiresAdmin() {
 			b.WriteString(" admin-only")
+		}
+		if t.Interactive {
+			b.WriteString(" interactive")
 		}
 		b.WriteString("\n")
 		if t.Description != "" {
@@ -304,8 +330,30 @@ func summarize(source string, types []domain.Type, skipped []Skipped) string {
 		if len(t.Command) > 0 {
 			fmt.Fprintf(&b, "  command %q\n", t.Command)
 		}
+		if t.Network != "" {
+			fmt.Fprintf(&b, "  network %s\n", t.Network)
+		}
+		if t.Hostname != "" {
+			fmt.Fprintf(&b, "  hostname %s\n", t.Hostname)
+		}
+		for _, d := range t.Devices {
+			fmt.Fprintf(&b, "  device %s", d.HostPath)
+			if d.ContainerPath != "" {
+				fmt.Fprintf(&b, " -> %s", d.ContainerPath)
+			}
+			if d.Permissions != "" {
+				fmt.Fprintf(&b, " %s", d.Permissions)
+			}
+			b.WriteString("\n")
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.Labels)) {
+			fmt.Fprintf(&b, "  label %s=%q\n", k, t.Labels[k])
+		}
+		for _, d := range r.dropped[i] {
+			fmt.Fprintf(&b, "  dropped %s: %s\n", d.Field, d.Reason)
+		}
 	}
-	for _, s := range skipped {
+	for _, s := range r.skipped {
 		fmt.Fprintf(&b, "skip %s %q: %s\n", s.Source, s.Title, s.Reason)
 	}
 	return b.String()
@@ -334,7 +382,9 @@ func TestImportPortainerSynthetic(t *testing.T) {
 		{"type": 1, "title": "Root", "image": "x", "volumes": [{"container": "/"}]},
 		{"type": "one", "title": "Malformed"},
 		{"type": 9, "title": "Future"},
-		{"type": 1, "title": "Udp", "image": "x", "ports": ["53/sctp"]}
+		{"type": 1, "title": "Udp", "image": "x", "ports": ["53/sctp"]},
+		{"type": 1, "title": "Zero", "image": "x", "ports": ["0/tcp"]},
+		{"type": 1, "title": "Backwards", "image": "x", "ports": ["8010-8000/tcp"]}
 	]}`
 	types, skipped, err := ImportPortainer([]byte(file), "t.json")
 	if err != nil {
@@ -347,7 +397,7 @@ func TestImportPortainerSynthetic(t *testing.T) {
 	// The second "Web App" takes -2, so "Web App 2", whose own ID is
 	// portainer-web-app-2, gets -2 appended; the skipped "Broken" etc. take
 	// nothing; a title with no letters or digits becomes "template".
-	wantIDs := []string{"portainer-web-app", "portainer-web-app-2", "portainer-web-app-2-2", "portainer-web-app-3", "portainer-template"}
+	wantIDs := []string{"portainer-web-app", "portainer-web-app-2", "portainer-web-app-2-2", "portainer-web-app-3", "portainer-template", "portainer-range", "portainer-udp"}
 	if !reflect.DeepEqual(ids, wantIDs) {
 		t.Errorf("ids = %q, want %q", ids, wantIDs)
 	}
@@ -386,20 +436,31 @@ func TestImportPortainerSynthetic(t *testing.T) {
 		t.Errorf("volumes = %+v", web.Volumes)
 	}
 
+	// Docker takes port ranges and sctp, so Portainer deploys such a
+	// template: moor imports it without those ports (it publishes none).
+	r, _ := importPortainer([]byte(file), "t.json")
+	for i, want := range map[int]string{5: `"8000-8010/tcp": port ranges are not imported`, 6: `"53/sctp": sctp ports are not supported`} {
+		if d := r.dropped[i]; len(d) != 1 || d[0].Field != "ports[0]" || d[0].Reason != want || len(r.types[i].Ports) != 0 {
+			t.Errorf("%s: dropped %+v, ports %+v; want %s", r.types[i].ID, d, r.types[i].Ports, want)
+		}
+	}
 	wantSkips := map[string]string{
 		"Broken":    "image: is not a valid image reference",
-		"Range":     "port ranges are not supported",
 		"Quote":     "command: unterminated ' quote",
 		"Policy":    `restart_policy "sometimes"`,
 		"No image":  "no image",
 		"Root":      "volumes[0].path: must not be /",
 		"Malformed": "malformed template",
 		"Future":    "type 9 is not supported",
-		"Udp":       `protocol "sctp"`,
+		"Zero":      "container port must be a number from 1 to 65535",
+		"Backwards": "port ranges are not supported",
 	}
 	got := map[string]string{}
 	for _, s := range skipped {
 		got[s.Title] = s.Reason
+	}
+	if len(got) != len(wantSkips) {
+		t.Errorf("skipped %v", got)
 	}
 	for title, want := range wantSkips {
 		if !strings.Contains(got[title], want) {
@@ -501,5 +562,275 @@ func TestSlugAndUniqueID(t *testing.T) {
 	got := uniqueID(long, taken)
 	if len(got) > 63 || !domain.IsLabel(got) || !strings.HasSuffix(got, "-2") {
 		t.Errorf("uniqueID = %q", got)
+	}
+}
+
+// TestImportPortainerFields checks, one case per rule, what moor's own
+// template files (fieldFiles) become; the golden file has the rest.
+func TestImportPortainerFields(t *testing.T) {
+	type result struct {
+		types   map[string]domain.Type
+		dropped map[string][]Dropped // by type ID
+		skipped map[string]string    // title -> reason
+	}
+	results := map[string]result{}
+	for _, name := range fieldFiles {
+		r, err := importPortainer(readPortainer(t, name), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := result{map[string]domain.Type{}, map[string][]Dropped{}, map[string]string{}}
+		for i, ty := range r.types {
+			res.types[ty.ID] = ty
+			res.dropped[ty.ID] = r.dropped[i]
+			for _, d := range r.dropped[i] {
+				if d.Source != fmt.Sprintf("%s:templates[%d]", name, indexOf(t, name, ty.Title)) || d.Title != ty.Title || d.Field == "" || d.Reason == "" {
+					t.Errorf("%s: incomplete dropped field %+v", ty.ID, d)
+				}
+			}
+		}
+		for _, s := range r.skipped {
+			res.skipped[s.Title] = s.Reason
+		}
+		results[name] = res
+	}
+	dropped := func(r result, id, field string) string {
+		for _, d := range r.dropped[id] {
+			if d.Field == field {
+				return d.Reason
+			}
+		}
+		return ""
+	}
+	v2, v3 := results["fields-v2.json"], results["fields-v3.json"]
+
+	tests := []struct {
+		name  string
+		check func() string // "" when right, else what is wrong
+	}{
+		{":ro and :rw suffixes are read-only flags", func() string {
+			want := []domain.VolumeSpec{
+				{Name: "localtime", Path: "/etc/localtime", HostPath: "/etc/localtime", ReadOnly: true},
+				{Name: "timezone", Path: "/etc/timezone", HostPath: "/etc/timezone", ReadOnly: true}, // readonly wins over :rw
+				{Name: "cache", Path: "/cache"},
+				{Name: "www", Path: "/srv/www", HostPath: "/srv/www", ReadOnly: true},
+			}
+			if v := v2.types["portainer-time-synced"].Volumes; !reflect.DeepEqual(v, want) {
+				return fmt.Sprintf("volumes %+v", v)
+			}
+			if r := dropped(v2, "portainer-time-synced", "volumes[3].container"); !strings.Contains(r, `"Z"`) {
+				return "the Z option is not reported: " + r
+			}
+			return ""
+		}},
+		{"a bind of a bare name is a named volume", func() string {
+			ty := v2.types["portainer-named-data"]
+			want := []domain.VolumeSpec{
+				{Name: "portainer-data", Path: "/data"},
+				{Name: "app-config-1", Path: "/config", ReadOnly: true},
+				{Name: "logs", Path: "/logs", ReadOnly: true},
+			}
+			if !reflect.DeepEqual(ty.Volumes, want) || ty.RequiresAdmin() {
+				return fmt.Sprintf("volumes %+v, admin-only %v", ty.Volumes, ty.RequiresAdmin())
+			}
+			return ""
+		}},
+		{"host networking is kept and admin-only; a Traefik port label gives the HTTP port", func() string {
+			ty := v2.types["portainer-media-server"]
+			if ty.Network != domain.NetworkHost || !ty.RequiresAdmin() {
+				return fmt.Sprintf("network %q, admin-only %v", ty.Network, ty.RequiresAdmin())
+			}
+			if want := []domain.PortSpec{{Name: "http", Port: 8096, Protocol: "tcp", HTTP: true}}; !reflect.DeepEqual(ty.Ports, want) {
+				return fmt.Sprintf("ports %+v", ty.Ports)
+			}
+			return ""
+		}},
+		{"other labels are carried, traefik.* and moor.* are not", func() string {
+			if l := v2.types["portainer-media-server"].Labels; !reflect.DeepEqual(l, map[string]string{"com.example.vendor": "Acme"}) {
+				return fmt.Sprintf("media labels %v", l)
+			}
+			web := v2.types["portainer-labelled-web"]
+			if want := map[string]string{"com.example.license": "MIT", "org.example.yacht": "Yacht writes label"}; !reflect.DeepEqual(web.Labels, want) {
+				return fmt.Sprintf("web labels %v", web.Labels)
+			}
+			for _, f := range []string{"labels.moor.id", "labels.MOOR.name", "labels.has space", "labels.com.example.multiline"} {
+				if dropped(v2, web.ID, f) == "" {
+					return f + " not reported"
+				}
+			}
+			if r := dropped(v2, "portainer-media-server", "labels.traefik.http.routers.media.rule"); !strings.Contains(r, "own Traefik provider") {
+				return "router label: " + r
+			}
+			if web.RequiresAdmin() {
+				return "labels made the type admin-only"
+			}
+			return ""
+		}},
+		{"the label's port beats the ranking, and is added when unlisted", func() string {
+			web := v2.types["portainer-labelled-web"]
+			if p, _ := web.HTTPPort(); p.Port != 9000 || p.Name != "http" {
+				return fmt.Sprintf("web HTTP port %+v", p)
+			}
+			if r := dropped(v2, "portainer-labelled-web", "labels.traefik.http.services.web-admin.loadbalancer.server.port"); !strings.Contains(r, "second") {
+				return "second service port: " + r
+			}
+			api := v3.types["portainer-port-from-label"]
+			want := []domain.PortSpec{{Name: "tcp-5432", Port: 5432, Protocol: "tcp"}, {Name: "http", Port: 3000, Protocol: "tcp", HTTP: true}}
+			if !reflect.DeepEqual(api.Ports, want) {
+				return fmt.Sprintf("api ports %+v", api.Ports)
+			}
+			if r := dropped(v2, "portainer-odd-fields", "labels.traefik.http.services.odd.loadbalancer.server.port"); !strings.Contains(r, "not a port number") {
+				return "bad port label: " + r
+			}
+			return ""
+		}},
+		{"devices in both shapes, admin-only; bad entries dropped alone", func() string {
+			ty := v2.types["portainer-zigbee-bridge"]
+			want := []domain.DeviceSpec{
+				{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/ttyACM0"},
+				{HostPath: "/dev/dri"},
+				{HostPath: "/dev/snd", Permissions: "rw"},
+				{HostPath: "/dev/net/tun"},
+				{HostPath: "/dev/bus/usb"},
+			}
+			if !reflect.DeepEqual(ty.Devices, want) || !ty.RequiresAdmin() {
+				return fmt.Sprintf("devices %+v, admin-only %v", ty.Devices, ty.RequiresAdmin())
+			}
+			for _, f := range []string{"devices[5]", "devices[6]", "devices[7]", "devices[8]"} {
+				if dropped(v2, ty.ID, f) == "" {
+					return f + " not reported"
+				}
+			}
+			if dropped(v2, "portainer-odd-fields", "devices") == "" {
+				return "devices that are not a list are not reported"
+			}
+			return ""
+		}},
+		{"hostname: a DNS label, lower-cased; else dropped", func() string {
+			if h := v2.types["portainer-zigbee-bridge"].Hostname; h != "zigbee-bridge" {
+				return "zigbee hostname " + h
+			}
+			if h := v3.types["portainer-home-automation"].Hostname; h != "homeassistant" {
+				return "home hostname " + h
+			}
+			if v2.types["portainer-odd-fields"].Hostname != "" || dropped(v2, "portainer-odd-fields", "hostname") == "" {
+				return "dotted hostname kept or not reported"
+			}
+			if dropped(v3, "portainer-hostname-too-long", "hostname") == "" {
+				return "long hostname not reported"
+			}
+			return ""
+		}},
+		{"other networks, unknown and unsupported keys are reported", func() string {
+			odd := v2.types["portainer-odd-fields"]
+			if odd.Network != "" || odd.Logo != "" || odd.RequiresAdmin() {
+				return fmt.Sprintf("odd %+v", odd)
+			}
+			for _, f := range []string{"network", "logo", "administrator_only", "hosts", "cap_add"} {
+				if dropped(v2, odd.ID, f) == "" {
+					return f + " not reported"
+				}
+			}
+			for _, f := range []string{"name", "maintainer", "sysctls"} { // descriptive, or empty
+				if r := dropped(v2, odd.ID, f); r != "" {
+					return f + " reported: " + r
+				}
+			}
+			if dropped(v3, "portainer-hostname-too-long", "network") == "" {
+				return `network "none" not reported`
+			}
+			return ""
+		}},
+		{"a template is skipped only for what Portainer cannot deploy either", func() string {
+			want := map[string]string{
+				"Relative Bind":         `volumes[0].bind "./data": neither an absolute host path nor a volume name`,
+				"Bad Mount Option":      `unknown mount option "bogus"`,
+				"Labels As Object":      "malformed template",
+				"Hostname Not A String": "malformed template",
+			}
+			skipped := maps.Clone(v2.skipped)
+			maps.Copy(skipped, v3.skipped)
+			if len(skipped) != len(want) {
+				return fmt.Sprintf("skipped %v", skipped)
+			}
+			for title, reason := range want {
+				if !strings.Contains(skipped[title], reason) {
+					return fmt.Sprintf("%s: %q, want %q", title, skipped[title], reason)
+				}
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if msg := tt.check(); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+// indexOf is the position of the template titled title in testdata file
+// name.
+func indexOf(t *testing.T, name, title string) int {
+	t.Helper()
+	var f struct{ Templates []struct{ Title string } }
+	if err := json.Unmarshal(readPortainer(t, name), &f); err != nil {
+		t.Fatal(err)
+	}
+	for i, tpl := range f.Templates {
+		if tpl.Title == title {
+			return i
+		}
+	}
+	t.Fatalf("%s has no template %q", name, title)
+	return -1
+}
+
+func TestTraefikPort(t *testing.T) {
+	tests := []struct {
+		name, value string
+		port        int
+		ok          bool
+	}{
+		{"traefik.http.services.app.loadbalancer.server.port", "8080", 8080, true},
+		{"traefik.http.services.my-app_1.loadbalancer.server.port", " 80 ", 80, true},
+		{"TRAEFIK.HTTP.SERVICES.APP.LOADBALANCER.SERVER.PORT", "443", 443, true},
+		{"traefik.http.services.app.loadbalancer.server.port", "0", 0, false},
+		{"traefik.http.services.app.loadbalancer.server.port", "65536", 0, false},
+		{"traefik.http.services.app.loadbalancer.server.port", "${PORT}", 0, false},
+		{"traefik.http.services.loadbalancer.server.port", "80", 0, false}, // no service name
+		{"traefik.http.services.a.b.loadbalancer.server.port", "80", 0, false},
+		{"traefik.tcp.services.app.loadbalancer.server.port", "5432", 0, false}, // TCP: not the HTTP port
+		{"traefik.http.services.app.loadbalancer.server.scheme", "http", 0, false},
+		{"com.example.port", "80", 0, false},
+	}
+	for _, tt := range tests {
+		port, ok := traefikPort(tt.name, tt.value)
+		if port != tt.port || ok != tt.ok {
+			t.Errorf("traefikPort(%q, %q) = %d, %v; want %d, %v", tt.name, tt.value, port, ok, tt.port, tt.ok)
+		}
+	}
+}
+
+func TestUnsupportedPort(t *testing.T) {
+	tests := map[string]string{
+		"8000-8010":                         "port ranges are not imported",
+		"127.0.0.1:8000-8010:8000-8010/udp": "port ranges are not imported",
+		"5000-5000/tcp":                     "port ranges are not imported",
+		"53/sctp":                           "sctp ports are not supported",
+		"9000-9001/SCTP":                    "sctp ports are not supported",
+		"8010-8000/tcp":                     "", // Docker refuses these: the template is skipped
+		"8000-/tcp":                         "",
+		"0-10/tcp":                          "",
+		"x/sctp":                            "",
+		"+80/sctp":                          "",
+		"80/icmp":                           "",
+		"":                                  "",
+	}
+	for in, want := range tests {
+		if got := unsupportedPort(in); got != want {
+			t.Errorf("unsupportedPort(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -24,6 +24,9 @@ const (
 	maxDescription = 8192
 	maxImage       = 512
 	maxPattern     = 1024
+	maxLabels      = 64
+	maxLabelKey    = 255
+	maxLabelValue  = 4096
 	// MaxValueBytes bounds one environment value (defaults and user input).
 	MaxValueBytes = 4096
 )
@@ -58,6 +61,8 @@ func Validate(t domain.Type) error {
 		validateEnv,
 		validateVolumes,
 		validateRuntime,
+		validateHostAccess,
+		validateLabels,
 		validateRouting,
 	}
 	for _, check := range checks {
@@ -324,6 +329,113 @@ func validateRuntime(t domain.Type) error {
 		return validateHealth(*t.Health)
 	}
 	return nil
+}
+
+// validateHostAccess checks the fields that reach the host or name the
+// container on it: network, hostname and devices.
+func validateHostAccess(t domain.Type) error {
+	if t.Network != "" && t.Network != domain.NetworkHost {
+		// moor attaches every other container to its own network: another
+		// network name would be ignored, or reach a network moor does not
+		// manage.
+		return domain.Invalid("network", "must be empty (moor's network) or %q (got %q)", domain.NetworkHost, t.Network)
+	}
+	if t.Hostname != "" && !domain.IsLabel(t.Hostname) {
+		return domain.Invalid("hostname", "must be a DNS label of at most %d characters: lower-case letters, digits and '-', starting and ending with a letter or digit (got %q)", domain.MaxNameLength, t.Hostname)
+	}
+	targets := make(map[string]bool, len(t.Devices))
+	for i, d := range t.Devices {
+		field := fmt.Sprintf("devices[%d]", i)
+		if err := checkDevicePath(field+".host_path", d.HostPath); err != nil {
+			return err
+		}
+		target := d.ContainerPath
+		if target == "" {
+			target = d.HostPath
+		} else if err := checkDevicePath(field+".container_path", target); err != nil {
+			return err
+		}
+		if targets[target] {
+			return domain.Invalid(field+".container_path", "%s is given twice", target)
+		}
+		targets[target] = true
+		if !validPermissions(d.Permissions) {
+			return domain.Invalid(field+".permissions", "must be empty (rwm) or r, w and m, each at most once (got %q)", d.Permissions)
+		}
+	}
+	return nil
+}
+
+// checkDevicePath wants a mount path under /dev: a device node is all
+// `--device` is for.
+func checkDevicePath(field, p string) error {
+	if err := checkMountPath(field, p); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(p, "/dev/") {
+		return domain.Invalid(field, "must be a path under /dev/ (got %q)", p)
+	}
+	return nil
+}
+
+func validPermissions(p string) bool {
+	if len(p) > 3 {
+		return false
+	}
+	for i, r := range p {
+		if !strings.ContainsRune("rwm", r) || strings.ContainsRune(p[i+1:], r) {
+			return false
+		}
+	}
+	return true
+}
+
+// validateLabels keeps labels clear of moor's own (moor.*, which tie a
+// container to its records) and of Traefik's (traefik.*): moor routes
+// through its provider, and a label there would only mislead.
+func validateLabels(t domain.Type) error {
+	if len(t.Labels) > maxLabels {
+		return domain.Invalid("labels", "must be at most %d", maxLabels)
+	}
+	keys := make([]string, 0, len(t.Labels))
+	for k := range t.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the first broken rule is the same every time
+	for _, k := range keys {
+		if err := checkLabelKey(k); err != nil {
+			return err
+		}
+		field := "labels." + k
+		if err := checkText(field, t.Labels[k], maxLabelValue, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLabelKey applies validateLabels' rules to one key.
+func checkLabelKey(k string) error {
+	field := "labels." + k
+	switch {
+	case k == "":
+		return domain.Invalid("labels", "a label name must not be empty")
+	case len(k) > maxLabelKey:
+		return domain.Invalid(field, "the name must be at most %d bytes", maxLabelKey)
+	case !utf8.ValidString(k) || strings.IndexFunc(k, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '=' }) >= 0:
+		return domain.Invalid(field, "the name must be valid UTF-8 without spaces, control characters or '='")
+	case hasLabelPrefix(k, "moor"):
+		return domain.Invalid(field, "moor.* labels are moor's own")
+	case hasLabelPrefix(k, "traefik"):
+		return domain.Invalid(field, "traefik.* labels are not used: moor routes through its own Traefik provider (see routing)")
+	}
+	return nil
+}
+
+// hasLabelPrefix reports whether k is in the namespace ns ("ns" or
+// "ns.*"), case-insensitively as a careless reader would take it.
+func hasLabelPrefix(k, ns string) bool {
+	return strings.EqualFold(k, ns) || len(k) > len(ns) && strings.EqualFold(k[:len(ns)+1], ns+".")
 }
 
 // validateHealth mirrors what the Docker engine accepts, so a bad check

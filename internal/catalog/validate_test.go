@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -40,6 +41,13 @@ func validType() domain.Type {
 		Resources: domain.ResourceSpec{MemoryMB: 64, CPUs: 0.5},
 		Command:   []string{"serve", "--port", "8080"},
 		Restart:   domain.RestartOnFailure,
+		Network:   domain.NetworkHost,
+		Hostname:  "web-1",
+		Devices: []domain.DeviceSpec{
+			{HostPath: "/dev/dri/renderD128"},
+			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},
+		},
+		Labels: map[string]string{"com.example.team": "web", "moorish": "not moor's", "traefik-ish": ""},
 	}
 }
 
@@ -109,6 +117,40 @@ func TestValidate(t *testing.T) {
 		{"volume path twice", func(t *domain.Type) { t.Volumes[1].Path = "/data" }, "volumes[1].path", "mounted twice"},
 		{"host path relative", func(t *domain.Type) { t.Volumes[1].HostPath = "run/docker.sock" }, "volumes[1].host_path", "absolute"},
 		{"host path dotdot", func(t *domain.Type) { t.Volumes[1].HostPath = "/srv/../etc" }, "volumes[1].host_path", "clean"},
+
+		{"moor's network", func(t *domain.Type) { t.Network = "" }, "", ""},
+		{"network name", func(t *domain.Type) { t.Network = "bridge" }, "network", `"host"`},
+		{"network upper", func(t *domain.Type) { t.Network = "Host" }, "network", `"host"`},
+		{"no hostname", func(t *domain.Type) { t.Hostname = "" }, "", ""},
+		{"hostname upper", func(t *domain.Type) { t.Hostname = "Web" }, "hostname", "DNS label"},
+		{"hostname dotted", func(t *domain.Type) { t.Hostname = "mail.example.com" }, "hostname", "DNS label"},
+		{"hostname long", func(t *domain.Type) { t.Hostname = strings.Repeat("h", 64) }, "hostname", "at most 63"},
+		{"device relative", func(t *domain.Type) { t.Devices[0].HostPath = "dev/null" }, "devices[0].host_path", "absolute"},
+		{"device missing", func(t *domain.Type) { t.Devices[0].HostPath = "" }, "devices[0].host_path", "is required"},
+		{"device outside /dev", func(t *domain.Type) { t.Devices[0].HostPath = "/etc/shadow" }, "devices[0].host_path", "under /dev/"},
+		{"device /dev itself", func(t *domain.Type) { t.Devices[0].HostPath = "/dev" }, "devices[0].host_path", "under /dev/"},
+		{"device dotdot", func(t *domain.Type) { t.Devices[0].HostPath = "/dev/../etc/x" }, "devices[0].host_path", "clean"},
+		{"device colon", func(t *domain.Type) { t.Devices[0].HostPath = "/dev/null:rw" }, "devices[0].host_path", "':'"},
+		{"device target outside /dev", func(t *domain.Type) { t.Devices[1].ContainerPath = "/zigbee" }, "devices[1].container_path", "under /dev/"},
+		{"device target twice", func(t *domain.Type) { t.Devices[1].ContainerPath = "/dev/dri/renderD128" }, "devices[1].container_path", "given twice"},
+		{"device permissions", func(t *domain.Type) { t.Devices[1].Permissions = "rx" }, "devices[1].permissions", "r, w and m"},
+		{"device permissions twice", func(t *domain.Type) { t.Devices[1].Permissions = "rr" }, "devices[1].permissions", "at most once"},
+		{"device permissions all", func(t *domain.Type) { t.Devices[1].Permissions = "mwr" }, "", ""},
+		{"label moor", func(t *domain.Type) { t.Labels["moor.id"] = "x" }, "labels.moor.id", "moor's own"},
+		{"label moor upper", func(t *domain.Type) { t.Labels["MOOR.name"] = "x" }, "labels.MOOR.name", "moor's own"},
+		{"label moor bare", func(t *domain.Type) { t.Labels["moor"] = "x" }, "labels.moor", "moor's own"},
+		{"label traefik", func(t *domain.Type) { t.Labels["traefik.enable"] = "true" }, "labels.traefik.enable", "own Traefik provider"},
+		{"label empty name", func(t *domain.Type) { t.Labels[""] = "x" }, "labels", "must not be empty"},
+		{"label space", func(t *domain.Type) { t.Labels["a b"] = "x" }, "labels.a b", "without spaces"},
+		{"label equals", func(t *domain.Type) { t.Labels["a=b"] = "x" }, "labels.a=b", "'='"},
+		{"label long name", func(t *domain.Type) { t.Labels[strings.Repeat("k", 256)] = "" }, "labels." + strings.Repeat("k", 256), "at most 255"},
+		{"label value newline", func(t *domain.Type) { t.Labels["com.example.team"] = "a\nb" }, "labels.com.example.team", "control characters"},
+		{"label value long", func(t *domain.Type) { t.Labels["com.example.team"] = strings.Repeat("v", 4097) }, "labels.com.example.team", "at most 4096"},
+		{"too many labels", func(t *domain.Type) {
+			for i := range 65 {
+				t.Labels[fmt.Sprintf("l%d", i)] = ""
+			}
+		}, "labels", "at most 64"},
 
 		{"restart", func(t *domain.Type) { t.Restart = "unless-stopped" }, "restart", "must be always"},
 		{"memory negative", func(t *domain.Type) { t.Resources.MemoryMB = -1 }, "resources.memory_mb", "negative"},

@@ -35,6 +35,11 @@ type InstanceSpec struct {
 	Privileged bool
 	Ports      []PortSpec // exposed only (no host publishing)
 	Hostname   string     // "": the runtime's default
+	// HostNetwork shares the host's network stack: Network and Aliases
+	// are then ignored, and the instance has no address of its own.
+	HostNetwork bool
+	Devices     []DeviceSpec
+	TTY         bool // stdin kept open on a terminal (docker run -it)
 }
 
 // Mount is a named volume (Bind false) or a host path (Bind true) mounted

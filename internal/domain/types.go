@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Type is a container type of the catalog: what a user can deploy by name.
 type Type struct {
@@ -22,16 +25,36 @@ type Type struct {
 	// (declared by the type, a Traefik label, its name, a well-known web
 	// port, the only TCP port, or chosen at create).
 	HTTPPortReason string `json:"http_port_reason,omitempty" yaml:"-"`
+	// Network is "" (moor's network) or NetworkHost (the host's network
+	// stack: no moor network, no container-zone aliases of its own; see
+	// docs/catalog.md for how it is routed).
+	Network string `json:"network,omitempty" yaml:"network"`
+	// Hostname is the container's host name ("": the container's name and
+	// replica); see ReplicaHostname.
+	Hostname string `json:"hostname,omitempty" yaml:"hostname"`
+	// Devices are host devices given to the container.
+	Devices []DeviceSpec `json:"devices,omitempty" yaml:"devices"`
+	// Labels are put on the container, under moor's own (moor.*), which
+	// they can never replace.
+	Labels map[string]string `json:"labels,omitempty" yaml:"labels"`
+	// Interactive keeps the container's stdin open on a terminal, as
+	// `docker run -it` does: an image whose command is a shell (an "ubuntu"
+	// running bash) then keeps running instead of exiting at once.
+	Interactive bool `json:"interactive,omitempty" yaml:"interactive"`
 	// Routing is how Traefik reaches the type's ports (optional).
 	Routing *Routing `json:"routing,omitempty" yaml:"routing"`
 	// Source says where the type came from: "builtin", "dir" or "portainer".
 	Source string `json:"source" yaml:"-"`
 }
 
+// NetworkHost is Type.Network for the host's network stack.
+const NetworkHost = "host"
+
 // RequiresAdmin reports whether deploying the type needs the admin role:
-// host mounts and privileged mode reach outside the container.
+// host mounts, host networking, devices and privileged mode reach outside
+// the container. Labels and the host name stay inside it.
 func (t *Type) RequiresAdmin() bool {
-	if t.Privileged {
+	if t.Privileged || t.Network == NetworkHost || len(t.Devices) > 0 {
 		return true
 	}
 	for _, v := range t.Volumes {
@@ -50,6 +73,36 @@ func (t *Type) HTTPPort() (PortSpec, bool) {
 		}
 	}
 	return PortSpec{}, false
+}
+
+// ReplicaHostname is the host name of replica i of a container named name:
+// the type's Hostname for replica 0, "<Hostname>-<i>" for the others (so
+// clustered software, which tells its nodes apart by host name, never sees
+// two alike), and "<name>-<i>" when the type sets none. The result is at
+// most MaxNameLength long: the hostname is shortened to fit the suffix.
+func (t *Type) ReplicaHostname(name string, i int) string {
+	base := t.Hostname
+	if base == "" {
+		base = name
+	} else if i == 0 {
+		return base
+	}
+	suffix := "-" + itoa(i)
+	if len(base)+len(suffix) > MaxNameLength {
+		base = strings.TrimRight(base[:MaxNameLength-len(suffix)], "-")
+	}
+	return base + suffix
+}
+
+// DeviceSpec is a host device made available in the container, as `docker
+// run --device HOST:CONTAINER:PERMISSIONS` does.
+type DeviceSpec struct {
+	HostPath string `json:"host_path" yaml:"host_path"`
+	// ContainerPath is where it appears ("": HostPath).
+	ContainerPath string `json:"container_path,omitempty" yaml:"container_path"`
+	// Permissions are the cgroup permissions: r (read), w (write), m
+	// (mknod), "" for all three.
+	Permissions string `json:"permissions,omitempty" yaml:"permissions"`
 }
 
 // PortSpec is a port the container listens on.

@@ -72,6 +72,9 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 		Hostname: spec.Hostname,
 		Cmd:      spec.Cmd,
 		Labels:   spec.Labels,
+		// -it: nothing attaches, but a shell waits on the open terminal.
+		Tty:       spec.TTY,
+		OpenStdin: spec.TTY,
 	}
 	for _, k := range sortedKeys(spec.Env) {
 		cfg.Env = append(cfg.Env, k+"="+spec.Env[k])
@@ -108,8 +111,28 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 			NanoCPUs: spec.NanoCPUs,
 		},
 	}
-	if spec.Network != "" {
-		hc.NetworkMode = container.NetworkMode(spec.Network)
+	netName := spec.Network
+	if spec.HostNetwork {
+		// Docker refuses network-scoped aliases outside user-defined
+		// networks: no endpoint settings for "host".
+		netName = ""
+		hc.NetworkMode = network.NetworkHost
+	}
+	if netName != "" {
+		hc.NetworkMode = container.NetworkMode(netName)
+	}
+	for _, d := range spec.Devices {
+		if d.HostPath == "" {
+			return client.ContainerCreateOptions{}, domain.Invalid("devices", "host path is required")
+		}
+		dm := container.DeviceMapping{PathOnHost: d.HostPath, PathInContainer: d.ContainerPath, CgroupPermissions: d.Permissions}
+		if dm.PathInContainer == "" {
+			dm.PathInContainer = d.HostPath
+		}
+		if dm.CgroupPermissions == "" {
+			dm.CgroupPermissions = "rwm"
+		}
+		hc.Devices = append(hc.Devices, dm)
 	}
 	for _, s := range spec.DNS {
 		if s == "" {
@@ -144,9 +167,9 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 	}
 
 	var nc *network.NetworkingConfig
-	if spec.Network != "" {
+	if netName != "" {
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			spec.Network: {Aliases: slices.Clone(spec.Aliases)},
+			netName: {Aliases: slices.Clone(spec.Aliases)},
 		}}
 	}
 	return client.ContainerCreateOptions{
@@ -386,8 +409,8 @@ func (d *Docker) Logs(ctx context.Context, id string, lo domain.LogOptions, w io
 	}
 	defer rc.Close()
 	// The engine multiplexes the two streams unless the container has a
-	// TTY (moor never makes one, but a container it did not make may):
-	// tell by the frame header.
+	// TTY (an interactive type's, or a container moor did not make): tell
+	// by the frame header.
 	br := bufio.NewReader(rc)
 	head, _ := br.Peek(8)
 	if len(head) == 8 && head[0] <= 2 && head[1] == 0 && head[2] == 0 && head[3] == 0 {

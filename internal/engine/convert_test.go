@@ -41,7 +41,7 @@ func TestCreateOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Name != spec.Name || o.Config.Image != spec.Image || o.Config.Hostname != "blog" || !slices.Equal(o.Config.Cmd, spec.Cmd) {
+	if o.Name != spec.Name || o.Config.Image != spec.Image || o.Config.Hostname != "blog" || !slices.Equal(o.Config.Cmd, spec.Cmd) || o.Config.Tty || o.Config.OpenStdin {
 		t.Errorf("config %+v", o.Config)
 	}
 	if want := []string{"A=2", "M=x=y", "Z=1"}; !slices.Equal(o.Config.Env, want) {
@@ -90,10 +90,39 @@ func TestCreateOptions(t *testing.T) {
 		{Image: "x", DNS: []string{"resolver.example"}},
 		{Image: "x", Ports: []domain.PortSpec{{Port: 70000}}},
 		{Image: "x", Mounts: []domain.Mount{{Target: "/data"}}},
+		{Image: "x", Devices: []domain.DeviceSpec{{ContainerPath: "/dev/x"}}},
 	} {
 		if _, err := createOptions(bad); !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("createOptions(%+v) = %v; want ErrInvalid", bad, err)
 		}
+	}
+}
+
+func TestCreateOptionsHostNetworkAndDevices(t *testing.T) {
+	spec := domain.InstanceSpec{
+		Name: "moor-media-0", Image: "media:1", Network: "moor", Aliases: []string{"media.moor.internal"},
+		HostNetwork: true, DNS: []string{"10.0.0.53"}, Hostname: "media", Ports: []domain.PortSpec{{Port: 8096}}, TTY: true,
+		Devices: []domain.DeviceSpec{
+			{HostPath: "/dev/dri"},
+			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},
+		},
+	}
+	o, err := createOptions(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.HostConfig.NetworkMode != "host" || o.NetworkingConfig != nil {
+		t.Errorf("network mode %q, endpoints %+v: want host and none", o.HostConfig.NetworkMode, o.NetworkingConfig)
+	}
+	if o.Config.Hostname != "media" || len(o.HostConfig.DNS) != 1 || !o.Config.Tty || !o.Config.OpenStdin || o.Config.AttachStdin {
+		t.Errorf("hostname %q dns %v tty %v stdin %v attach %v", o.Config.Hostname, o.HostConfig.DNS, o.Config.Tty, o.Config.OpenStdin, o.Config.AttachStdin)
+	}
+	want := []container.DeviceMapping{
+		{PathOnHost: "/dev/dri", PathInContainer: "/dev/dri", CgroupPermissions: "rwm"},
+		{PathOnHost: "/dev/ttyUSB0", PathInContainer: "/dev/zigbee", CgroupPermissions: "rw"},
+	}
+	if !slices.Equal(o.HostConfig.Devices, want) {
+		t.Errorf("devices %+v", o.HostConfig.Devices)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
@@ -677,4 +678,95 @@ func TestEngineUnreachable(t *testing.T) {
 			t.Errorf("Ping after second restore = %v", err)
 		}
 	})
+}
+
+// TestHostNetworkDevicesLabels creates instances with what a type can ask
+// beyond the usual (host networking, a device, labels, a host name, a
+// read-only named volume) and checks with the engine's own inspect that
+// each reached the container.
+func TestHostNetworkDevicesLabels(t *testing.T) {
+	t.Parallel()
+	image := testenv.TestImage(t)
+	d := newTestDocker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	name := uniqueName("hostnet")
+	netName := name + "-net"
+	volName := name + "-ro"
+	ensureNetworkForTest(t, d, netName)
+	ensureVolumeForTest(t, d, volName, testLabels())
+	gw, err := d.NetworkGateway(ctx, netName)
+	if ip, perr := netip.ParseAddr(gw); err != nil || perr != nil || !ip.Is4() {
+		t.Fatalf("NetworkGateway = %q, %v", gw, err)
+	}
+	if _, err := d.NetworkGateway(ctx, name+"-missing"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("NetworkGateway of a missing network = %v; want ErrNotFound", err)
+	}
+
+	spec := domain.InstanceSpec{
+		Name:  name,
+		Image: image,
+		// Listens on a free loopback port of the host: the test shares the
+		// host's network stack and must not take a port anyone uses.
+		Cmd:         []string{"-forward", "127.0.0.1:0=127.0.0.1:9"},
+		Labels:      testLabels(domain.LabelID, "id-"+name, "com.example.role", "hub"),
+		Network:     netName, // ignored: HostNetwork
+		Aliases:     []string{"ignored"},
+		HostNetwork: true,
+		Hostname:    "hub-box",
+		DNS:         []string{gw},
+		Devices:     []domain.DeviceSpec{{HostPath: "/dev/null", ContainerPath: "/dev/moor-null", Permissions: "r"}},
+		Mounts:      []domain.Mount{{Source: volName, Target: "/config", ReadOnly: true}},
+		Ports:       []domain.PortSpec{{Name: "http", Port: 8096, Protocol: "tcp", HTTP: true}},
+		Restart:     domain.RestartNever,
+		TTY:         true,
+	}
+	id, err := d.Create(ctx, spec)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	removeLater(t, d, id)
+	if err := d.Start(ctx, id); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	st := waitFor(t, d, id, "running", 30*time.Second, func(s domain.InstanceState) bool {
+		if s.Status == "exited" {
+			t.Fatalf("container exited: %+v", s)
+		}
+		return s.Running
+	})
+	if st.IP != "" || len(st.IPs) != 0 {
+		t.Errorf("a host-network instance has an address of its own: %q %v", st.IP, st.IPs)
+	}
+
+	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Container
+	if c.HostConfig.NetworkMode != "host" || c.NetworkSettings.Networks[netName] != nil {
+		t.Errorf("network mode %q, networks %v", c.HostConfig.NetworkMode, c.NetworkSettings.Networks)
+	}
+	if c.Config.Hostname != "hub-box" || !c.Config.Tty || !c.Config.OpenStdin {
+		t.Errorf("hostname %q tty %v open stdin %v", c.Config.Hostname, c.Config.Tty, c.Config.OpenStdin)
+	}
+	if c.Config.Labels["com.example.role"] != "hub" || c.Config.Labels[domain.LabelID] != "id-"+name {
+		t.Errorf("labels %v", c.Config.Labels)
+	}
+	if want := []container.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/moor-null", CgroupPermissions: "r"}}; !slices.Equal(c.HostConfig.Devices, want) {
+		t.Errorf("devices %+v", c.HostConfig.Devices)
+	}
+	if !slices.Equal(c.HostConfig.DNS, []netip.Addr{netip.MustParseAddr(gw)}) {
+		t.Errorf("dns %v", c.HostConfig.DNS)
+	}
+	var mounted bool
+	for _, m := range c.Mounts {
+		if m.Name == volName && m.Destination == "/config" && !m.RW {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("mounts %+v: want %s read-only at /config", c.Mounts, volName)
+	}
 }

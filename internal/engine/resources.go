@@ -70,6 +70,26 @@ func (d *Docker) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	return nil
 }
 
+// NetworkGateway returns the IPv4 gateway of the network named name: the
+// host's address on it, where containers on the network reach a container
+// that uses the host's network stack. A missing network wraps
+// domain.ErrNotFound.
+func (d *Docker) NetworkGateway(ctx context.Context, name string) (string, error) {
+	nets, err := d.networksNamed(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if len(nets) == 0 {
+		return "", fmt.Errorf("network %s: %w", name, domain.ErrNotFound)
+	}
+	for _, c := range nets[0].IPAM.Config {
+		if c.Gateway.Is4() {
+			return c.Gateway.String(), nil
+		}
+	}
+	return "", fmt.Errorf("network %s has no IPv4 gateway", name)
+}
+
 // networksNamed lists the networks named exactly name (the engine's name
 // filter also matches substrings), oldest first, ties by ID.
 func (d *Docker) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {

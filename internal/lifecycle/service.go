@@ -112,7 +112,10 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	}
 	t = withRouting(t, req.Aliases, req.Path)
 	if t.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
-		return domain.Container{}, fmt.Errorf("type %q uses host mounts or privileged mode, which only admins may deploy: %w", t.ID, domain.ErrForbidden)
+		return domain.Container{}, fmt.Errorf("type %q uses %s, which only admins may deploy: %w", t.ID, reachesOutside, domain.ErrForbidden)
+	}
+	if err := replicasFit(t, replicas); err != nil {
+		return domain.Container{}, err
 	}
 	env, secrets, err := catalog.Resolve(t, req.Env, req.LeaveEmpty)
 	if err != nil {
@@ -139,7 +142,7 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	return s.decorate(c), nil
 }
 
-// aliasesAllowed refuses, for anyone but an admin, an alias outside the
+// aliasesAllowed refuses, for anyone but an admin, an alias reachesOutside the
 // host zone and the allowed domains: "localhost", another team's domain or
 // moor's own host would be claimed for everyone who reaches Traefik.
 func (s *Service) aliasesAllowed(actor domain.Actor, aliases []string) error {
@@ -149,7 +152,7 @@ func (s *Service) aliasesAllowed(actor domain.Actor, aliases []string) error {
 	for i, a := range aliases {
 		if !under(a, s.zones.Host) && !slices.ContainsFunc(s.zones.AliasDomains, func(d string) bool { return under(a, d) }) {
 			allowed := append([]string{s.zones.Host}, s.zones.AliasDomains...)
-			return fmt.Errorf("aliases[%d]: %q is outside %s; only admins may route other names: %w",
+			return fmt.Errorf("aliases[%d]: %q is reachesOutside %s; only admins may route other names: %w",
 				i, a, strings.Join(allowed, ", "), domain.ErrForbidden)
 		}
 	}
@@ -182,6 +185,15 @@ func withRouting(t domain.Type, aliases []string, path string) domain.Type {
 func validateReplicas(n int) error {
 	if n < 0 || n > domain.MaxReplicas {
 		return domain.Invalid("replicas", "must be between 0 and %d", domain.MaxReplicas)
+	}
+	return nil
+}
+
+// replicasFit refuses more than one replica on the host's network stack:
+// they would share the host's ports, and all but one crash on a taken one.
+func replicasFit(t domain.Type, n int) error {
+	if t.Network == domain.NetworkHost && n > 1 {
+		return domain.Invalid("replicas", "must be 0 or 1 for a type on the host's network (replicas would share the host's ports)")
 	}
 	return nil
 }
@@ -247,6 +259,11 @@ func (s *Service) change(ctx context.Context, name string, ch domain.Change) (do
 	if err := adminOnly(ctx, cur, "operate"); err != nil {
 		return domain.Container{}, err
 	}
+	if ch.Action == domain.ActionScale {
+		if err := replicasFit(cur.Spec, ch.Replicas); err != nil {
+			return domain.Container{}, err
+		}
+	}
 	c, err := s.store.ChangeContainer(ctx, name, ch, actor.String())
 	if err != nil {
 		return c, err
@@ -254,13 +271,16 @@ func (s *Service) change(ctx context.Context, name string, ch domain.Change) (do
 	return s.decorate(c), nil
 }
 
+// reachesOutside names what makes a type admin-only (domain.Type.RequiresAdmin).
+const reachesOutside = "host mounts, host networking, devices or privileged mode"
+
 // adminOnly refuses what only an admin may do with c: what only an admin
-// may deploy (host mounts, privileged mode), only an admin may operate, or
-// read the credentials and logs of. (The spec is fixed at create time, so
-// this check cannot race a change of it.)
+// may deploy (see reachesOutside), only an admin may operate, or read the
+// credentials and logs of. (The spec is fixed at create time, so this
+// check cannot race a change of it.)
 func adminOnly(ctx context.Context, c domain.Container, what string) error {
 	if c.Spec.RequiresAdmin() && !domain.ActorFrom(ctx).Role.Allows(domain.RoleAdmin) {
-		return fmt.Errorf("container %q uses host mounts or privileged mode: only admins may %s it: %w", c.Name, what, domain.ErrForbidden)
+		return fmt.Errorf("container %q uses %s: only admins may %s it: %w", c.Name, reachesOutside, what, domain.ErrForbidden)
 	}
 	return nil
 }

@@ -119,6 +119,7 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing m
 // forgetPresent makes the next pass check c's network and image again.
 func (r *Reconciler) forgetPresent(c domain.Container) {
 	r.present.Delete("network:" + r.cfg.Network)
+	r.present.Delete("gateway:" + r.cfg.Network)
 	r.present.Delete("image:" + c.Image)
 }
 

@@ -232,7 +232,8 @@ type fakeEngine struct {
 	images    map[string]bool // present; others are pulled (known) or missing
 	known     map[string]bool // images a pull finds
 	volumes   map[string]map[string]string
-	down      error // Ping and every call fail with it
+	specs     map[string]domain.InstanceSpec // runtime id -> what Create was given
+	down      error                          // Ping and every call fail with it
 	// fail makes the named method fail with the error, once per entry.
 	fail   map[string]error
 	calls  []string
@@ -247,7 +248,7 @@ var _ Engine = (*fakeEngine)(nil)
 func newFakeEngine() *fakeEngine {
 	return &fakeEngine{instances: map[string]*domain.InstanceState{}, networks: map[string]bool{},
 		images: map[string]bool{}, known: map[string]bool{"app:1": true}, volumes: map[string]map[string]string{},
-		fail: map[string]error{}}
+		specs: map[string]domain.InstanceSpec{}, fail: map[string]error{}}
 }
 
 func (e *fakeEngine) call(method string) error {
@@ -318,10 +319,15 @@ func (e *fakeEngine) Create(ctx context.Context, spec domain.InstanceSpec) (stri
 	}
 	e.next++
 	id := "rt-" + strconv.Itoa(e.next)
+	ips := map[string]string{spec.Network: "10.0.0." + strconv.Itoa(e.next)}
+	if spec.HostNetwork {
+		ips = map[string]string{} // no address of its own, as Docker reports it
+	}
 	e.instances[id] = &domain.InstanceState{
 		RuntimeID: id, Name: spec.Name, Node: "node-1", Labels: maps.Clone(spec.Labels), Image: spec.Image,
-		Status: "created", IPs: map[string]string{spec.Network: "10.0.0." + strconv.Itoa(e.next)},
+		Status: "created", IPs: ips,
 	}
+	e.specs[id] = spec
 	return id, nil
 }
 
@@ -434,6 +440,18 @@ func (e *fakeEngine) EnsureNetwork(ctx context.Context, name string, labels map[
 	}
 	e.networks[name] = true
 	return nil
+}
+
+func (e *fakeEngine) NetworkGateway(ctx context.Context, name string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.call("NetworkGateway"); err != nil {
+		return "", err
+	}
+	if !e.networks[name] {
+		return "", fmt.Errorf("network %s: %w", name, domain.ErrNotFound)
+	}
+	return "10.0.0.1", nil
 }
 
 func (e *fakeEngine) EnsureImage(ctx context.Context, image string, progress func(domain.PullProgress)) error {

@@ -94,6 +94,9 @@ func (r *Reconciler) instances(ctx context.Context, c domain.Container, ids map[
 				in, problems[i] = instanceOf(i, full, r.cfg.Network)
 			}
 		}
+		if c.Spec.Network == domain.NetworkHost && in.Status == domain.StatusRunning {
+			in.InternalIP = r.hostAddress(ctx)
+		}
 		if in.Status == domain.StatusRunning {
 			dns = append(dns, r.containerDNS(c, in)...)
 		}
@@ -126,6 +129,25 @@ func instanceOf(i int, st domain.InstanceState, network string) (domain.Instance
 		in.Status = domain.StatusStopped
 	}
 	return in, ""
+}
+
+// hostAddress is where a replica on the host's network stack is reached
+// from moor's network, by Traefik and the other containers: the network's
+// gateway, an address of the host. A replica's address is what routes and
+// container-zone records point at. It is "" when the engine cannot tell:
+// the replica then runs unrouted, and the next pass asks again.
+func (r *Reconciler) hostAddress(ctx context.Context) string {
+	key := "gateway:" + r.cfg.Network
+	if v, ok := r.present.Load(key); ok {
+		return v.(string)
+	}
+	gw, err := r.engine.NetworkGateway(ctx, r.cfg.Network)
+	if err != nil {
+		r.logger.Warn("host network: no address to route to", "network", r.cfg.Network, "err", err)
+		return ""
+	}
+	r.present.Store(key, gw)
+	return gw
 }
 
 // containerDNS is a running replica's records in the container zone: the

@@ -80,6 +80,9 @@ type Instances interface {
 // Resources prepares what instances need: network, image, volumes.
 type Resources interface {
 	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	// NetworkGateway is the host's address on the network: where an
+	// instance on the host's network stack is reached from it.
+	NetworkGateway(ctx context.Context, name string) (string, error)
 	EnsureImage(ctx context.Context, image string, progress func(domain.PullProgress)) error
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	RemoveVolume(ctx context.Context, name string) error
@@ -146,7 +149,7 @@ type Reconciler struct {
 	// present holds what this process made sure exists (network and image
 	// names): asked once, not on every pass. A create that finds one
 	// missing (removed behind moor's back) clears it.
-	present  sync.Map // "network:NAME" or "image:REF" -> struct{}
+	present  sync.Map // "network:NAME" or "image:REF" -> struct{}; "gateway:NAME" -> its address
 	inflight sync.WaitGroup
 	// own holds the runtime events this process's own calls will cause
 	// (runtime id -> actions), so they do not schedule a needless pass:

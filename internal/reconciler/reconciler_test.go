@@ -238,6 +238,87 @@ func TestInstanceSpec(t *testing.T) {
 	}
 }
 
+// TestInstanceSpecTypeFields: a type's host name, labels, devices and host
+// networking reach the instance spec, and never moor's own labels.
+func TestInstanceSpecTypeFields(t *testing.T) {
+	h := newHarness(t, nil)
+	c := newContainer("hub", func(c *domain.Container) {
+		c.Spec.Hostname = "homeassistant"
+		c.Spec.Labels = map[string]string{"com.example.role": "hub", domain.LabelID: "forged", domain.LabelReplica: "9"}
+		c.Spec.Devices = []domain.DeviceSpec{{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"}}
+		c.Spec.Interactive = true
+	})
+	s0, s1 := h.r.instanceSpec(c, 0, nil), h.r.instanceSpec(c, 1, nil)
+	if s0.Hostname != "homeassistant" || s1.Hostname != "homeassistant-1" {
+		t.Errorf("hostnames %q, %q: want the type's for replica 0, suffixed for the others", s0.Hostname, s1.Hostname)
+	}
+	if s1.Labels["com.example.role"] != "hub" || s1.Labels[domain.LabelID] != "id-hub" || s1.Labels[domain.LabelReplica] != "1" {
+		t.Errorf("labels %v: want the type's under moor's own", s1.Labels)
+	}
+	if c.Spec.Labels[domain.LabelID] != "forged" {
+		t.Error("instanceSpec changed the type's labels")
+	}
+	if !slices.Equal(s0.Devices, c.Spec.Devices) || !s0.TTY {
+		t.Errorf("devices %+v tty %v", s0.Devices, s0.TTY)
+	}
+	if s0.HostNetwork || s0.Network != "moor" || len(s0.Aliases) != 2 {
+		t.Errorf("moor's network: host %v network %q aliases %v", s0.HostNetwork, s0.Network, s0.Aliases)
+	}
+
+	c.Spec.Network = domain.NetworkHost
+	s := h.r.instanceSpec(c, 0, nil)
+	if !s.HostNetwork || s.Network != "" || s.Aliases != nil || !slices.Equal(s.DNS, []string{"10.0.0.254"}) {
+		t.Errorf("host network: host %v network %q aliases %v dns %v", s.HostNetwork, s.Network, s.Aliases, s.DNS)
+	}
+}
+
+// TestDeployHostNetwork: a replica on the host's network has no address of
+// its own; it is recorded at the gateway of moor's network, where Traefik
+// and the container zone reach the host, asked of the engine once.
+func TestDeployHostNetwork(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.put(newContainer("media", func(c *domain.Container) {
+		c.Spec.Network = domain.NetworkHost
+		c.Spec.Ports = []domain.PortSpec{{Name: "http", Port: 8096, Protocol: "tcp", HTTP: true}}
+	}))
+	h.reconcile("id-media")
+	c := checkRunning(t, h, "id-media", 1)
+	if spec := h.eng.specs[c.Instances[0].RuntimeID]; !spec.HostNetwork {
+		t.Errorf("created without host networking: %+v", spec)
+	}
+	if ip := c.Instances[0].InternalIP; ip != "10.0.0.1" {
+		t.Errorf("address %q, want the network's gateway", ip)
+	}
+	for _, e := range h.st.dns["id-media"] {
+		if e.Value != "10.0.0.1" {
+			t.Errorf("container-zone record %+v", e)
+		}
+	}
+	h.st.change("id-media", func(c *domain.Container) { c.RestartAt = time.Now() }, "container.restart_requested")
+	h.reconcile("id-media")
+	if n := h.eng.count("NetworkGateway"); n != 1 {
+		t.Errorf("gateway asked %d times, want once", n)
+	}
+	if ip := h.container("id-media").Instances[0].InternalIP; ip != "10.0.0.1" {
+		t.Errorf("address after a restart %q", ip)
+	}
+
+	// The gateway unknown: the replica runs, unrouted, and a later pass
+	// finds the address.
+	h2 := newHarness(t, nil)
+	h2.eng.fail["NetworkGateway"] = errors.New("engine hiccup")
+	h2.st.put(newContainer("media", func(c *domain.Container) { c.Spec.Network = domain.NetworkHost }))
+	h2.reconcile("id-media")
+	if c := h2.container("id-media"); c.Status != domain.StatusRunning || c.Instances[0].InternalIP != "" {
+		t.Fatalf("without a gateway: %s %+v", c.Status, c.Instances)
+	}
+	h2.st.change("id-media", func(c *domain.Container) {}, "container.touched")
+	h2.reconcile("id-media")
+	if ip := h2.container("id-media").Instances[0].InternalIP; ip != "10.0.0.1" {
+		t.Errorf("address after the hiccup %q", ip)
+	}
+}
+
 func TestCredentials(t *testing.T) {
 	h := newHarness(t, nil)
 	h.st.sealed["id-a"] = []byte("id-a:" + `{"PASSWORD":"p"}`)

@@ -40,13 +40,19 @@ func (r *Reconciler) env(ctx context.Context, c domain.Container) (map[string]st
 func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[string]string) domain.InstanceSpec {
 	s := domain.InstanceSpec{
 		Name: domain.DockerName(c.Name, replica), Image: c.Image, Env: env, Cmd: c.Spec.Command,
-		Labels: r.replicaLabels(c, replica), Network: r.cfg.Network,
+		Labels: r.instanceLabels(c, replica), Network: r.cfg.Network,
 		// No bare-name alias: a container named "moor" or "traefik" must not
 		// capture the names moor's own services use on this network.
 		Aliases:     []string{c.Name + "." + r.cfg.ContainerZone, fmt.Sprintf("%d.%s.%s", replica, c.Name, r.cfg.ContainerZone)},
 		MemoryBytes: c.Spec.Resources.MemoryMB << 20, NanoCPUs: int64(c.Spec.Resources.CPUs * 1e9),
 		Health: c.Spec.Health, Restart: c.Spec.Restart, DNS: r.cfg.DNSServers,
-		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Hostname: fmt.Sprintf("%s-%d", c.Name, replica),
+		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Hostname: c.Spec.ReplicaHostname(c.Name, replica),
+		Devices: c.Spec.Devices, TTY: c.Spec.Interactive,
+	}
+	if c.Spec.Network == domain.NetworkHost {
+		// The host's network stack: no moor network, so no aliases. The
+		// resolvers stay: moor's DNS answers on a host address.
+		s.HostNetwork, s.Network, s.Aliases = true, "", nil
 	}
 	for _, v := range c.Spec.Volumes {
 		if v.HostPath != "" {
@@ -56,6 +62,19 @@ func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[strin
 		}
 	}
 	return s
+}
+
+// instanceLabels are the type's labels under moor's own: a type's label
+// can never replace one that ties the instance to its records (Validate
+// refuses moor.* in a type too).
+func (r *Reconciler) instanceLabels(c domain.Container, replica int) map[string]string {
+	own := r.replicaLabels(c, replica)
+	if len(c.Spec.Labels) == 0 {
+		return own
+	}
+	labels := maps.Clone(c.Spec.Labels)
+	maps.Copy(labels, own)
+	return labels
 }
 
 // pullProgress records image pull progress as events: layer completions and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -249,5 +250,40 @@ func TestPruneEvents(t *testing.T) {
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE '%(created_at)'`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("indexes on events(created_at): %d, %v; want 1", n, err)
+	}
+}
+
+// TestSpecKeepsTypeFields: the spec column holds every field of the type,
+// so a container's host name, labels, devices and network survive a
+// restart of moor (no column of their own, no migration).
+func TestSpecKeepsTypeFields(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spec := domain.Type{
+		ID: "hub", Title: "Hub", Image: "hub:1", Restart: domain.RestartAlways,
+		Ports:    []domain.PortSpec{{Name: "http", Port: 8123, Protocol: "tcp", HTTP: true}},
+		Volumes:  []domain.VolumeSpec{{Name: "config", Path: "/config", ReadOnly: true}},
+		Network:  domain.NetworkHost,
+		Hostname: "homeassistant",
+		Devices:  []domain.DeviceSpec{{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"}},
+		Labels:   map[string]string{"com.example.role": "hub"},
+	}
+	nc := domain.NewContainer{ID: "6f1c1b8e-0000-4000-8000-0000000000f1", Name: "hub", Type: "hub", Image: "hub:1", Replicas: 1, Spec: spec}
+	if _, err := s.CreateContainer(ctx, nc, "apikey:t"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetContainer(ctx, "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Spec, spec) {
+		t.Errorf("spec read back:\n got %+v\nwant %+v", c.Spec, spec)
+	}
+	all, err := s.ListContainers(ctx)
+	if err != nil || len(all) != 1 || !reflect.DeepEqual(all[0].Spec, spec) {
+		t.Errorf("listed: %+v, %v", all, err)
 	}
 }
