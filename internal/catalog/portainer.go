@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/moorhq/moor/internal/domain"
 )
@@ -212,12 +213,12 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, []Dropped, error
 	}
 	t := domain.Type{
 		ID:          portainerID(title),
-		Title:       title,
-		Description: describe(p.Description, p.Note),
+		Title:       cut(title, maxTitle, "title", &dropped),
+		Description: cut(describe(p.Description, p.Note), maxDescription, "description", &dropped),
 		Image:       imageRef(p.Registry, p.Image),
 		Categories:  convertCategories(p.Categories),
 		Ports:       ports,
-		Env:         convertEnvs(p.Env),
+		Env:         convertEnvs(p.Env, &dropped),
 		Volumes:     volumes,
 		Command:     command,
 		Restart:     restart,
@@ -426,16 +427,42 @@ func parsePort(s string) (int, string, error) {
 	return n, proto, nil
 }
 
-func convertEnvs(in []ptEnv) []domain.EnvSpec {
+// convertEnvs maps the variables; a repeated name keeps its first entry,
+// as Docker would end up with one value anyway.
+func convertEnvs(in []ptEnv, dropped *dropList) []domain.EnvSpec {
 	out := make([]domain.EnvSpec, 0, len(in))
-	for _, e := range in {
-		out = append(out, convertEnv(e))
+	var src []ptEnv
+	seen := map[string]bool{}
+	for i, e := range in {
+		s := convertEnv(e)
+		if seen[s.Name] {
+			dropped.add(fmt.Sprintf("env[%d]", i), "repeats %s", s.Name)
+			continue
+		}
+		seen[s.Name] = true
+		out = append(out, s)
+		src = append(src, e)
 	}
 	// Generation needs the other variables (DB_PASS beside DB_HOST).
 	for i := range out {
-		decideGeneration(out, i, in[i])
+		decideGeneration(out, i, src[i])
 	}
 	return out
+}
+
+// cut shortens text that is longer than max bytes (at a character's
+// boundary, with an ellipsis), and logs it: a long text should not cost
+// the template.
+func cut(s string, max int, field string, dropped *dropList) string {
+	if len(s) <= max {
+		return s
+	}
+	end := max - len("…")
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	dropped.add(field, "cut to %d bytes", max)
+	return s[:end] + "…"
 }
 
 func convertEnv(e ptEnv) domain.EnvSpec {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -187,6 +188,34 @@ func TestResolveLeaveEmptyAndHash(t *testing.T) {
 		var fe *domain.FieldError
 		if !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%v / empty %v: err %v, want a field error on %s", tc.input, tc.empty, err, tc.field)
+		}
+	}
+}
+
+// What Portainer deploys is imported, not skipped: names Docker takes but
+// a shell would not, a repeated variable, over-long texts.
+func TestImportKeepsWhatPortainerDeploys(t *testing.T) {
+	long := strings.Repeat("é", 5000) // 10,000 bytes
+	file := `{"version": "3", "templates": [{"type": 1, "title": "` + strings.Repeat("t", 300) + `", "description": "` + long + `",
+	  "image": "example/x:1", "env": [{"name": "VENDOR-ID"}, {"name": "MODE", "default": "a"}, {"name": "MODE", "default": "b"}]}]}`
+	r, err := importPortainer([]byte(file), "x.json")
+	if err != nil || len(r.types) != 1 {
+		t.Fatalf("import: %v, skipped %+v", err, r.skipped)
+	}
+	ty := r.types[0]
+	if len(ty.Title) > maxTitle || len(ty.Description) > maxDescription || !strings.HasSuffix(ty.Description, "…") {
+		t.Errorf("title %d bytes, description %d bytes", len(ty.Title), len(ty.Description))
+	}
+	if len(ty.Env) != 2 || ty.Env[0].Name != "VENDOR-ID" || ty.Env[1].Default != "a" {
+		t.Errorf("env = %+v", ty.Env)
+	}
+	var fields []string
+	for _, d := range r.dropped[0] {
+		fields = append(fields, d.Field)
+	}
+	for _, want := range []string{"title", "description", "env[2]"} {
+		if !slices.Contains(fields, want) {
+			t.Errorf("dropped %v lacks %s", fields, want)
 		}
 	}
 }

@@ -31,9 +31,11 @@ const (
 	MaxValueBytes = 4096
 )
 
-// envNameRE is what a POSIX shell accepts as a variable name: anything else
-// cannot be read back by the entrypoint scripts most images use.
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envNameRE is what Docker takes as a variable name: no '=', no
+// whitespace or control characters. Shell scripts read only the POSIX
+// subset ([A-Za-z_][A-Za-z0-9_]*), but images written in other languages
+// read others ("VENDOR-ID"), and Portainer deploys them.
+var envNameRE = regexp.MustCompile(`^[^=\s\x00-\x1f\x7f]{1,256}$`)
 
 // Generators moor knows for EnvSpec.Generate.
 const (

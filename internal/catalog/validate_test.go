@@ -92,8 +92,9 @@ func TestValidate(t *testing.T) {
 		{"same port twice", func(t *domain.Type) { t.Ports[2].Port = 8080 }, "ports[2].port", "declared twice"},
 
 		{"env name missing", func(t *domain.Type) { t.Env[0].Name = "" }, "env[0].name", "is required"},
-		{"env name digit", func(t *domain.Type) { t.Env[0].Name = "1X" }, "env[0].name", "must match"},
-		{"env name dash", func(t *domain.Type) { t.Env[0].Name = "A-B" }, "env[0].name", "must match"},
+		{"env name with =", func(t *domain.Type) { t.Env[0].Name = "A=B" }, "env[0].name", "must match"},
+		{"env name with a space", func(t *domain.Type) { t.Env[0].Name = "A B" }, "env[0].name", "must match"},
+		{"env name with a newline", func(t *domain.Type) { t.Env[0].Name = "A\nB" }, "env[0].name", "must match"},
 		{"env name twice", func(t *domain.Type) { t.Env[1].Name = "MODE" }, "env[1].name", "duplicates"},
 		{"default not a choice", func(t *domain.Type) { t.Env[0].Default = "c" }, "env[0].default", "must be one of a, b"},
 		{"empty choice", func(t *domain.Type) { t.Env[0].Choices = []string{"a", ""} }, "env[0].choices[1]", "must not be empty"},
