@@ -35,8 +35,9 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/moor ./cmd/moor
 
 # Without MOOR_DATABASE_URL, a local cluster is started (or reused) in $(PGDIR); it
-# keeps running after moor stops (make pg-stop stops it).
-run: build
+# keeps running after moor stops (make pg-stop stops it). The test image is built
+# too: the quick start deploys it, and no registry may be reachable.
+run: build testimage
 	@if [ -z "$${MOOR_DATABASE_URL:-}" ]; then \
 		MOOR_DATABASE_URL=$$(scripts/pg.sh start '$(PGDIR)'); \
 		export MOOR_DATABASE_URL; \
@@ -49,7 +50,7 @@ run: build
 		0.0.0.0:*) addr=127.0.0.1:$${addr#0.0.0.0:} ;; \
 	esac; \
 	echo; \
-	echo "moor: serving on http://$$addr/ (dashboard and API)"; \
+	echo "moor: serving on http://$$addr/ (dashboard and API); containers at http://NAME.moor.localhost:$${addr##*:}/"; \
 	echo "moor: in another terminal, add a user for the dashboard (password on stdin):"; \
 	echo "  echo 'a long passphrase' | MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor user add --username me --role admin"; \
 	echo "moor: or get an API key (admin):"; \

@@ -114,6 +114,9 @@ func TestComposeFile(t *testing.T) {
 	if u, err := url.Parse(serviceEnv(p, "moor", "MOOR_PROVIDER_FALLBACK_URL")); err != nil || u.Hostname() != "moor" {
 		t.Errorf("MOOR_PROVIDER_FALLBACK_URL = %q, want moor as Traefik reaches it", serviceEnv(p, "moor", "MOOR_PROVIDER_FALLBACK_URL"))
 	}
+	if v := serviceEnv(p, "moor", "MOOR_EMBEDDED_ROUTER"); v != "false" {
+		t.Errorf("MOOR_EMBEDDED_ROUTER = %q: Traefik routes under compose", v)
+	}
 	if ports := p.Services["postgres"].Ports; len(ports) > 0 {
 		t.Errorf("postgres publishes %v", ports)
 	}

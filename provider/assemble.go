@@ -37,6 +37,18 @@ type assembler struct {
 	// container's status for the status pages, safe for concurrent use.
 	owners map[string]string
 	status sync.Map // name -> domain.Status
+	// backends holds where each container's HTTP port is served, for
+	// moor's embedded router; changed in place, published as a copy.
+	backends map[string]Backend
+}
+
+// Backend is where a container's HTTP traffic goes: the URLs of its ready
+// replicas. NeedsTraefik is set when its routing has options the embedded
+// router does not apply (basic auth, an IP allow list): it must not route
+// around them.
+type Backend struct {
+	URLs         []string
+	NeedsTraefik bool
 }
 
 const (
@@ -123,6 +135,7 @@ func newAssembler(o Options) *assembler {
 func (a *assembler) reset() {
 	a.byName, a.nameOf, a.owned, a.names = map[string]*domain.Container{}, map[string]string{}, map[string]*owned{}, nil
 	a.hostsOf, a.dirty, a.claims = map[string][]string{}, map[string]bool{}, true
+	a.backends = map[string]Backend{}
 	for i := range a.sections {
 		a.sections[i] = newSection()
 	}
@@ -185,6 +198,7 @@ func (a *assembler) remove(name string) {
 	}
 	delete(a.byName, name)
 	delete(a.hostsOf, name)
+	delete(a.backends, name)
 	delete(a.dirty, name)
 	a.status.Delete(name)
 	a.dropFragments(name)
@@ -318,6 +332,13 @@ func (a *assembler) renderContainer(c *domain.Container, hosts []string) error {
 			return err
 		}
 	}
+	b := Backend{NeedsTraefik: len(r.BasicAuth) > 0 || len(r.IPAllowList) > 0}
+	if s := h.Services[c.Name]; s != nil && s.LoadBalancer != nil {
+		for _, srv := range s.LoadBalancer.Servers {
+			b.URLs = append(b.URLs, srv.URL)
+		}
+	}
+	a.backends[c.Name] = b
 	o := &owned{}
 	o.keys = a.addFragments(&dynamic.Configuration{HTTP: h, TCP: t})
 	if old, ok := a.owned[c.Name]; ok {

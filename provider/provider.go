@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,7 +63,8 @@ type Provider struct {
 	asm *assembler
 
 	snap   atomic.Pointer[Snapshot]
-	owners atomic.Pointer[map[string]string] // host name -> container name
+	owners   atomic.Pointer[map[string]string] // host name -> container name
+	backends atomic.Pointer[map[string]Backend] // container name -> its replicas' URLs
 
 	stats counters
 }
@@ -186,6 +188,8 @@ func (p *Provider) publish(seq int64) error {
 	// (starting and stopped containers both point at moor) but the page.
 	owners := p.asm.owners
 	p.owners.Store(&owners)
+	backends := maps.Clone(p.asm.backends)
+	p.backends.Store(&backends)
 	old := p.snap.Load()
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
@@ -304,4 +308,20 @@ func jsonError(w http.ResponseWriter, status int, code, field, msg string) {
 		e["field"] = field
 	}
 	json.NewEncoder(w).Encode(map[string]any{"error": e})
+}
+
+// Backend returns the container that answers to host, and where its HTTP
+// port is served (none while no replica is ready); ok is false for a host
+// no container answers to. For moor's embedded router; safe for
+// concurrent use.
+func (p *Provider) Backend(host string) (name string, b Backend, ok bool) {
+	owners, backends := p.owners.Load(), p.backends.Load()
+	if owners == nil || backends == nil {
+		return "", Backend{}, false
+	}
+	name, ok = (*owners)[host]
+	if !ok {
+		return "", Backend{}, false
+	}
+	return name, (*backends)[name], true
 }

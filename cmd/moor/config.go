@@ -56,6 +56,9 @@ type config struct {
 	TraefikCertResolver   string
 	ProviderFallbackURL   string
 	ProviderInterval      time.Duration
+	// EmbeddedRouter: moor's own listener routes container host names
+	// (development; Traefik's job in production).
+	EmbeddedRouter bool
 
 	// TrustedProxies: comma-separated CIDRs (or addresses) whose
 	// X-Forwarded-For is believed; see trustedProxies.
@@ -125,6 +128,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TraefikTLSEntryPoints, "traefik-tls-entrypoints", envOr("MOOR_TRAEFIK_TLS_ENTRYPOINTS", ""), "Traefik's HTTPS entry points, comma-separated (MOOR_TRAEFIK_TLS_ENTRYPOINTS)")
 	fs.StringVar(&c.TraefikCertResolver, "traefik-cert-resolver", envOr("MOOR_TRAEFIK_CERT_RESOLVER", ""), "ACME resolver of the HTTPS routers (MOOR_TRAEFIK_CERT_RESOLVER)")
 	fs.StringVar(&c.ProviderFallbackURL, "provider-fallback-url", envOr("MOOR_PROVIDER_FALLBACK_URL", ""), "moor's address as Traefik reaches it, for status pages (MOOR_PROVIDER_FALLBACK_URL; default http://MOOR_HTTP_ADDR)")
+	fs.BoolVar(&c.EmbeddedRouter, "embedded-router", envOr("MOOR_EMBEDDED_ROUTER", "true") == "true", "serve NAME.<host zone> on moor's own HTTP listener, to the container's ready replicas, when no Traefik routes (development); false in production (MOOR_EMBEDDED_ROUTER)")
 	fs.DurationVar(&c.ProviderInterval, "provider-interval", c.envDuration("provider-interval", "MOOR_PROVIDER_INTERVAL", "30s"), "period of the full rebuild of the Traefik configuration; changes are applied at once (MOOR_PROVIDER_INTERVAL)")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", c.envDuration("http-idle-timeout", "MOOR_HTTP_IDLE_TIMEOUT", "60s"), "how long a keep-alive connection may wait for its next request (MOOR_HTTP_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", c.envDuration("http-body-timeout", "MOOR_HTTP_BODY_TIMEOUT", "30s"), "how long a client may take to send a request body; websockets and the provider's long poll excepted (MOOR_HTTP_BODY_TIMEOUT)")

@@ -35,6 +35,7 @@ import (
 	"github.com/moorhq/moor/internal/store"
 	"github.com/moorhq/moor/internal/webhook"
 	"github.com/moorhq/moor/provider"
+	"github.com/moorhq/moor/router"
 	"github.com/moorhq/moor/web"
 )
 
@@ -292,10 +293,14 @@ func serve(args []string, stderr io.Writer) error {
 		TTL: c.DNSTTL, Resync: c.Resync, Drain: c.Drain, Hook: haltHook(c.HaltAt, logger),
 		DNSServers: splitList(c.DNS.ContainerDNS), Workers: c.Workers,
 	}, logger)
-	svc := lifecycle.New(cat, st, box, docker, lifecycle.Zones{
+	zones := lifecycle.Zones{
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
 		AliasDomains: splitList(c.AliasDomains),
-	}, logger)
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); c.EmbeddedRouter && err == nil && port != "80" {
+		zones.URLPort = port
+	}
+	svc := lifecycle.New(cat, st, box, docker, zones, logger)
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
 		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Events: st, Sessions: st, Logger: logger, Version: version,
@@ -341,11 +346,22 @@ func serve(args []string, stderr io.Writer) error {
 	prov.Handler(mux)
 	web.Register(mux)
 	mux.Handle("/", srv.Handler())
+	var handler http.Handler = mux
+	if c.EmbeddedRouter {
+		rt := router.New(prov, http.HandlerFunc(prov.ServeUnavailable), logger.With("part", "router"))
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if rt.Handles(r) {
+				rt.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return err
 	}
-	httpServer, lim := newHTTPServer(c, mux, ln)
+	httpServer, lim := newHTTPServer(c, handler, ln)
 	ln = lim
 	logger.Info("moor serving", "url", "http://"+ln.Addr().String(), "version", version, "installation", installation)
 

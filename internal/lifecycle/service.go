@@ -55,6 +55,9 @@ type Zones struct {
 	// aliases, besides the host zone (MOOR_ALIAS_DOMAINS); other names are
 	// for admins only: a route claims its host for everyone.
 	AliasDomains []string
+	// URLPort is added to containers' URLs when they are served on a port
+	// other than 80 (moor's embedded router on MOOR_HTTP_ADDR).
+	URLPort string
 }
 
 // Service validates, authorises and records lifecycle changes.
@@ -217,6 +220,9 @@ func (s *Service) decorate(c domain.Container) domain.Container {
 	for _, p := range c.Ports {
 		if p.HTTP {
 			c.URL = "http://" + c.DNS.Host
+			if s.zones.URLPort != "" {
+				c.URL += ":" + s.zones.URLPort
+			}
 		}
 	}
 	if c.Env == nil {
