@@ -67,3 +67,36 @@ func TestImagePull(t *testing.T) {
 		t.Fatalf("a failed pull left containers: %v", ids)
 	}
 }
+
+// TestFailedDeployRetries: a deploy that fails says why in words and when
+// moor tries again, and does try again by itself (with backoff, not only
+// on the periodic resync, set to 10 minutes here): once the image exists,
+// the container runs without anybody asking.
+func TestFailedDeployRetries(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	ref := fmt.Sprintf("%s/moor-late-%s:v1", reg.Addr(), randSuffix())
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("id: late\ntitle: Late\nimage: %s\nports: [{name: http, port: 8080, http: true}]\n", ref)
+	if err := os.WriteFile(filepath.Join(dir, "late.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
+	m := e.Start("MOOR_RESYNC=10m")
+	m.Create(map[string]any{"name": "late", "type": "late"})
+	c := m.WaitStatus("late", "failed", 60*time.Second)
+	if !strings.Contains(c.StatusReason, "does not exist in its registry") || !strings.Contains(c.StatusReason, "moor tries again in") {
+		t.Fatalf("reason %q: want what happened and when the next try is", c.StatusReason)
+	}
+	m.WaitFor("late", 30*time.Second, "a second try", func(c Container, ok bool) bool {
+		return ok && strings.Contains(c.StatusReason, "(attempt 3)")
+	})
+	if n := e.Count(`SELECT count(*) FROM events WHERE kind = 'container.retrying' AND container_name = 'late'`); n == 0 {
+		t.Error("no container.retrying event")
+	}
+	if n := e.Count(`SELECT count(*) FROM events WHERE kind = 'container.failed' AND container_name = 'late'`); n != 1 {
+		t.Errorf("the same failure recorded as failed %d times", n)
+	}
+	got := reg.PushImage(t, testenv.TestImage(t), strings.TrimPrefix(ref, reg.Addr()+"/"))
+	t.Cleanup(func() { dockerQuiet("rmi", "-f", got) })
+	m.WaitStatus("late", "running", 90*time.Second)
+}

@@ -121,3 +121,37 @@ type LogOptions struct {
 	Tail   int  // the last Tail lines (0: all)
 	Follow bool // then keep streaming new lines until the replica stops or ctx ends
 }
+
+// Why an image could not be pulled.
+const (
+	PullMissing     = "missing"     // the registry has no such name or tag
+	PullUnreachable = "unreachable" // the registry could not be reached
+	PullDenied      = "denied"      // the registry wants credentials
+)
+
+// PullError is an image the engine has not and could not pull, in words
+// that say what to do. It unwraps to the engine's error (and to
+// ErrNotFound for a missing image).
+type PullError struct {
+	Image string
+	Why   string // PullMissing, PullUnreachable, PullDenied or ""
+	Err   error
+}
+
+func (e *PullError) Error() string {
+	var what string
+	switch e.Why {
+	case PullMissing:
+		what = "image " + e.Image + " does not exist in its registry: check the type's image name and tag"
+	case PullUnreachable:
+		what = "image " + e.Image + " is not on this Docker engine and its registry cannot be reached: " +
+			"build or load it on the engine (docker build -t " + e.Image + " ..., docker load), or restore the engine's network"
+	case PullDenied:
+		what = "the registry refused image " + e.Image + ": a private image needs the engine logged in (docker login)"
+	default:
+		what = "image " + e.Image + " could not be pulled"
+	}
+	return what + " (" + e.Err.Error() + ")"
+}
+
+func (e *PullError) Unwrap() error { return e.Err }

@@ -210,9 +210,26 @@ func pullError(image string, err error) error {
 		return wrap("pull "+image, err)
 	}
 	if cerrdefs.IsNotFound(err) || isMissingImageMessage(err.Error()) {
-		return fmt.Errorf("pull %s: %w: %w", image, domain.ErrNotFound, err)
+		return &domain.PullError{Image: image, Why: domain.PullMissing, Err: fmt.Errorf("%w: %w", domain.ErrNotFound, err)}
 	}
-	return fmt.Errorf("pull %s: %w", image, err)
+	msg := strings.ToLower(err.Error())
+	switch {
+	case containsAny(msg, "pull access denied", "unauthorized", "authentication required", "denied:"):
+		return &domain.PullError{Image: image, Why: domain.PullDenied, Err: err}
+	case containsAny(msg, "dial tcp", "no such host", "i/o timeout", "connection refused", "tls handshake timeout",
+		"client.timeout", "network is unreachable", "temporary failure in name resolution", "server misbehaving"):
+		return &domain.PullError{Image: image, Why: domain.PullUnreachable, Err: err}
+	}
+	return &domain.PullError{Image: image, Err: err}
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // isMissingImageMessage recognises the engine's and registries' words for a

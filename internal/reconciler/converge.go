@@ -125,9 +125,10 @@ func (r *Reconciler) forgetPresent(c domain.Container) {
 
 // createReplica creates and starts replica i and returns its runtime id.
 func (r *Reconciler) createReplica(ctx context.Context, c domain.Container, i int, env map[string]string) (string, error) {
-	id, err := r.engine.Create(ctx, r.instanceSpec(c, i, env))
+	spec := r.instanceSpec(c, i, env)
+	id, err := r.engine.Create(ctx, spec)
 	if err != nil {
-		return "", fmt.Errorf("create replica %d: %w", i, err)
+		return "", &createError{name: spec.Name, err: fmt.Errorf("create replica %d: %w", i, err)}
 	}
 	r.expect(id, "create")
 	r.step("created")

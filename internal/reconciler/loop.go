@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -229,7 +230,13 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) {
 	default:
 		err = r.ensureRunning(ctx, c, states)
 	}
-	if err == nil || ctx.Err() != nil {
+	if err == nil {
+		r.mu.Lock()
+		delete(r.failures, id)
+		r.mu.Unlock()
+		return
+	}
+	if ctx.Err() != nil {
 		return
 	}
 	if errors.Is(err, errVanished) {
@@ -244,13 +251,34 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) {
 	r.recordFailure(ctx, c, err)
 }
 
-// recordFailure marks c failed with err as the reason (once: the same
-// failure again records nothing).
+// Retries of a failed container: 2 s, 4 s, 8 s ... up to retryMax, then
+// every retryMax; a success starts over.
+const (
+	retryFirst = 2 * time.Second
+	retryMax   = 5 * time.Minute
+)
+
+// recordFailure marks c failed with err as the reason, and when moor tries
+// again: the reason says it, so nobody wonders whether it will.
 func (r *Reconciler) recordFailure(ctx context.Context, c domain.Container, err error) {
 	r.logger.Warn("reconcile failed", "container", c.Name, "err", err)
-	reason := err.Error()
-	if c.Status == domain.StatusFailed && c.StatusReason == reason {
-		return
+	r.mu.Lock()
+	r.failures[c.ID]++
+	attempt := r.failures[c.ID]
+	r.mu.Unlock()
+	delay := retryMax
+	if attempt < 10 {
+		delay = min(retryFirst<<(attempt-1), retryMax)
+	}
+	retryAt := time.Now().Add(delay).UTC()
+	r.after(c.ID, delay)
+	what := explain(err)
+	reason := fmt.Sprintf("%s; moor tries again in %s, at %s UTC (attempt %d)", what, delay, retryAt.Format(time.TimeOnly), attempt+1)
+	// The same failure again is a retry, not a new failure: its event says
+	// so (the reason still moves on, with the next try's time).
+	event := "failed"
+	if c.Status == domain.StatusFailed && strings.HasPrefix(c.StatusReason, what+"; moor tries again") {
+		event = "retrying"
 	}
 	status := domain.StatusFailed
 	if c.DesiredState == domain.DesiredRemoved {
@@ -258,7 +286,8 @@ func (r *Reconciler) recordFailure(ctx context.Context, c domain.Container, err 
 	}
 	if rerr := r.store.RecordObservation(ctx, domain.Observation{
 		ID: c.ID, Name: c.Name, Status: status, Cause: domain.CauseFailed, Reason: reason,
-		ObservedGeneration: c.Generation, Event: "failed", Data: map[string]any{"reason": reason},
+		ObservedGeneration: c.Generation, Event: event,
+		Data: map[string]any{"reason": reason, "retry_at": retryAt, "attempt": attempt},
 	}); rerr != nil {
 		r.logger.Warn("record failure", "container", c.Name, "err", rerr)
 	}
@@ -274,3 +303,24 @@ func vanished(err error) error {
 	}
 	return err
 }
+
+// explain words a failure for the container's status: what happened and,
+// where moor knows, what to do. Pull failures word themselves
+// (domain.PullError).
+func explain(err error) string {
+	var ce *createError
+	if errors.As(err, &ce) && errors.Is(err, domain.ErrConflict) {
+		return fmt.Sprintf("a Docker container named %s already exists and is not this installation's "+
+			"(another moor, or made by hand): remove it (docker rm -f %s) or deploy under another name (%v)", ce.name, ce.name, ce.err)
+	}
+	return err.Error()
+}
+
+// createError is a replica's create that failed, with the Docker name.
+type createError struct {
+	name string
+	err  error
+}
+
+func (e *createError) Error() string { return e.err.Error() }
+func (e *createError) Unwrap() error { return e.err }

@@ -142,6 +142,7 @@ type Reconciler struct {
 	active     map[string]bool      // container id -> a worker runs
 	dirty      map[string]bool      // container id -> run again when done
 	drainSince map[string]time.Time // runtime id -> when this process drained it
+	failures   map[string]int       // container id -> failed passes in a row
 
 	engineUp  atomic.Bool
 	engineErr atomic.Value // string
@@ -182,6 +183,7 @@ func New(st Store, eng Engine, locker Locker, opener Opener, cfg Config, logger 
 		due:        make(chan string, 1024),
 		active:     map[string]bool{},
 		dirty:      map[string]bool{},
+		failures:   map[string]int{},
 		drainSince: map[string]time.Time{},
 		own:        map[string]ownActions{},
 	}
