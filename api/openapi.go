@@ -87,6 +87,14 @@ type (
 		domain.Webhook
 		Secret string `json:"secret"`
 	}
+	setupState struct {
+		Needed bool `json:"needed"`
+	}
+	setupReq struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Token    string `json:"token"`
+	}
 	apiKeyList struct {
 		APIKeys []domain.APIKey `json:"apikeys"`
 	}
@@ -111,6 +119,8 @@ var ops = map[string]op{
 	"POST /api/v1/session":          {summary: "Sign in: sets the moor_session cookie", body: signIn{}, status: 200, resp: signedIn{}},
 	"GET /api/v1/session":           {summary: "Who is calling", status: 200, resp: signedIn{}},
 	"DELETE /api/v1/session":        {summary: "Sign out: ends the session", status: 204},
+	"GET /api/v1/setup":             {summary: "Whether the first admin may still be created (no user yet, setup token valid)", status: 200, resp: setupState{}},
+	"POST /api/v1/setup":            {summary: "First run: create the first admin with the one-time token moor printed; signs in", body: setupReq{}, status: 201, resp: signedIn{}},
 	"GET /api/v1/types":             {summary: "Catalog of container types", query: []param{{"category", "string", "only types in this category"}}, status: 200, resp: typeList{}},
 	"GET /api/v1/types/{id}":        {summary: "One container type", status: 200, resp: domain.Type{}},
 	"GET /api/v1/containers":        {summary: "Managed containers", status: 200, resp: containerList{}},

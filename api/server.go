@@ -68,6 +68,8 @@ type Server struct {
 	Keys     Keys
 	KeyAdmin KeyAdmin // listing and revoking keys
 	Users    Users    // managing the people who sign in
+	Setup    Setup    // the first admin (nil: off)
+	FirstRun FirstRun // the one-time token that allows it
 	Sessions Sessions // sign-in for the web UI; nil: API keys only
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when 0).
 	SessionTTL time.Duration
@@ -109,6 +111,8 @@ var routes = []route{
 	{"GET", "/readyz", "", (*Server).readyz},
 	{"GET", "/metrics", domain.RoleViewer, (*Server).metrics},
 	{"POST", "/api/v1/session", "", (*Server).login},
+	{"GET", "/api/v1/setup", "", (*Server).setupNeeded},
+	{"POST", "/api/v1/setup", "", (*Server).setup},
 	{"GET", "/api/v1/session", domain.RoleViewer, (*Server).whoami},
 	{"DELETE", "/api/v1/session", domain.RoleViewer, (*Server).logout},
 	{"GET", "/api/v1/types", domain.RoleViewer, (*Server).listTypes},

@@ -91,6 +91,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.Logger.Warn("sign-in refused", "username", req.Username, "client", peer.String())
 		return &requestError{http.StatusUnauthorized, "unauthorized", "wrong user name or password"}
 	}
+	if err := s.startSession(w, r, actor); err != nil {
+		return err
+	}
+	s.Logger.Info("signed in", "user", actor.Name, "role", actor.Role)
+	writeJSON(w, http.StatusOK, map[string]any{"user": actor})
+	return nil
+}
+
+// startSession signs actor in: a session stored as its hash, the token in
+// the cookie.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, actor domain.Actor) error {
 	token, tokenHash, err := auth.NewSessionToken()
 	if err != nil {
 		return err
@@ -104,8 +115,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: int(ttl.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.isHTTPS(r)})
-	s.Logger.Info("signed in", "user", actor.Name, "role", actor.Role)
-	writeJSON(w, http.StatusOK, map[string]any{"user": actor})
 	return nil
 }
 

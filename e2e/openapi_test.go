@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,10 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.runInput(testPassword+"\n", "user", "add", "--username", "oa", "--role", "operator")
+	setupToken := regexp.MustCompile(`\?setup=([A-Za-z0-9]+) `).FindStringSubmatch(m.Logs())
+	if setupToken == nil {
+		t.Fatal("no setup link printed")
+	}
 
 	checked := map[string]bool{}
 	call := func(method, path string, reqBody any, wantStatus int) []byte {
@@ -80,6 +84,8 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	}
 
 	name := "oa-" + randSuffix()
+	call("GET", "/api/v1/setup", nil, 200)
+	call("POST", "/api/v1/setup", map[string]any{"username": "oa", "password": testPassword, "token": setupToken[1]}, 201)
 	call("GET", "/healthz", nil, 200)
 	call("GET", "/readyz", nil, 200)
 	call("GET", "/api/v1/types", nil, 200)

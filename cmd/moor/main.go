@@ -303,7 +303,7 @@ func serve(args []string, stderr io.Writer) error {
 	svc := lifecycle.New(cat, st, box, docker, zones, logger)
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
-		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Events: st, Sessions: st, Logger: logger, Version: version,
+		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Setup: st, Events: st, Sessions: st, Logger: logger, Version: version,
 		Limits: api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
 		SignIn: api.SignInLimits{TrustedProxies: proxies},
 		Ready: map[string]api.Check{
@@ -364,6 +364,14 @@ func serve(args []string, stderr io.Writer) error {
 	httpServer, lim := newHTTPServer(c, handler, ln)
 	ln = lim
 	logger.Info("moor serving", "url", "http://"+ln.Addr().String(), "version", version, "installation", installation)
+	if has, err := st.HasUsers(ctx); err == nil && !has {
+		// The first admin is made from the dashboard with this token, shown
+		// only to whoever reads moor's own output.
+		srv.FirstRun = api.FirstRun{Token: rand.Text(), Expires: time.Now().Add(firstRunTTL)}
+		fmt.Fprintf(stderr, "\nmoor: first run: create the first admin at http://%s/?setup=%s (valid for %s),\n"+
+			"moor: or with: moor user add --username NAME --role admin (password on stdin)\n\n",
+			displayAddr(ln.Addr().String()), srv.FirstRun.Token, firstRunTTL)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rc.Run(gctx) })
@@ -466,4 +474,19 @@ func haltHook(step string, logger *slog.Logger) func(string) {
 			select {}
 		}
 	}
+}
+
+// firstRunTTL bounds the first-run setup token.
+const firstRunTTL = time.Hour
+
+// displayAddr is a listen address as a browser on this machine opens it.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -114,4 +115,34 @@ func (s *Store) SetPassword(ctx context.Context, username, passwordHash string, 
 			map[string]any{"username": username, "sessions_ended": tag.RowsAffected()})
 		return err
 	})
+}
+
+// HasUsers reports whether anyone can sign in yet.
+func (s *Store) HasUsers(ctx context.Context) (bool, error) {
+	var any bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&any)
+	return any, mapErr(err, "users")
+}
+
+// AddFirstAdmin adds an admin only while there is no user at all: the
+// first-run setup, which two browsers racing cannot both win.
+func (s *Store) AddFirstAdmin(ctx context.Context, username, passwordHash string) (string, error) {
+	id := uuid.NewString()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return mapErr(err, "users")
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO users (id, username, password_hash, role)
+			SELECT $1, $2, $3, 'admin' WHERE NOT EXISTS (SELECT 1 FROM users)`, id, username, passwordHash)
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("user %q", username))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("moor is set up already: sign in instead: %w", domain.ErrConflict)
+		}
+		_, err = appendEvent(ctx, tx, "user.created", ref{}, "setup:"+username, map[string]any{"username": username, "role": domain.RoleAdmin, "first_run": true})
+		return err
+	})
+	return id, err
 }

@@ -63,7 +63,8 @@ function el(tag, props = {}, ...children) {
 function showLogin(message) {
   state.user = null;
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
-  setLive(false);
+  $("#live").hidden = true; // nothing to be live about before signing in
+  $("#setup").hidden = true;
   $("#app").hidden = true;
   $("#logout").hidden = true;
   $("#whoami").textContent = "";
@@ -78,12 +79,43 @@ async function start() {
   } catch (e) {
     if (e.status !== 401) $("#login-error").textContent = e.message;
     showLogin($("#login-error").textContent);
+    try {
+      const { needed } = await api("GET", "/api/v1/setup");
+      if (needed) showSetup();
+    } catch { /* sign-in stays */ }
   }
 }
+
+// First run: no user yet; the token comes from moor's output (?setup=).
+function showSetup() {
+  $("#login").hidden = true;
+  $("#setup").hidden = false;
+  const token = new URLSearchParams(location.search).get("setup");
+  if (token) field($("#setup-form"), "token").value = token;
+  field($("#setup-form"), "username").focus();
+}
+
+$("#setup-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  $("#setup-error").textContent = "";
+  try {
+    const { user } = await api("POST", "/api/v1/setup", {
+      username: field(f, "username").value.trim(), password: field(f, "password").value, token: field(f, "token").value.trim(),
+    });
+    field(f, "password").value = "";
+    history.replaceState(null, "", location.pathname); // the token is spent
+    $("#setup").hidden = true;
+    await enter(user);
+  } catch (e) {
+    $("#setup-error").textContent = e.message;
+  }
+});
 
 async function enter(user) {
   state.user = user;
   $("#login").hidden = true;
+  $("#live").hidden = false;
   $("#app").hidden = false;
   $("#logout").hidden = false;
   $("#whoami").textContent = `${user.name} (${user.role})`;
