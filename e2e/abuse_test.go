@@ -26,6 +26,16 @@ func TestHeldConnectionsDoNotStarveMoor(t *testing.T) {
 		"MOOR_DNS_TCP_MAX_CONNS=20", "MOOR_DNS_TCP_MAX_PER_SOURCE=20",
 		"MOOR_HTTP_IDLE_TIMEOUT=60s", "MOOR_DNS_TCP_IDLE_TIMEOUT=60s")
 	host := m.URL[len("http://"):]
+	// moor binds its DNS listeners beside the HTTP one: wait for them.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", dnsAddr, time.Second); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moor's DNS server does not listen on %s", dnsAddr)
+		}
+	}
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {

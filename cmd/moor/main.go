@@ -368,9 +368,9 @@ func serve(args []string, stderr io.Writer) error {
 		// The first admin is made from the dashboard with this token, shown
 		// only to whoever reads moor's own output.
 		srv.FirstRun = api.FirstRun{Token: rand.Text(), Expires: time.Now().Add(firstRunTTL)}
-		fmt.Fprintf(stderr, "\nmoor: first run: create the first admin at http://%s/?setup=%s (valid for %s),\n"+
+		fmt.Fprintf(stderr, "\nmoor: first run: create the first admin at http://%s/?setup=%s (valid for an hour),\n"+
 			"moor: or with: moor user add --username NAME --role admin (password on stdin)\n\n",
-			displayAddr(ln.Addr().String()), srv.FirstRun.Token, firstRunTTL)
+			displayAddr(ln.Addr().String()), srv.FirstRun.Token)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -476,7 +476,7 @@ func haltHook(step string, logger *slog.Logger) func(string) {
 	}
 }
 
-// firstRunTTL bounds the first-run setup token.
+// firstRunTTL bounds the first-run setup token ("an hour" in the message).
 const firstRunTTL = time.Hour
 
 // displayAddr is a listen address as a browser on this machine opens it.
