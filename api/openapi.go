@@ -126,6 +126,8 @@ var ops = map[string]op{
 	"GET /api/v1/containers":        {summary: "Managed containers", status: 200, resp: containerList{}},
 	"POST /api/v1/containers":       {summary: "Deploy a container of a catalog type", body: domain.CreateRequest{}, status: 202, resp: domain.Container{}},
 	"GET /api/v1/containers/{name}": {summary: "One container", status: 200, resp: domain.Container{}},
+	"PATCH /api/v1/containers/{name}": {summary: "Change env (null: leave empty), image tag or replicas; a new image or env replaces the replicas one at a time",
+		body: domain.Patch{}, status: 202, resp: domain.Container{}},
 	"DELETE /api/v1/containers/{name}": {summary: "Remove a container (volumes too, unless keep_volumes)",
 		query: []param{{"keep_volumes", "boolean", "keep the container's named volumes"}}, status: 202, resp: domain.Container{}},
 	"POST /api/v1/containers/{name}/start":   {summary: "Start", status: 202, resp: domain.Container{}},

@@ -32,6 +32,7 @@ type Lifecycle interface {
 	Restart(ctx context.Context, name string) (domain.Container, error)
 	Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error)
 	Scale(ctx context.Context, name string, replicas int) (domain.Container, error)
+	Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error)
 	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
 	Credentials(ctx context.Context, name string) (map[string]string, error)
 	Logs(ctx context.Context, name string, replica int, opts domain.LogOptions, w io.Writer) error
@@ -121,6 +122,7 @@ var routes = []route{
 	{"POST", "/api/v1/containers", domain.RoleOperator, (*Server).createContainer},
 	{"GET", "/api/v1/containers/{name}", domain.RoleViewer, (*Server).getContainer},
 	{"DELETE", "/api/v1/containers/{name}", domain.RoleOperator, (*Server).removeContainer},
+	{"PATCH", "/api/v1/containers/{name}", domain.RoleOperator, (*Server).updateContainer},
 	{"POST", "/api/v1/containers/{name}/start", domain.RoleOperator, (*Server).startContainer},
 	{"POST", "/api/v1/containers/{name}/stop", domain.RoleOperator, (*Server).stopContainer},
 	{"POST", "/api/v1/containers/{name}/restart", domain.RoleOperator, (*Server).restartContainer},
@@ -308,17 +310,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req := body.CreateRequest
-	for k, v := range body.Env {
-		if v == nil {
-			req.LeaveEmpty = append(req.LeaveEmpty, k)
-			continue
-		}
-		if req.Env == nil {
-			req.Env = map[string]string{}
-		}
-		req.Env[k] = *v
-	}
-	slices.Sort(req.LeaveEmpty)
+	req.Env, req.LeaveEmpty = splitNull(body.Env)
 	c, err := s.Lifecycle.Create(r.Context(), req)
 	if err != nil {
 		return err
@@ -354,6 +346,37 @@ func accepted(w http.ResponseWriter, c domain.Container, err error) error {
 	w.Header().Set("Location", "/api/v1/containers/"+c.Name)
 	writeJSON(w, http.StatusAccepted, c)
 	return nil
+}
+
+func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		domain.Patch
+		Env map[string]*string `json:"env,omitempty"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	p := body.Patch
+	p.Env, p.LeaveEmpty = splitNull(body.Env)
+	c, err := s.Lifecycle.Update(r.Context(), mux.Vars(r)["name"], p)
+	return accepted(w, c, err)
+}
+
+// splitNull separates the values of an env object from its nulls ("leave
+// empty"), which a string map cannot hold.
+func splitNull(in map[string]*string) (env map[string]string, null []string) {
+	for k, v := range in {
+		if v == nil {
+			null = append(null, k)
+			continue
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[k] = *v
+	}
+	slices.Sort(null)
+	return env, null
 }
 
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {

@@ -128,6 +128,24 @@ func validateImage(t domain.Type) error {
 	return nil
 }
 
+// SameRepository accepts next as a new tag or digest of image, not another
+// image (which would be another type, with other settings).
+func SameRepository(image, next string) error {
+	if err := validateImage(domain.Type{Image: next}); err != nil {
+		return err
+	}
+	a, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return domain.Invalid("image", "cannot change: the current image %q is not a reference: %v", image, err)
+	}
+	b, _ := reference.ParseNormalizedNamed(next)
+	if a.Name() != b.Name() {
+		return domain.Invalid("image", "must be %s with another tag or digest (%s is another image: deploy a type of its own)",
+			reference.FamiliarName(a), reference.FamiliarName(b))
+	}
+	return nil
+}
+
 func validatePorts(t domain.Type) error {
 	names := make(map[string]bool, len(t.Ports))
 	ports := make(map[string]bool, len(t.Ports))

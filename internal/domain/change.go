@@ -91,3 +91,26 @@ type Observation struct {
 	Event string
 	Data  any
 }
+
+// Patch is the body of PATCH /api/v1/containers/{name}: what to change,
+// nil or empty for what stays.
+type Patch struct {
+	// Env sets variables (merged into the current values); LeaveEmpty
+	// empties them (the API reads those from JSON null).
+	Env        map[string]string `json:"env,omitempty"`
+	LeaveEmpty []string          `json:"-"`
+	// Image is the same repository with another tag or digest.
+	Image    string `json:"image,omitempty"`
+	Replicas *int   `json:"replicas,omitempty"`
+}
+
+// Update is a validated Patch, ready to be stored.
+type Update struct {
+	Generation  int64 // the container's generation it was made from
+	Image       string
+	Env         map[string]string
+	Secrets     []byte // sealed
+	Replicas    int
+	Reconfigure bool           // image or environment changed: replace the replicas
+	Details     map[string]any // for the history: what changed (variable names, not values)
+}

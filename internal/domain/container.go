@@ -53,6 +53,9 @@ type Container struct {
 	Spec        Type  `json:"-"`
 	KeepVolumes bool  `json:"-"`
 	Generation  int64 `json:"generation"`
+	// ConfigVersion rises with each change of image or environment; each
+	// replica carries the one it was created with (LabelConfig).
+	ConfigVersion int `json:"config_version"`
 	// ObservedGeneration is the generation the reconciler last made real.
 	ObservedGeneration int64 `json:"-"`
 	// RestartAt asks for every replica started before it to be restarted.

@@ -14,6 +14,7 @@ const (
 	LabelName    = "moor.name"    // container name
 	LabelType    = "moor.type"    // catalog type id
 	LabelReplica = "moor.replica" // replica index
+	LabelConfig  = "moor.config"  // the container's ConfigVersion the replica was created with
 )
 
 // InstanceSpec is one replica as a runtime creates it.

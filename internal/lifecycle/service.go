@@ -32,6 +32,7 @@ type Store interface {
 	ListContainers(ctx context.Context) ([]domain.Container, error)
 	SealedSecrets(ctx context.Context, id string) ([]byte, error)
 	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
+	UpdateContainer(ctx context.Context, name string, u domain.Update, actor string) (domain.Container, error)
 }
 
 // Sealer encrypts credentials bound to a container id.
@@ -369,4 +370,107 @@ func (s *Service) Logs(ctx context.Context, name string, replica int, opts domai
 		}
 	}
 	return fmt.Errorf("replica %d of %q has not been created yet: %w", replica, name, domain.ErrNotFound)
+}
+
+// Update changes a container's environment, image tag or replicas (PATCH):
+// the environment is merged into the current values and checked against
+// the container's type again; a new image or environment replaces the
+// replicas one at a time, each out of the routes until its successor is
+// ready, so a container of several replicas keeps serving.
+func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error) {
+	if err := domain.ValidateName(name); err != nil {
+		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+	}
+	cur, err := s.store.GetContainer(ctx, name)
+	if err != nil {
+		return cur, err
+	}
+	if err := adminOnly(ctx, cur, "change"); err != nil {
+		return domain.Container{}, err
+	}
+	u := domain.Update{Generation: cur.Generation, Image: cur.Image, Replicas: cur.Replicas, Details: map[string]any{}}
+	if p.Image != "" && p.Image != cur.Image {
+		if err := catalog.SameRepository(cur.Image, p.Image); err != nil {
+			return domain.Container{}, err
+		}
+		u.Image, u.Reconfigure = p.Image, true
+		u.Details["image"] = map[string]string{"from": cur.Image, "to": p.Image}
+	}
+	if p.Replicas != nil && *p.Replicas != cur.Replicas {
+		if err := validateReplicas(*p.Replicas); err != nil {
+			return domain.Container{}, err
+		}
+		if err := replicasFit(cur.Spec, *p.Replicas); err != nil {
+			return domain.Container{}, err
+		}
+		u.Replicas = *p.Replicas
+		u.Details["replicas"] = map[string]int{"from": cur.Replicas, "to": *p.Replicas}
+	}
+	// The current values (the sealed ones opened), then the patch.
+	current := maps.Clone(cur.Env)
+	if current == nil {
+		current = map[string]string{}
+	}
+	secrets, err := s.openSecrets(cur)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	maps.Copy(current, secrets)
+	input := maps.Clone(current)
+	maps.Copy(input, p.Env)
+	for _, k := range p.LeaveEmpty {
+		delete(input, k)
+	}
+	env, newSecrets, err := catalog.Resolve(cur.Spec, input, p.LeaveEmpty)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	var changed []string
+	for _, spec := range cur.Spec.Env {
+		k := spec.Name
+		old, was := current[k]
+		now, is := env[k]
+		if !is {
+			now, is = newSecrets[k]
+		}
+		if was != is || old != now {
+			changed = append(changed, k)
+		}
+	}
+	u.Env, u.Secrets = env, nil
+	if len(newSecrets) > 0 {
+		plain, err := json.Marshal(newSecrets)
+		if err != nil {
+			return domain.Container{}, err
+		}
+		if u.Secrets, err = s.sealer.Seal(plain, []byte(cur.ID)); err != nil {
+			return domain.Container{}, fmt.Errorf("seal credentials: %w", err)
+		}
+	}
+	if len(changed) > 0 {
+		u.Reconfigure = true
+		u.Details["env"] = changed // names only: history is for every viewer
+	}
+	if !u.Reconfigure && u.Replicas == cur.Replicas {
+		return s.decorate(cur), nil // nothing to change
+	}
+	c, err := s.store.UpdateContainer(ctx, name, u, domain.ActorFrom(ctx).String())
+	if err != nil {
+		return c, err
+	}
+	return s.decorate(c), nil
+}
+
+// openSecrets returns a container's sealed values, opened.
+func (s *Service) openSecrets(c domain.Container) (map[string]string, error) {
+	out := map[string]string{}
+	sealed, err := s.store.SealedSecrets(context.Background(), c.ID)
+	if err != nil || len(sealed) == 0 {
+		return out, err
+	}
+	plain, err := s.sealer.Open(sealed, []byte(c.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open credentials of %q: %w", c.Name, err)
+	}
+	return out, json.Unmarshal(plain, &out)
 }

@@ -37,6 +37,9 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 	}
 	var env map[string]string
 	ids := make(map[int]string, c.Replicas) // runtime id of each replica, as this pass left it
+	for i, st := range byReplica {
+		ids[i] = st.RuntimeID // known before the loop reaches it: a replacement looks at the others
+	}
 	for i := 0; i < c.Replicas; i++ {
 		st, exists := byReplica[i]
 		ids[i] = st.RuntimeID
@@ -57,6 +60,13 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 				r.forgetPresent(c)
 				return errVanished
 			}
+		case outdated(c, st):
+			if env == nil {
+				if env, err = r.env(ctx, c); err != nil {
+					return err
+				}
+			}
+			ids[i], err = r.replaceReplica(ctx, &c, i, st, env, ids)
 		case !st.Running:
 			var left bool
 			if left, err = r.startStopped(ctx, c, i, st); left {
@@ -196,6 +206,51 @@ func (r *Reconciler) restartReplica(ctx context.Context, c *domain.Container, i 
 		r.waitReady(ctx, *c, i, st.RuntimeID)
 	}
 	return r.recordInstances(ctx, c)
+}
+
+// replaceReplica replaces replica i, made with an older image or
+// environment, by a new one: out of the routes first (when running), then
+// stopped and removed, then created again, and the next replica waits until
+// this one is ready, so a container of several replicas keeps serving. A
+// crash half-way leaves some replicas outdated: the next pass goes on.
+func (r *Reconciler) replaceReplica(ctx context.Context, c *domain.Container, i int, st domain.InstanceState, env map[string]string, ids map[int]string) (string, error) {
+	if st.Running && c.Replicas > 1 {
+		// Another replica takes the traffic meanwhile: one that is ready,
+		// and recorded so (the routes follow the record), before this one
+		// leaves them. A replica just deployed may still be starting.
+		for j := range c.Replicas {
+			if j != i && ids[j] != "" {
+				r.waitReady(ctx, *c, j, ids[j])
+				break
+			}
+		}
+		if err := r.recordInstances(ctx, c); err != nil {
+			return st.RuntimeID, err
+		}
+	}
+	if st.Running {
+		wait, err := r.drain(ctx, *c, []domain.InstanceState{st})
+		if err != nil {
+			return st.RuntimeID, err
+		}
+		if sleep(ctx, wait); ctx.Err() != nil {
+			return st.RuntimeID, ctx.Err()
+		}
+	}
+	r.expect(st.RuntimeID, removeActions...)
+	if err := r.engine.Remove(ctx, st.RuntimeID); err != nil {
+		return st.RuntimeID, fmt.Errorf("replace replica %d: %w", i, vanished(err))
+	}
+	r.drained(st.RuntimeID)
+	r.step("replaced")
+	id, err := r.createReplica(ctx, *c, i, env)
+	if err != nil {
+		return id, err
+	}
+	if i < c.Replicas-1 {
+		r.waitReady(ctx, *c, i, id)
+	}
+	return id, r.recordInstances(ctx, c)
 }
 
 // removeExtras removes replicas beyond the wanted count (scale down) and

@@ -121,7 +121,7 @@ func (r *Reconciler) fullPass(ctx context.Context, timer bool) {
 	known := map[string]bool{}
 	for _, c := range cs {
 		known[c.ID] = true
-		if NeedsWork(c, byID[c.ID], timer) {
+		if NeedsWork(c, byID[c.ID], timer) && !r.backingOff(c) {
 			r.schedule(ctx, c.ID)
 		}
 	}
@@ -263,14 +263,20 @@ const (
 func (r *Reconciler) recordFailure(ctx context.Context, c domain.Container, err error) {
 	r.logger.Warn("reconcile failed", "container", c.Name, "err", err)
 	r.mu.Lock()
-	r.failures[c.ID]++
-	attempt := r.failures[c.ID]
-	r.mu.Unlock()
+	rs := r.failures[c.ID]
+	if rs.gen != c.Generation {
+		rs = retryState{gen: c.Generation} // the user changed it: start over
+	}
+	rs.n++
+	attempt := rs.n
 	delay := retryMax
 	if attempt < 10 {
 		delay = min(retryFirst<<(attempt-1), retryMax)
 	}
 	retryAt := time.Now().Add(delay).UTC()
+	rs.at = retryAt
+	r.failures[c.ID] = rs
+	r.mu.Unlock()
 	r.after(c.ID, delay)
 	what := explain(err)
 	reason := fmt.Sprintf("%s; moor tries again in %s, at %s UTC (attempt %d)", what, delay, retryAt.Format(time.TimeOnly), attempt+1)
@@ -324,3 +330,25 @@ type createError struct {
 
 func (e *createError) Error() string { return e.err.Error() }
 func (e *createError) Unwrap() error { return e.err }
+
+// retryState is a failing container's backoff: failed passes in a row at
+// its generation, and when the next try is due.
+type retryState struct {
+	n   int
+	gen int64
+	at  time.Time
+}
+
+// backingOff reports whether a failed container waits for its next try:
+// the periodic pass leaves it to the retry timer, so the time its
+// status_reason gives holds. A user's change (a new generation) does not
+// wait.
+func (r *Reconciler) backingOff(c domain.Container) bool {
+	if c.Status != domain.StatusFailed || c.ObservedGeneration < c.Generation {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rs, ok := r.failures[c.ID]
+	return ok && rs.gen == c.Generation && time.Now().Before(rs.at)
+}

@@ -22,6 +22,11 @@ func NeedsWork(c domain.Container, states []domain.InstanceState, timer bool) bo
 	if c.Status == domain.StatusFailed {
 		return timer
 	}
+	for _, st := range states {
+		if outdated(c, st) {
+			return true
+		}
+	}
 	byReplica, extra := splitReplicas(states, c.Replicas)
 	if len(extra) > 0 || len(byReplica) != c.Replicas {
 		return true

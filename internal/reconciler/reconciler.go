@@ -139,10 +139,10 @@ type Reconciler struct {
 	sem    chan struct{}
 
 	mu         sync.Mutex
-	active     map[string]bool      // container id -> a worker runs
-	dirty      map[string]bool      // container id -> run again when done
-	drainSince map[string]time.Time // runtime id -> when this process drained it
-	failures   map[string]int       // container id -> failed passes in a row
+	active     map[string]bool       // container id -> a worker runs
+	dirty      map[string]bool       // container id -> run again when done
+	drainSince map[string]time.Time  // runtime id -> when this process drained it
+	failures   map[string]retryState // container id -> its failed passes in a row
 
 	engineUp  atomic.Bool
 	engineErr atomic.Value // string
@@ -183,7 +183,7 @@ func New(st Store, eng Engine, locker Locker, opener Opener, cfg Config, logger 
 		due:        make(chan string, 1024),
 		active:     map[string]bool{},
 		dirty:      map[string]bool{},
-		failures:   map[string]int{},
+		failures:   map[string]retryState{},
 		drainSince: map[string]time.Time{},
 		own:        map[string]ownActions{},
 	}

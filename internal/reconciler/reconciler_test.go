@@ -937,3 +937,43 @@ func TestImageRemovedBehindBack(t *testing.T) {
 		t.Fatalf("status %s %q", c.Status, c.StatusReason)
 	}
 }
+
+// TestReplaceOutdatedReplicas: a new image or environment (a higher
+// ConfigVersion) replaces every replica, one at a time, with the new
+// settings; a crash half-way is finished by the next pass.
+func TestReplaceOutdatedReplicas(t *testing.T) {
+	for _, crashAt := range []string{"", "replaced", "created"} {
+		t.Run("crash at "+crashAt, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.deploy(newContainer("web", replicas(2)))
+			h.eng.images["app:2"] = true
+			before := h.eng.running("id-web")
+			h.st.change("id-web", func(c *domain.Container) {
+				c.Image, c.Env, c.ConfigVersion = "app:2", map[string]string{"A": "2"}, 2
+				c.Generation++
+			}, "update_requested")
+			h.crashAt = crashAt
+			h.reconcile("id-web")
+			h.crashAt = ""
+			h.restart()
+			c := h.settle("id-web")
+			after := h.eng.running("id-web")
+			if c.Status != domain.StatusRunning || len(after) != 2 || h.eng.total("id-web") != 2 {
+				t.Fatalf("status %s (%s), running %v, total %d", c.Status, c.StatusReason, after, h.eng.total("id-web"))
+			}
+			for _, id := range after {
+				if slices.Contains(before, id) {
+					t.Errorf("replica %s was kept", id)
+				}
+				spec := h.eng.specs[id]
+				if spec.Image != "app:2" || spec.Env["A"] != "2" || spec.Labels[domain.LabelConfig] != "2" {
+					t.Errorf("replica %s: image %s env %v labels %v", id, spec.Image, spec.Env, spec.Labels)
+				}
+			}
+			states, _ := h.eng.List(context.Background(), map[string]string{domain.LabelID: "id-web"})
+			if NeedsWork(c, states, false) {
+				t.Error("still needs work")
+			}
+		})
+	}
+}

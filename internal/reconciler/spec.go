@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,7 @@ func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[strin
 // refuses moor.* in a type too).
 func (r *Reconciler) instanceLabels(c domain.Container, replica int) map[string]string {
 	own := r.replicaLabels(c, replica)
+	own[domain.LabelConfig] = configVersion(c)
 	if len(c.Spec.Labels) == 0 {
 		return own
 	}
@@ -94,4 +96,18 @@ func (r *Reconciler) pullProgress(ctx context.Context, c domain.Container) func(
 			r.logger.Warn("record pull progress", "err", err)
 		}
 	}
+}
+
+// configVersion is the label value of c's configuration version.
+func configVersion(c domain.Container) string { return strconv.Itoa(max(c.ConfigVersion, 1)) }
+
+// outdated reports whether a replica was created with an older image or
+// environment than c has now. Replicas made before versions were
+// labelled are version 1.
+func outdated(c domain.Container, st domain.InstanceState) bool {
+	v, ok := st.Labels[domain.LabelConfig]
+	if !ok {
+		v = "1"
+	}
+	return v != configVersion(c)
 }

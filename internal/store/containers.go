@@ -17,7 +17,7 @@ import (
 
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
 	status_cause, status_reason, replicas, keep_volumes, generation, observed_generation,
-	restart_at, created_by, created_at, updated_at`
+	restart_at, created_by, created_at, updated_at, config_version`
 
 func scanContainer(row pgx.Row) (domain.Container, error) {
 	var c domain.Container
@@ -25,7 +25,7 @@ func scanContainer(row pgx.Row) (domain.Container, error) {
 	var restartAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
 		&c.StatusCause, &c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
-		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt)
+		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion)
 	if err != nil {
 		return c, err
 	}
@@ -365,4 +365,44 @@ func (s *Store) ContainerCounts(ctx context.Context) (map[string]int, error) {
 		return nil
 	})
 	return out, mapErr(err, "containers")
+}
+
+// UpdateContainer applies a configuration change (PATCH): image, plain and
+// sealed environment, replicas, in one transaction. A new image or
+// environment raises config_version, so the reconciler replaces the
+// replicas one at a time.
+func (s *Store) UpdateContainer(ctx context.Context, name string, u domain.Update, actor string) (domain.Container, error) {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("container %q", name))
+		}
+		if c.DesiredState == domain.DesiredRemoved {
+			return fmt.Errorf("container %q is being removed: %w", name, domain.ErrConflict)
+		}
+		if c.Generation != u.Generation {
+			// Someone changed it since the caller read it: the merge of
+			// the environment was made on stale values.
+			return fmt.Errorf("container %q changed meanwhile; try again: %w", name, domain.ErrConflict)
+		}
+		env, err := json.Marshal(u.Env)
+		if err != nil {
+			return err
+		}
+		bump := 0
+		if u.Reconfigure {
+			bump = 1
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE containers SET image = $2, env = $3, secrets = $4, replicas = $5, config_version = config_version + $6,
+				generation = generation + 1, updated_at = now() WHERE id = $1`,
+			c.ID, u.Image, env, u.Secrets, u.Replicas, bump); err != nil {
+			return mapErr(err, fmt.Sprintf("container %q", name))
+		}
+		return record(ctx, tx, ref{c.ID, c.Name}, "update_requested", actor, u.Details)
+	})
+	if err != nil {
+		return domain.Container{}, err
+	}
+	return s.GetContainer(ctx, name)
 }
