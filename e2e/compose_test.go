@@ -402,6 +402,9 @@ func TestImageBuildContext(t *testing.T) {
 	root := filepath.Dir(filepath.Dir(file))
 	// A file where `make run` keeps secret.key, so the test has something to miss.
 	probe := filepath.Join(root, ".moor", "probe-"+randSuffix())
+	if _, err := os.Stat(filepath.Dir(probe)); os.IsNotExist(err) {
+		t.Cleanup(func() { os.Remove(filepath.Dir(probe)) }) // made here: gone again (after the probe)
+	}
 	if err := os.MkdirAll(filepath.Dir(probe), 0o700); err != nil {
 		t.Fatal(err)
 	}
