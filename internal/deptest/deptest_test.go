@@ -115,3 +115,29 @@ func TestBackendLibrariesStayInTheirAdapter(t *testing.T) {
 		}
 	}
 }
+
+// TestClientIsOnlyAClient: the API client that the command line uses
+// speaks HTTP and domain types only: none of the server's parts or
+// backends reach the client commands, and the command-line library stays
+// in cmd/moor.
+func TestClientIsOnlyAClient(t *testing.T) {
+	forbidden := []string{
+		module + "/api", module + "/internal/store", module + "/internal/engine", module + "/internal/lifecycle",
+		module + "/internal/reconciler", module + "/internal/catalog", module + "/provider", module + "/dnsserver",
+		"github.com/jackc/pgx/v5", "github.com/moby/moby", "github.com/spf13/cobra",
+	}
+	for _, p := range list(t, module+"/internal/client") {
+		for _, d := range p.Deps {
+			if hasPrefix(d, forbidden...) {
+				t.Errorf("%s depends on %s", p.ImportPath, d)
+			}
+		}
+	}
+	for _, p := range list(t, module+"/...") {
+		for _, imp := range p.Imports {
+			if hasPrefix(imp, "github.com/spf13/cobra", "github.com/spf13/pflag") && p.ImportPath != module+"/cmd/moor" {
+				t.Errorf("%s imports %s: only cmd/moor may", p.ImportPath, imp)
+			}
+		}
+	}
+}
