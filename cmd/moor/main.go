@@ -42,60 +42,27 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `moor: a self-hosted control plane for Docker
-
-Usage:
-  moor serve                                 serve API, UI, DNS and the Traefik provider
-  moor migrate [-down N]                     apply (or revert N) database migrations
-  moor apikey create --name N --role R       print a new API key (admin|operator|viewer)
-  moor user add --username U --role R        add a user; the password is read from stdin
-  moor version
-
-Configuration comes from MOOR_* environment variables or flags of the same
-meaning; run "moor serve -h" to list them.
-`
-
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "moor:", err)
-		os.Exit(1)
-	}
+	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required")
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "version":
-		fmt.Fprintln(stdout, version)
-		return nil
-	case "serve":
-		return serve(args, stderr)
-	case "migrate":
-		return migrate(args, stdout, stderr)
-	case "apikey":
-		return apikey(args, stdout, stderr)
-	case "user":
-		return user(args, stdin, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
-}
-
+// parse parses a server command's flags: every setting of config, plus
+// extra's.
 func parse(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, error) {
+	return parseWith(flagCommandSpec{name: name}, args, stderr, extra)
+}
+
+// parseWith parses the flags of a flag-parsed command; its -h lists the
+// flags in spec.show (all when nil) and goes to out.
+func parseWith(spec flagCommandSpec, args []string, out io.Writer, extra func(*flag.FlagSet)) (*config, error) {
 	var c config
-	fs := flag.NewFlagSet("moor "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("moor "+spec.name, flag.ContinueOnError)
+	fs.SetOutput(out)
 	c.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
+	fs.Usage = func() { spec.printUsage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -123,9 +90,9 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (*store.Stor
 	return store.Open(ctx, c.DatabaseURL, logger)
 }
 
-func migrate(args []string, stdout, stderr io.Writer) error {
+func migrate(args []string, usage, stdout, stderr io.Writer) error {
 	var down int
-	c, err := parse("migrate", args, stderr, func(fs *flag.FlagSet) {
+	c, err := parseWith(migrateSpec, args, usage, func(fs *flag.FlagSet) {
 		fs.IntVar(&down, "down", 0, "revert this many migrations instead")
 	})
 	if err != nil {
@@ -154,12 +121,9 @@ func migrate(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func apikey(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New(`usage: moor apikey create --name N --role admin|operator|viewer`)
-	}
+func apikeyCreate(args []string, usage, stdout, stderr io.Writer) error {
 	var name, role string
-	c, err := parse("apikey create", args[1:], stderr, func(fs *flag.FlagSet) {
+	c, err := parseWith(apikeySpec, args, usage, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "key name (a DNS label)")
 		fs.StringVar(&role, "role", "viewer", "admin, operator or viewer")
 	})
@@ -202,12 +166,9 @@ func withMigratedStore(c *config, stderr io.Writer, fn func(context.Context, *st
 	return fn(ctx, st)
 }
 
-func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New(`usage: moor user add --username U --role admin|operator|viewer (password on stdin)`)
-	}
+func userAdd(args []string, usage io.Writer, stdin io.Reader, stdout, stderr io.Writer) error {
 	var username, role string
-	c, err := parse("user add", args[1:], stderr, func(fs *flag.FlagSet) {
+	c, err := parseWith(userSpec, args, usage, func(fs *flag.FlagSet) {
 		fs.StringVar(&username, "username", "", "user name (a DNS label)")
 		fs.StringVar(&role, "role", "viewer", "admin, operator or viewer")
 	})
@@ -244,8 +205,8 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func serve(args []string, stderr io.Writer) error {
-	c, err := parse("serve", args, stderr, nil)
+func serve(args []string, usage, stderr io.Writer) error {
+	c, err := parseWith(serveSpec, args, usage, nil)
 	if err != nil {
 		return err
 	}

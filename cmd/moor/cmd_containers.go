@@ -1,0 +1,596 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moorhq/moor/internal/client"
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// defaultWaitTimeout bounds --wait: a pull of a large image on a slow link
+// takes minutes, a start seconds.
+const defaultWaitTimeout = 5 * time.Minute
+
+func (a *app) containerCommands() []*cobra.Command {
+	return []*cobra.Command{
+		a.lsCommand(), a.inspectCommand(), a.deployCommand(),
+		a.changeCommand("start", "Start stopped containers", "running"),
+		a.changeCommand("stop", "Stop containers (their volumes stay)", "stopped"),
+		a.changeCommand("restart", "Restart containers", ""),
+		a.scaleCommand(), a.rmCommand(), a.logsCommand(), a.historyCommand(), a.credsCommand(),
+	}
+}
+
+// completeContainers completes container names, asking moor; quiet when
+// it cannot (no key, moor away).
+func (a *app) completeContainers(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	cl, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+	defer cancel()
+	cs, err := cl.Containers(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, c := range cs {
+		if !slices.Contains(args, c.Name) {
+			out = append(out, c.Name+"\t"+c.Type+", "+string(c.Status))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeOneContainer completes the first argument only.
+func (a *app) completeOneContainer(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return a.completeContainers(cmd, args, toComplete)
+}
+
+func (a *app) completeTypes(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	cl, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+	defer cancel()
+	ts, err := cl.Types(ctx, "")
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.ID+"\t"+t.Title)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+func (a *app) lsCommand() *cobra.Command {
+	var out outputFormat
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list", "ps"},
+		Short:   "List containers",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			cs, err := cl.Containers(a.ctx)
+			if err != nil {
+				return err
+			}
+			switch {
+			case out.json():
+				if cs == nil {
+					cs = []domain.Container{}
+				}
+				return writeJSON(a.stdout, cs)
+			case quiet:
+				for _, c := range cs {
+					fmt.Fprintln(a.stdout, c.Name)
+				}
+				return nil
+			}
+			t := newTable(a.stdout, "NAME", "TYPE", "STATUS", "READY", "URL", "CREATED")
+			now := time.Now()
+			for _, c := range cs {
+				t.row(c.Name, c.Type, statusText(c), ready(c), c.URL, ago(c.CreatedAt, now))
+			}
+			return t.flush()
+		},
+	}
+	addOutput(cmd, &out, "an array of containers as the API shows them")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print names only")
+	return cmd
+}
+
+// statusText is the status with its reason, shortened for a table.
+func statusText(c domain.Container) string {
+	s := string(c.Status)
+	if c.StatusReason != "" && c.Status != domain.StatusRunning {
+		s += " (" + truncate(c.StatusReason, 48) + ")"
+	}
+	return s
+}
+
+// ready counts the replicas that take traffic out of those asked for:
+// "2/3".
+func ready(c domain.Container) string {
+	n := 0
+	for _, in := range c.Instances {
+		if takesTraffic(in) {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d/%d", n, c.Replicas)
+}
+
+// takesTraffic is what Traefik's routes wait for (provider/build.go): a
+// running replica whose health check, if any, is not failing or starting.
+func takesTraffic(in domain.Instance) bool {
+	return in.Status == domain.StatusRunning && in.Health != "starting" && in.Health != "unhealthy"
+}
+
+func (a *app) inspectCommand() *cobra.Command {
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:               "inspect NAME",
+		Aliases:           []string{"show"},
+		Short:             "Show one container: status, replicas, addresses, environment",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			c, err := cl.Container(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return writeJSON(a.stdout, c)
+			}
+			printContainer(a.stdout, c)
+			return nil
+		},
+	}
+	addOutput(cmd, &out, "the container as the API shows it")
+	return cmd
+}
+
+// printContainer shows a container as "key: value" lines and a table of
+// its replicas.
+func printContainer(w io.Writer, c domain.Container) {
+	t := newTable(w, "name:", c.Name)
+	t.row("type:", c.Type+" ("+c.Image+")")
+	t.row("status:", string(c.Status))
+	if c.StatusReason != "" {
+		t.row("reason:", c.StatusReason)
+	}
+	t.row("desired:", string(c.DesiredState))
+	t.row("replicas:", ready(c)+" ready")
+	t.row("url:", c.URL)
+	t.row("dns:", strings.TrimPrefix(c.DNS.Host+", "+c.DNS.Container, ", "))
+	var ports []string
+	for _, p := range c.Ports {
+		s := fmt.Sprintf("%s %d/%s", p.Name, p.Port, p.Protocol)
+		if p.HTTP {
+			s += " (http)"
+		}
+		ports = append(ports, s)
+	}
+	t.row("ports:", strings.Join(ports, ", "))
+	var env []string
+	if c.Env != nil {
+		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+			env = append(env, k+"="+c.Env[k])
+		}
+	} else {
+		env = c.EnvNames // a viewer sees names only
+	}
+	t.row("env:", strings.Join(env, " "))
+	t.row("created:", c.CreatedAt.Local().Format(time.RFC3339)+" by "+c.CreatedBy)
+	t.flush()
+	if len(c.Instances) > 0 {
+		fmt.Fprintln(w)
+		t := newTable(w, "REPLICA", "STATUS", "HEALTH", "ADDRESS", "NODE", "ID", "SINCE")
+		now := time.Now()
+		for _, in := range c.Instances {
+			t.row(strconv.Itoa(in.Index), string(in.Status), in.Health, in.InternalIP, in.Node, truncate(in.RuntimeID, 12), ago(in.UpdatedAt, now))
+		}
+		t.flush()
+	}
+}
+
+func (a *app) deployCommand() *cobra.Command {
+	var (
+		env      []string
+		replicas int
+		aliases  []string
+		path     string
+		httpPort int
+		wait     bool
+		timeout  time.Duration
+		out      outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy TYPE NAME",
+		Short: "Deploy a container of a catalog type under a name",
+		Long: `Deploy a container of a catalog type (moor types) under a name (a DNS
+label). With --wait, follow the image pull and the deploy steps until
+the container runs (exit 0) or fails (exit 6, with moor's reason).`,
+		Example: `  moor deploy testapp blog --wait
+  moor deploy testapp blog -e MODE=worker -e GREETING= --replicas 2`,
+		Args:              exactArgs("TYPE", "NAME"),
+		ValidArgsFunction: a.completeTypes,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := domain.CreateRequest{Type: args[0], Name: args[1], Aliases: aliases, Path: path, HTTPPort: httpPort}
+			for _, kv := range env {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usagef("-e %q: must be KEY=VALUE (KEY= leaves the variable empty)", kv)
+				}
+				if v == "" {
+					req.LeaveEmpty = append(req.LeaveEmpty, k)
+					continue
+				}
+				if req.Env == nil {
+					req.Env = map[string]string{}
+				}
+				req.Env[k] = v
+			}
+			if cmd.Flags().Changed("replicas") {
+				req.Replicas = &replicas
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(a.ctx, timeout)
+			defer cancel()
+			var w *waiter
+			if wait {
+				// Subscribed before the request: no event of the deploy
+				// can come before the stream.
+				w = a.newWaiter(ctx, cl)
+				defer w.close()
+			}
+			c, err := cl.Create(a.ctx, req)
+			if err != nil {
+				return err
+			}
+			if w != nil {
+				w.progress.stepf("%s: deploying %s (%s)", c.Name, c.Type, c.Image)
+				c, err = w.wait(waitGoal{name: c.Name, status: domain.StatusRunning, replicas: c.Replicas, timeout: timeout})
+				if err != nil {
+					return err
+				}
+			}
+			return a.printResult(c, out, wait)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&env, "env", "e", nil, "set a variable of the type, KEY=VALUE (repeat it; KEY= leaves it empty: no default, nothing generated)")
+	f.IntVar(&replicas, "replicas", 1, "number of replicas, 0 to 20")
+	f.StringArrayVar(&aliases, "alias", nil, "another host name Traefik routes to it (repeat it)")
+	f.StringVar(&path, "path", "", "route only this path prefix")
+	f.IntVar(&httpPort, "http-port", 0, "the type's TCP port Traefik routes to (default: the type's choice)")
+	f.BoolVar(&wait, "wait", false, "follow the pull and deploy until the container runs or fails")
+	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
+	addOutput(cmd, &out, "the container as the API shows it")
+	return cmd
+}
+
+// printResult shows the container a change left: one line, or JSON.
+func (a *app) printResult(c domain.Container, out outputFormat, waited bool) error {
+	if out.json() {
+		return writeJSON(a.stdout, c)
+	}
+	line := fmt.Sprintf("%s: %s", c.Name, c.Status)
+	if !waited && c.Status != domain.StatusRunning && c.Status != domain.StatusStopped {
+		line += fmt.Sprintf(" (desired: %s)", c.DesiredState)
+	}
+	if c.URL != "" && c.Status == domain.StatusRunning {
+		line += " " + c.URL
+	}
+	fmt.Fprintln(a.stdout, line)
+	return nil
+}
+
+// changeCommand is start, stop or restart; want is the status --wait
+// waits for ("": no --wait).
+func (a *app) changeCommand(action, short string, want domain.Status) *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:               action + " NAME...",
+		Short:             short,
+		Args:              minArgs("NAME"),
+		ValidArgsFunction: a.completeContainers,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			do := map[string]func(context.Context, string) (domain.Container, error){
+				"start": cl.Start, "stop": cl.Stop, "restart": cl.Restart,
+			}[action]
+			return a.eachName(args, func(name string) error {
+				ctx, cancel := withTimeout(a.ctx, timeout)
+				defer cancel()
+				var w *waiter
+				if wait {
+					w = a.newWaiter(ctx, cl)
+					defer w.close()
+				}
+				c, err := do(a.ctx, name)
+				if err != nil {
+					return err
+				}
+				if w != nil {
+					if c, err = w.wait(waitGoal{name: name, status: want, since: c.UpdatedAt, replicas: c.Replicas, timeout: timeout}); err != nil {
+						return err
+					}
+				}
+				return a.printResult(c, "table", wait)
+			})
+		},
+	}
+	if want != "" {
+		cmd.Flags().BoolVar(&wait, "wait", false, "wait until the container is "+string(want))
+		cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
+	}
+	return cmd
+}
+
+// eachName runs fn for every name, going on after a failure (reported on
+// stderr); the first failure decides the exit code.
+func (a *app) eachName(names []string, fn func(string) error) error {
+	var first error
+	for _, n := range names {
+		if err := fn(n); err != nil {
+			if errors.Is(err, context.Canceled) || len(names) == 1 {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "moor: %s: %s\n", n, errorText(err))
+			if first == nil {
+				first = &exitError{exitCode(err), fmt.Sprintf("%s: %v", n, err)}
+			}
+		}
+	}
+	return first
+}
+
+func (a *app) scaleCommand() *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:               "scale NAME REPLICAS",
+		Short:             "Set the number of replicas (0 to 20)",
+		Args:              exactArgs("NAME", "REPLICAS"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[1])
+			if err != nil {
+				return usagef("REPLICAS: must be a whole number, got %q", args[1])
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(a.ctx, timeout)
+			defer cancel()
+			var w *waiter
+			if wait {
+				w = a.newWaiter(ctx, cl)
+				defer w.close()
+			}
+			c, err := cl.Scale(a.ctx, args[0], n)
+			if err != nil {
+				return err
+			}
+			if w != nil {
+				want := domain.StatusRunning
+				if c.DesiredState == domain.DesiredStopped {
+					want = domain.StatusStopped
+				}
+				if c, err = w.wait(waitGoal{name: c.Name, status: want, since: c.UpdatedAt, replicas: n, timeout: timeout}); err != nil {
+					return err
+				}
+			}
+			return a.printResult(c, out, wait)
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every replica runs")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
+	addOutput(cmd, &out, "the container as the API shows it")
+	return cmd
+}
+
+func (a *app) rmCommand() *cobra.Command {
+	var keep, wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:               "rm NAME...",
+		Aliases:           []string{"remove"},
+		Short:             "Remove containers and, unless --keep-volumes, their volumes",
+		Args:              minArgs("NAME"),
+		ValidArgsFunction: a.completeContainers,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			return a.eachName(args, func(name string) error {
+				ctx, cancel := withTimeout(a.ctx, timeout)
+				defer cancel()
+				var w *waiter
+				if wait {
+					w = a.newWaiter(ctx, cl)
+					defer w.close()
+				}
+				c, err := cl.Remove(a.ctx, name, keep)
+				if err != nil {
+					return err
+				}
+				if w != nil {
+					if _, err := w.wait(waitGoal{name: name, gone: true, since: c.UpdatedAt, timeout: timeout}); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stdout, "%s: removed\n", name)
+					return nil
+				}
+				fmt.Fprintf(a.stdout, "%s: %s\n", name, c.Status)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&keep, "keep-volumes", false, "keep the container's volumes")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the container is gone")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
+	return cmd
+}
+
+func (a *app) logsCommand() *cobra.Command {
+	var opts client.LogOptions
+	cmd := &cobra.Command{
+		Use:               "logs NAME",
+		Short:             "Print a replica's log; -f follows it",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("tail") && opts.Tail < 1 {
+				return usagef("--tail: must be at least 1, got %d", opts.Tail)
+			}
+			if opts.Replica < 0 {
+				return usagef("--replica: must be 0 or more, got %d", opts.Replica)
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			body, err := cl.Logs(a.ctx, args[0], opts)
+			var ae *client.APIError
+			if opts.Follow && errors.As(err, &ae) && ae.Field == "follow" {
+				return &exitError{exitRefused, "this moor cannot follow logs (" + ae.Message + "): upgrade it, or run moor logs without -f"}
+			}
+			if err != nil {
+				return err
+			}
+			defer body.Close()
+			_, err = io.Copy(a.stdout, body)
+			if err != nil && a.ctx.Err() != nil {
+				return a.ctx.Err()
+			}
+			if err != nil {
+				return &client.UnreachableError{URL: cl.URL(), Err: fmt.Errorf("log stream: %v", err)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new lines until the replica stops (Ctrl-C to end)")
+	f.IntVar(&opts.Tail, "tail", 0, "the last N lines, 1 to 10000 (default: moor's, 200)")
+	f.IntVar(&opts.Replica, "replica", 0, "which replica")
+	return cmd
+}
+
+func (a *app) historyCommand() *cobra.Command {
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:               "history NAME",
+		Short:             "Show a container's deployment history (kept after removal)",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			h, err := cl.History(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				if h == nil {
+					h = []domain.HistoryEntry{}
+				}
+				return writeJSON(a.stdout, h)
+			}
+			t := newTable(a.stdout, "TIME", "ACTION", "ACTOR", "DETAILS")
+			for _, e := range h {
+				var buf bytes.Buffer
+				if json.Compact(&buf, e.Details) != nil {
+					buf.Reset()
+					buf.Write(e.Details)
+				}
+				d := buf.String()
+				if d == "{}" || d == "null" {
+					d = ""
+				}
+				t.row(e.Time.Local().Format(time.DateTime), e.Action, e.Actor, truncate(d, 80))
+			}
+			return t.flush()
+		},
+	}
+	addOutput(cmd, &out, "an array of history entries")
+	return cmd
+}
+
+func (a *app) credsCommand() *cobra.Command {
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:               "creds NAME",
+		Aliases:           []string{"credentials"},
+		Short:             "Show a container's secret values (operators and admins)",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			creds, err := cl.Credentials(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				if creds == nil {
+					creds = map[string]string{}
+				}
+				return writeJSON(a.stdout, creds)
+			}
+			t := newTable(a.stdout, "NAME", "VALUE")
+			for _, k := range slices.Sorted(maps.Keys(creds)) {
+				t.row(k, creds[k])
+			}
+			return t.flush()
+		},
+	}
+	addOutput(cmd, &out, "an object of names and values")
+	return cmd
+}
