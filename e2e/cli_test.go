@@ -13,8 +13,16 @@ func TestCLI(t *testing.T) {
 	if out := e.run("migrate"); !strings.Contains(out, "up to date") {
 		t.Fatalf("second migrate: %q", out)
 	}
-	if out := e.run("version"); strings.TrimSpace(out) == "" {
-		t.Fatal("empty version")
+	if out := e.run("version"); strings.TrimSpace(out) == "" || e.run("--version") != out {
+		t.Fatalf("version %q, --version %q", out, e.run("--version"))
+	}
+	// -h exits 0 and lists the command's own flags: all of serve's, the
+	// database's and its own for a bootstrap command.
+	if out := e.run("serve", "-h"); !strings.Contains(out, "-dns-addr") {
+		t.Fatalf("serve -h: %q", out)
+	}
+	if out := e.run("user", "add", "-h"); !strings.Contains(out, "-username") || strings.Contains(out, "-dns-addr") {
+		t.Fatalf("user add -h: %q", out)
 	}
 	key := strings.TrimSpace(e.run("apikey", "create", "--name", "ci", "--role", "operator"))
 	if !strings.HasPrefix(key, "moor_") || strings.Contains(key, "\n") {
