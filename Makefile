@@ -51,10 +51,11 @@ run: build testimage
 	esac; \
 	echo; \
 	echo "moor: serving on http://$$addr/ (dashboard and API); containers at http://NAME.moor.localhost:$${addr##*:}/"; \
-	echo "moor: in another terminal, add a user for the dashboard (password on stdin):"; \
+	echo "moor: in another terminal, make the first admin's API key and save it for the CLI:"; \
+	echo "  MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor apikey create --name me --role admin | bin/moor login --url http://$$addr"; \
+	echo "  bin/moor deploy testapp blog --wait && bin/moor ls      (docs/cli.md)"; \
+	echo "moor: and a user for the dashboard (password on stdin):"; \
 	echo "  echo 'a long passphrase' | MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor user add --username me --role admin"; \
-	echo "moor: or get an API key (admin):"; \
-	echo "  MOOR_DATABASE_URL='$$MOOR_DATABASE_URL' bin/moor apikey create --name me --role admin"; \
 	echo; \
 	exec bin/moor serve
 
