@@ -191,7 +191,7 @@ func TestCLIClient(t *testing.T) {
 
 	// Deploy and wait: it ends with the container running.
 	r = c.ok("", "deploy", "testapp", "web1", "--wait", "-e", "GREETING=hi from the cli")
-	if !strings.Contains(r.stdout, "web1: running") || !strings.Contains(r.stderr, "web1: creating") {
+	if !strings.Contains(r.stdout, "web1: running") || !strings.Contains(r.stderr, "web1: deploying testapp") || !strings.Contains(r.stderr, "web1: running") {
 		t.Fatalf("deploy --wait: %s", r)
 	}
 	if got, _ := m.Get("web1"); got.Status != "running" || got.Env["GREETING"] != "hi from the cli" {
@@ -224,9 +224,13 @@ func TestCLIClient(t *testing.T) {
 	follow.Process.Kill()
 	follow.Wait()
 
-	// Follow events while the container is operated on.
-	events, evOut := c.start("events", "-f", "--container", "web1")
-	time.Sleep(300 * time.Millisecond) // the websocket is open before the stop
+	// Follow events while the container is operated on, from the newest
+	// event now (so none can pass before the websocket is open).
+	var evs struct{ Events []struct{ Seq int64 } }
+	if _, body := m.Do("GET", "/api/v1/events?limit=1000", nil); json.Unmarshal(body, &evs) != nil || len(evs.Events) == 0 {
+		t.Fatalf("events: %s", body)
+	}
+	events, evOut := c.start("events", "-f", "--container", "web1", "--after", fmt.Sprint(evs.Events[len(evs.Events)-1].Seq))
 
 	// stop and start with --wait, then scale.
 	if r := c.ok("", "stop", "web1", "--wait"); !strings.Contains(r.stdout, "web1: stopped") {

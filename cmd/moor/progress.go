@@ -87,11 +87,11 @@ func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
 		c, err := w.cl.Container(w.ctx, goal.name)
 		done, werr := w.check(goal, c, err)
 		switch {
-		case done || werr != nil && !isUnreachable(werr):
+		case done || werr != nil && !isTransient(werr):
 			return c, werr
 		case werr != nil:
-			// moor restarting: keep trying until the timeout, quietly
-			// for a few seconds.
+			// moor restarting, or its database away: keep trying until
+			// the timeout, quietly for a few seconds.
 			if unreachableSince.IsZero() {
 				unreachableSince = time.Now()
 			} else if time.Since(unreachableSince) > 5*time.Second {
@@ -128,9 +128,12 @@ func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
 	}
 }
 
-func isUnreachable(err error) bool {
+// isTransient tells errors that a later try may not meet: no answer, a
+// 5xx, a 429 the client gave up waiting on.
+func isTransient(err error) bool {
 	var ue *client.UnreachableError
-	return errors.As(err, &ue)
+	var ae *client.APIError
+	return errors.As(err, &ue) || errors.As(err, &ae) && (ae.Status >= 500 || ae.Status == 429)
 }
 
 // ended is the error of a wait whose context ended: the timeout (exit 7)
