@@ -87,25 +87,45 @@ func (c *cli) code(want int, args ...string) cliResult {
 	return r
 }
 
-// start runs moor in the background with its stdout piped: for -f.
-func (c *cli) start(args ...string) (*exec.Cmd, *bufio.Reader) {
+// bg is moor running in the background, its stdout read line by line.
+type bg struct {
+	out    *bufio.Reader
+	exited chan struct{} // closed once it has exited
+	err    error         // then: Wait's result
+}
+
+// start runs moor in the background: for -f. Its stdout is a pipe of our
+// own, so Wait (in a goroutine from the start) never closes it before
+// every line is read.
+func (c *cli) start(args ...string) *bg {
 	c.t.Helper()
 	cmd := exec.Command(moorBinary(c.t), args...)
 	cmd.Env = c.env
-	out, err := cmd.StdoutPipe()
+	r, w, err := os.Pipe()
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	cmd.Stdout = w
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	c.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, bufio.NewReader(out)
+	w.Close()
+	b := &bg{out: bufio.NewReader(r), exited: make(chan struct{})}
+	go func() { b.err = cmd.Wait(); close(b.exited) }()
+	c.t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-b.exited
+		r.Close()
+		if c.t.Failed() {
+			c.t.Logf("moor %s: stderr:\n%s", strings.Join(args, " "), stderr.String())
+		}
+	})
+	return b
 }
 
-// readUntil reads lines until one contains want, failing after timeout.
+// readLineWith reads lines until one contains want, failing after timeout.
 func readLineWith(t *testing.T, r *bufio.Reader, want string, timeout time.Duration) string {
 	t.Helper()
 	type line struct {
@@ -213,16 +233,13 @@ func TestCLIClient(t *testing.T) {
 		t.Fatalf("inspect: %s", r)
 	}
 
-	// Logs, then logs -f for a moment: it prints the log, then is killed
-	// (a moor that follows keeps the stream open; one that does not ends
-	// it: both print the first lines).
+	// Logs, and logs -f: the first lines at once, then what the replica
+	// prints as it stops (below); the stream ends with the replica.
 	if r := c.ok("", "logs", "web1"); !strings.Contains(r.stdout, "listening on") {
 		t.Fatalf("logs: %s", r)
 	}
-	follow, out := c.start("logs", "-f", "web1")
-	readLineWith(t, out, "listening on", 15*time.Second)
-	follow.Process.Kill()
-	follow.Wait()
+	follow := c.start("logs", "-f", "web1")
+	readLineWith(t, follow.out, "listening on", 15*time.Second)
 
 	// Follow events while the container is operated on, from the newest
 	// event now (so none can pass before the websocket is open).
@@ -230,7 +247,7 @@ func TestCLIClient(t *testing.T) {
 	if _, body := m.Do("GET", "/api/v1/events?limit=1000", nil); json.Unmarshal(body, &evs) != nil || len(evs.Events) == 0 {
 		t.Fatalf("events: %s", body)
 	}
-	events, evOut := c.start("events", "-f", "--container", "web1", "--after", fmt.Sprint(evs.Events[len(evs.Events)-1].Seq))
+	events := c.start("events", "-f", "--container", "web1", "--after", fmt.Sprint(evs.Events[len(evs.Events)-1].Seq))
 
 	// stop and start with --wait, then scale.
 	if r := c.ok("", "stop", "web1", "--wait"); !strings.Contains(r.stdout, "web1: stopped") {
@@ -239,14 +256,21 @@ func TestCLIClient(t *testing.T) {
 	if got, _ := m.Get("web1"); got.Status != "stopped" {
 		t.Fatalf("after stop --wait: %s", got.Status)
 	}
-	readLineWith(t, evOut, "container.stopped", 15*time.Second)
+	readLineWith(t, events.out, "container.stopped", 15*time.Second)
+	readLineWith(t, follow.out, "signal received, shutting down", 15*time.Second)
+	select {
+	case <-follow.exited:
+		if follow.err != nil {
+			t.Fatalf("logs -f after the replica stopped: %v", follow.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("logs -f still running 15s after the replica stopped")
+	}
 	c.ok("", "start", "web1", "--wait")
 	if got, _ := m.Get("web1"); got.Status != "running" {
 		t.Fatalf("after start --wait: %s", got.Status)
 	}
-	readLineWith(t, evOut, "container.running", 15*time.Second)
-	events.Process.Kill()
-	events.Wait()
+	readLineWith(t, events.out, "container.running", 15*time.Second)
 	c.ok("", "scale", "web1", "2", "--wait")
 	if got, _ := m.Get("web1"); len(got.Instances) != 2 || got.Instances[0].Status != "running" || got.Instances[1].Status != "running" {
 		t.Fatalf("after scale --wait: %+v", got.Instances)
