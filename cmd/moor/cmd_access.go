@@ -159,8 +159,8 @@ admin, from the database: moor apikey create --name me --role admin.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&urlFlag, "url", "", "moor's URL, http(s)://host:port")
-	cmd.Flags().StringVar(&key, "key", "", "the API key (shows in ps and shell history: prefer the prompt or stdin)")
+	cmd.Flags().StringVar(&urlFlag, "url", "", "moor's `URL`, http(s)://host:port")
+	cmd.Flags().StringVar(&key, "key", "", "the API `KEY` (shows in ps and shell history: prefer the prompt or stdin)")
 	return cmd
 }
 
@@ -302,7 +302,7 @@ func (a *app) keysCommand() *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&role, "role", "viewer", "admin, operator or viewer")
+	create.Flags().StringVar(&role, "role", "viewer", "the `ROLE`: admin, operator or viewer")
 	create.RegisterFlagCompletionFunc("role", completeRoles)
 	addOutput(create, &createOut, "id, name, role and key")
 
@@ -409,7 +409,7 @@ func (a *app) usersCommand() *cobra.Command {
 			return nil
 		},
 	}
-	add.Flags().StringVar(&role, "role", "viewer", "admin, operator or viewer")
+	add.Flags().StringVar(&role, "role", "viewer", "the `ROLE`: admin, operator or viewer")
 	add.RegisterFlagCompletionFunc("role", completeRoles)
 
 	rm := &cobra.Command{

@@ -293,11 +293,11 @@ the container runs (exit 0) or fails (exit 6, with moor's reason).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&env, "env", "e", nil, "set a variable of the type, KEY=VALUE (repeat it; KEY= leaves it empty: no default, nothing generated)")
-	f.IntVar(&replicas, "replicas", 1, "number of replicas, 0 to 20")
-	f.StringArrayVar(&aliases, "alias", nil, "another host name Traefik routes to it (repeat it)")
-	f.StringVar(&path, "path", "", "route only this path prefix")
-	f.IntVar(&httpPort, "http-port", 0, "the type's TCP port Traefik routes to (default: the type's choice)")
+	f.StringArrayVarP(&env, "env", "e", nil, "set a variable of the type, `KEY=VALUE` (repeat it; KEY= leaves it empty: no default, nothing generated)")
+	f.IntVar(&replicas, "replicas", 1, "number of replicas, `N` from 0 to 20")
+	f.StringArrayVar(&aliases, "alias", nil, "another `HOST` name Traefik routes to it (repeat it)")
+	f.StringVar(&path, "path", "", "route only this path `PREFIX`")
+	f.IntVar(&httpPort, "http-port", 0, "the type's TCP `PORT` Traefik routes to (default: the type's choice)")
 	f.BoolVar(&wait, "wait", false, "follow the pull and deploy until the container runs or fails")
 	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
 	addOutput(cmd, &out, "the container as the API shows it")
@@ -514,8 +514,8 @@ func (a *app) logsCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new lines until the replica stops (Ctrl-C to end)")
-	f.IntVar(&opts.Tail, "tail", 0, "the last N lines, 1 to 10000 (default: moor's, 200)")
-	f.IntVar(&opts.Replica, "replica", 0, "which replica")
+	f.IntVar(&opts.Tail, "tail", 0, "the last `N` lines, 1 to 10000 (default: moor's, 200)")
+	f.IntVar(&opts.Replica, "replica", 0, "which replica, by `INDEX`")
 	return cmd
 }
 

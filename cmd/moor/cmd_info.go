@@ -59,7 +59,7 @@ func (a *app) typesCommand() *cobra.Command {
 		},
 	}
 	addOutput(cmd, &out, "an array of types (one type with TYPE)")
-	cmd.Flags().StringVar(&category, "category", "", "only types of this category")
+	cmd.Flags().StringVar(&category, "category", "", "only types of `CATEGORY`")
 	return cmd
 }
 
@@ -190,11 +190,11 @@ object a line (JSON Lines), with or without -f.`,
 		},
 	}
 	f := cmd.Flags()
-	f.Int64Var(&after, "after", 0, "only events after this seq")
-	f.IntVar(&limit, "limit", 100, "without -f: at most this many, 1 to 1000")
+	f.Int64Var(&after, "after", 0, "only events after this `SEQ`")
+	f.IntVar(&limit, "limit", 100, "without -f: at most `N` events, 1 to 1000")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events (Ctrl-C to end)")
-	f.StringVar(&container, "container", "", "only this container's events")
-	f.StringVar(&kind, "kind", "", "only events whose kind starts with this, e.g. container. or image.pull")
+	f.StringVar(&container, "container", "", "only the events of container `NAME`")
+	f.StringVar(&kind, "kind", "", "only events whose kind starts with `PREFIX`, e.g. container. or image.pull")
 	addOutput(cmd, &out, "one event a line (JSON Lines)")
 	return cmd
 }
