@@ -3,6 +3,9 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,5 +150,21 @@ func TestUpdateRolling(t *testing.T) {
 	}
 	if n := e.Count(`SELECT count(*) FROM deployment_history WHERE container_name = 'web' AND action = 'update_requested'`); n != 2 {
 		t.Errorf("%d updates recorded", n)
+	}
+
+	// The CLI: update --wait returns once every replica is the new one.
+	prev := e.DockerIDs("web")
+	cli := exec.Command(moorBinary(t), "update", "web", "-e", "MODE=web", "--wait", "-o", "json")
+	cli.Env = append(os.Environ(), "MOOR_URL="+m.URL, "MOOR_API_KEY="+e.Admin, "MOOR_CONFIG="+t.TempDir()+"/none.json")
+	out, err := cli.CombinedOutput()
+	if err != nil {
+		t.Fatalf("moor update --wait: %v\n%s", err, out)
+	}
+	now := e.DockerIDs("web")
+	if len(now) != 2 || slices.ContainsFunc(now, func(id string) bool { return slices.Contains(prev, id) }) {
+		t.Errorf("after update --wait the replicas are %v (before %v)", now, prev)
+	}
+	if !strings.Contains(string(out), `"MODE": "web"`) {
+		t.Errorf("update --wait printed %s", out)
 	}
 }

@@ -29,7 +29,7 @@ func (a *app) containerCommands() []*cobra.Command {
 		a.changeCommand("start", "Start stopped containers", "running"),
 		a.changeCommand("stop", "Stop containers (their volumes stay)", "stopped"),
 		a.changeCommand("restart", "Restart containers", ""),
-		a.scaleCommand(), a.rmCommand(), a.logsCommand(), a.historyCommand(), a.credsCommand(),
+		a.scaleCommand(), a.updateCommand(), a.rmCommand(), a.logsCommand(), a.historyCommand(), a.credsCommand(),
 	}
 }
 
@@ -427,6 +427,74 @@ func (a *app) scaleCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every replica runs")
 	cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
+	addOutput(cmd, &out, "the container as the API shows it")
+	return cmd
+}
+
+func (a *app) updateCommand() *cobra.Command {
+	var env []string
+	var image string
+	var replicas int
+	var wait bool
+	var timeout time.Duration
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change a container's variables, image tag or replicas; its replicas are replaced one at a time",
+		Example: `  moor update blog -e MODE=worker
+  moor update blog --image moor-testapp:v2 --wait`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p domain.Patch
+			for _, kv := range env {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usagef("-e %q: must be KEY=VALUE (KEY= leaves the variable empty)", kv)
+				}
+				if v == "" {
+					p.LeaveEmpty = append(p.LeaveEmpty, k)
+					continue
+				}
+				if p.Env == nil {
+					p.Env = map[string]string{}
+				}
+				p.Env[k] = v
+			}
+			p.Image = image
+			if cmd.Flags().Changed("replicas") {
+				p.Replicas = &replicas
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(a.ctx, timeout)
+			defer cancel()
+			var w *waiter
+			if wait {
+				w = a.newWaiter(ctx, cl)
+				defer w.close()
+			}
+			c, err := cl.Update(a.ctx, args[0], p)
+			if err != nil {
+				return err
+			}
+			if w != nil && c.DesiredState == domain.DesiredRunning {
+				if c, err = w.wait(waitGoal{name: c.Name, status: domain.StatusRunning, since: c.UpdatedAt, replicas: c.Replicas,
+					generation: c.Generation, timeout: timeout}); err != nil {
+					return err
+				}
+			}
+			return a.printResult(c, out, wait)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&env, "env", "e", nil, "set a variable, `KEY=VALUE` (repeat it; KEY= leaves it empty)")
+	f.StringVar(&image, "image", "", "another tag or digest of the container's image, `IMAGE:TAG`")
+	f.IntVar(&replicas, "replicas", 1, "the number of replicas, `N`")
+	f.BoolVar(&wait, "wait", false, "wait until every replica runs again")
+	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
 	addOutput(cmd, &out, "the container as the API shows it")
 	return cmd
 }

@@ -24,7 +24,10 @@ type waitGoal struct {
 	since time.Time
 	// replicas, with status running: that many replicas, each running.
 	replicas int
-	timeout  time.Duration
+	// generation, when set: moor has made that generation real (a rolling
+	// replacement keeps the status running throughout).
+	generation int64
+	timeout    time.Duration
 }
 
 // waiter follows one container after a change: moor's events wake it (and
@@ -198,7 +201,7 @@ func (w *waiter) check(goal waitGoal, c domain.Container, err error) (bool, erro
 		}
 		return false, &exitError{exitFailed, fmt.Sprintf("%s: stopped instead of running: %s", c.Name, reason)}
 	}
-	if c.Status != goal.status {
+	if c.Status != goal.status || c.ObservedGeneration < goal.generation {
 		return false, nil
 	}
 	if goal.status == domain.StatusRunning {

@@ -112,6 +112,25 @@ func (c *Client) Scale(ctx context.Context, name string, replicas int) (domain.C
 	return out, err
 }
 
+// Update changes a container's environment, image tag or replicas
+// (PATCH); LeaveEmpty names go as null.
+func (c *Client) Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error) {
+	env := make(map[string]*string, len(p.Env)+len(p.LeaveEmpty))
+	for k, v := range p.Env {
+		env[k] = &v
+	}
+	for _, k := range p.LeaveEmpty {
+		env[k] = nil
+	}
+	body := struct {
+		domain.Patch
+		Env map[string]*string `json:"env,omitempty"`
+	}{p, env}
+	var out domain.Container
+	err := c.do(ctx, "PATCH", "/api/v1/containers/"+seg(name), nil, body, &out)
+	return out, err
+}
+
 // Remove asks for a container's removal, its volumes too unless
 // keepVolumes.
 func (c *Client) Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error) {

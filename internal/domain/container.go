@@ -56,8 +56,9 @@ type Container struct {
 	// ConfigVersion rises with each change of image or environment; each
 	// replica carries the one it was created with (LabelConfig).
 	ConfigVersion int `json:"config_version"`
-	// ObservedGeneration is the generation the reconciler last made real.
-	ObservedGeneration int64 `json:"-"`
+	// ObservedGeneration is the generation the reconciler last made real:
+	// a change is done when it reaches the change's generation.
+	ObservedGeneration int64 `json:"observed_generation"`
 	// RestartAt asks for every replica started before it to be restarted.
 	RestartAt  time.Time  `json:"-"`
 	Instances  []Instance `json:"instances"`
