@@ -98,6 +98,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	call("GET", "/api/v1/containers/"+name+"/credentials", nil, 200)
 	call("GET", "/api/v1/containers/"+name+"/logs?tail=5", nil, 200)
 	call("POST", "/api/v1/containers/"+name+"/scale", map[string]any{"replicas": 1}, 202)
+	call("PATCH", "/api/v1/containers/"+name, map[string]any{"env": map[string]any{"MODE": "worker", "GREETING": nil}}, 202)
 	call("POST", "/api/v1/containers/"+name+"/stop", nil, 202)
 	call("POST", "/api/v1/containers/"+name+"/start", nil, 202)
 	call("POST", "/api/v1/containers/"+name+"/restart", nil, 202)
