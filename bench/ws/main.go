@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,7 @@ func main() {
 	clients := flag.String("clients", "1000,5000,10000", "client counts, one run each")
 	events := flag.Int("events", 200, "events per burst")
 	gap := flag.Duration("gap", 5*time.Millisecond, "pause between the events of a burst")
+	cpuProfile := flag.String("cpuprofile", "", "write the clients' CPU profile over each burst to this file, .N appended (N clients)")
 	flag.Parse()
 	ctx := context.Background()
 	st, err := store.Open(ctx, *db, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -50,7 +52,17 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		if err := run(ctx, st, *url, *key, *pid, n, *events, *gap); err != nil {
+		var prof *os.File
+		if *cpuProfile != "" {
+			if prof, err = os.Create(*cpuProfile + "." + strconv.Itoa(n)); err != nil {
+				fail(err)
+			}
+		}
+		err = run(ctx, st, *url, *key, *pid, n, *events, *gap, prof)
+		if prof != nil {
+			prof.Close()
+		}
+		if err != nil {
 			fail(err)
 		}
 	}
@@ -120,23 +132,40 @@ func machineCPU() time.Duration {
 	return time.Duration(busy) * clockTick
 }
 
-// intAfter is the integer after key (a JSON object key with its quotes) in
-// msg; PostgreSQL's jsonb puts a space after the colon.
-func intAfter(msg []byte, key string) (int64, bool) {
-	i := bytes.Index(msg, []byte(key))
-	if i < 0 {
-		return 0, false
+// tick reads a bench.tick event, {"seq":N,...,"kind":"bench.tick",...,
+// "data":{"i":I,"t":T}}, looking only where those are: the event's fields
+// are in the order of domain.Event, data last (PostgreSQL's jsonb may put
+// spaces after its colons).
+func tick(msg []byte) (seq, i, t int64, ok bool) {
+	seq, rest, ok1 := intAfter(msg, `{"seq":`)
+	d := bytes.LastIndex(rest, []byte(`"data":`))
+	if !ok1 || d < 0 || !bytes.Contains(rest[:d], []byte(`"kind":"bench.tick"`)) {
+		return 0, 0, 0, false
 	}
-	rest := bytes.TrimLeft(msg[i+len(key):], ": ")
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
-	}
-	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-	return n, err == nil
+	i, rest, ok2 := intAfter(bytes.TrimLeft(rest[d+len(`"data":`):], " "), `{"i":`)
+	rest, ok3 := bytes.CutPrefix(bytes.TrimLeft(rest, " "), []byte(","))
+	t, _, ok4 := intAfter(bytes.TrimLeft(rest, " "), `"t":`)
+	return seq, i, t, ok2 && ok3 && ok4
 }
 
-func run(ctx context.Context, st *store.Store, base, key string, pid, n, events int, gap time.Duration) error {
+// intAfter is the integer msg holds after prefix (spaces allowed between),
+// and what follows it.
+func intAfter(msg []byte, prefix string) (int64, []byte, bool) {
+	rest, ok := bytes.CutPrefix(msg, []byte(prefix))
+	if !ok {
+		return 0, msg, false
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	var n int64
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		n = n*10 + int64(rest[j]-'0')
+		j++
+	}
+	return n, rest[j:], j > 0
+}
+
+func run(ctx context.Context, st *store.Store, base, key string, pid, n, events int, gap time.Duration, prof io.Writer) error {
 	rss0 := rssKiB(pid)
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
 	hdr := http.Header{"Authorization": {"Bearer " + key}}
@@ -185,8 +214,10 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 			defer done.Done()
 			next := int64(-1)
 			buf := make([]byte, 0, 1024)
+			// One deadline for the whole burst: setting it for every
+			// message costs the clients a timer update each.
+			c.conn.SetReadDeadline(time.Now().Add(2*time.Minute + time.Duration(events)*gap))
 			for c.seen < events {
-				c.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 				_, r, err := c.conn.NextReader()
 				if err == nil {
 					buf, err = readAll(buf[:0], r)
@@ -196,13 +227,11 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 					return
 				}
 				now := time.Now().UnixNano()
-				if !bytes.Contains(buf, []byte(`"kind":"bench.tick"`)) {
-					continue
+				seq, i, t, ok := tick(buf)
+				if !ok {
+					continue // another kind of event
 				}
-				seq, ok1 := intAfter(buf, `"seq"`)
-				i, ok2 := intAfter(buf, `"i"`)
-				t, ok3 := intAfter(buf, `"t"`)
-				if !ok1 || !ok2 || !ok3 || i < 0 || i >= int64(events) {
+				if i < 0 || i >= int64(events) {
 					c.miss.Add(1)
 					continue
 				}
@@ -215,6 +244,9 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 			}
 		}()
 	}
+	if prof != nil {
+		pprof.StartCPUProfile(prof)
+	}
 	moor0, self0, mach0, t0 := procCPU(pid), selfCPU(), machineCPU(), time.Now()
 	for i := range events {
 		if _, err := st.AppendEvent(ctx, "bench.tick", "", "", map[string]int64{"i": int64(i), "t": time.Now().UnixNano()}); err != nil {
@@ -225,6 +257,9 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 	done.Wait()
 	wall := time.Since(t0)
 	moorCPU, selfCPU, machCPU := procCPU(pid)-moor0, selfCPU()-self0, machineCPU()-mach0
+	if prof != nil {
+		pprof.StopCPUProfile()
+	}
 	var all []int64
 	var missed int64
 	for _, c := range cs {
