@@ -65,12 +65,21 @@ type Hub struct {
 	// framed holds the ring's events encoded and framed once for every
 	// client (by seq): a change costs one encoding, not one per client.
 	framed map[int64]*websocket.PreparedMessage
+
+	// batchBufs are the buffers websockets gather a batch of frames in
+	// (batchConn), taken only while a batch is written.
+	batchBufs sync.Pool
 }
 
 // NewHub returns a hub over log; start it with Run.
 func NewHub(log EventLog, logger *slog.Logger) *Hub {
-	return &Hub{log: log, logger: logger, wake: make(chan struct{}, 1),
+	h := &Hub{log: log, logger: logger, wake: make(chan struct{}, 1),
 		stopped: make(chan struct{}), changed: make(chan struct{})}
+	h.batchBufs.New = func() any {
+		b := make([]byte, 0, wsBatchBytes)
+		return &b
+	}
+	return h
 }
 
 // Notify tells the hub an event was committed (seq 0: maybe several were

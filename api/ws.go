@@ -81,16 +81,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	// missing from moor_websocket_clients.
 	s.Hub.clients.Add(1)
 	defer s.Hub.clients.Add(-1)
-	conn, err := upgrader.Upgrade(w, r, nil)
+	bw := &batchHijacker{ResponseWriter: w, bufs: &s.Hub.batchBufs, timeout: wsWriteTimeout}
+	conn, err := upgrader.Upgrade(bw, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
 	defer conn.Close()
-	s.streamEvents(r.Context(), conn, cursor)
+	s.streamEvents(r.Context(), conn, bw.conn, cursor)
 	return nil
 }
 
-func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor int64) {
+func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, bc *batchConn, cursor int64) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Clients only answer pings and close; reading also notices a peer gone.
@@ -112,29 +113,25 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 	defer ping.Stop()
 	for {
 		evs, changed, err := s.Hub.next(ctx, cursor, hubPage)
-		var pruned *errPruned
-		if errors.As(err, &pruned) {
-			closeWith(wsClosePruned, pruned.Error())
-			return
-		}
 		if err != nil {
+			// (Looked into only on an error: errors.As's target escapes,
+			// one allocation per wake of every client otherwise.)
+			var pruned *errPruned
+			if errors.As(err, &pruned) {
+				closeWith(wsClosePruned, pruned.Error())
+				return
+			}
 			if ctx.Err() == nil {
 				s.Logger.Warn("event stream: cannot read events", "err", err)
 				closeWith(websocket.CloseTryAgainLater, "events unavailable, resume with ?after="+strconv.FormatInt(cursor, 10))
 			}
 			return
 		}
-		for _, ev := range evs {
-			pm, err := s.Hub.message(ev)
-			if err != nil {
-				s.Logger.Warn("event stream: cannot encode event", "seq", ev.Seq, "err", err)
-				return
-			}
-			conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-			if err := conn.WritePreparedMessage(pm); err != nil {
-				return
-			}
-			cursor = ev.Seq
+		if !s.writeEvents(conn, bc, evs) {
+			return
+		}
+		if len(evs) > 0 {
+			cursor = evs[len(evs)-1].Seq
 		}
 		if changed == nil {
 			// Catching up from the table (not the ring): at the replay
@@ -158,6 +155,36 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 			return
 		}
 	}
+}
+
+// writeEvents writes evs to conn, false when the client cannot take them.
+// Several go out as one batch (one write system call per wsBatchBytes): a
+// client woken after a few changes, as most are in a burst, takes them all
+// at once.
+func (s *Server) writeEvents(conn *websocket.Conn, bc *batchConn, evs []domain.Event) bool {
+	batch := len(evs) > 1
+	if batch {
+		bc.begin()
+	}
+	ok := true
+	for _, ev := range evs {
+		pm, err := s.Hub.message(ev)
+		if err != nil {
+			s.Logger.Warn("event stream: cannot encode event", "seq", ev.Seq, "err", err)
+			ok = false
+			break
+		}
+		conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+		if conn.WritePreparedMessage(pm) != nil {
+			ok = false
+			break
+		}
+	}
+	// Ended even after a failure: nothing stays gathered.
+	if batch && bc.end() != nil {
+		ok = false
+	}
+	return ok
 }
 
 // wsKey is the API key a browser sent as a websocket subprotocol.
