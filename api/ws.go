@@ -81,17 +81,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	// missing from moor_websocket_clients.
 	s.Hub.clients.Add(1)
 	defer s.Hub.clients.Add(-1)
-	bw := &batchHijacker{ResponseWriter: w, bufs: &s.Hub.batchBufs, timeout: wsWriteTimeout}
-	conn, err := upgrader.Upgrade(bw, r, nil)
+	hj := &wsHijacker{ResponseWriter: w, timeout: wsWriteTimeout}
+	conn, err := upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
 	defer conn.Close()
-	s.streamEvents(r.Context(), conn, bw.conn, cursor)
+	s.streamEvents(r.Context(), conn, hj.conn, cursor)
 	return nil
 }
 
-func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, bc *batchConn, cursor int64) {
+// streamEvents writes the events after cursor to conn (gorilla's) as they
+// come; the events themselves go to wc, the connection under it.
+func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, wc *wsConn, cursor int64) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Clients only answer pings and close; reading also notices a peer gone.
@@ -112,7 +114,7 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, bc *bat
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
 	for {
-		evs, changed, err := s.Hub.next(ctx, cursor, hubPage)
+		evs, wire, changed, err := s.Hub.next(ctx, cursor, hubPage)
 		if err != nil {
 			// (Looked into only on an error: errors.As's target escapes,
 			// one allocation per wake of every client otherwise.)
@@ -127,7 +129,11 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, bc *bat
 			}
 			return
 		}
-		if !s.writeEvents(conn, bc, evs) {
+		fromTable := wire == nil
+		if fromTable {
+			wire = s.frameEvents(evs)
+		}
+		if !s.writeEvents(wc, evs, wire) {
 			return
 		}
 		if len(evs) > 0 {
@@ -137,7 +143,7 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, bc *bat
 			// Catching up from the table (not the ring): at the replay
 			// rate, so that many clients replaying at once cannot crowd
 			// out the API.
-			if len(evs) > 0 && !s.Hub.inRing(evs[0].Seq) {
+			if len(evs) > 0 && fromTable {
 				s.pace(ctx, len(evs))
 			}
 			continue
@@ -157,34 +163,44 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, bc *bat
 	}
 }
 
-// writeEvents writes evs to conn, false when the client cannot take them.
-// Several go out as one batch (one write system call per wsBatchBytes): a
+// writeEvents writes evs, framed in wire, to wc; false when the client
+// cannot take them. Frames that follow each other in memory (as a burst's
+// do in the hub's arena) go out with one write, up to wsBatchBytes: a
 // client woken after a few changes, as most are in a burst, takes them all
 // at once.
-func (s *Server) writeEvents(conn *websocket.Conn, bc *batchConn, evs []domain.Event) bool {
-	batch := len(evs) > 1
-	if batch {
-		bc.begin()
+func (s *Server) writeEvents(wc *wsConn, evs []domain.Event, wire []wireRef) bool {
+	for i := 0; i < len(wire); {
+		w := wire[i]
+		if w.arena == nil {
+			// The hub could not encode it (and said so): the client would
+			// miss it, so it is cut off, to resume or reload.
+			s.Logger.Warn("event stream: an event cannot be sent, closing", "seq", evs[i].Seq)
+			return false
+		}
+		end, j := w.end, i+1
+		for j < len(wire) && wire[j-1].follows(wire[j]) && wire[j].end-w.off <= wsBatchBytes {
+			end, j = wire[j].end, j+1
+		}
+		if wc.writeFrames(w.arena[w.off:end]) != nil {
+			return false
+		}
+		i = j
 	}
-	ok := true
-	for _, ev := range evs {
-		pm, err := s.Hub.message(ev)
-		if err != nil {
+	return true
+}
+
+// frameEvents frames events read from the table for this client alone (one
+// arena for the page: written with a write per wsBatchBytes).
+func (s *Server) frameEvents(evs []domain.Event) []wireRef {
+	f := framer{size: wsBatchBytes}
+	wire := make([]wireRef, len(evs))
+	for i, ev := range evs {
+		var err error
+		if wire[i], err = f.frame(ev); err != nil {
 			s.Logger.Warn("event stream: cannot encode event", "seq", ev.Seq, "err", err)
-			ok = false
-			break
-		}
-		conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-		if conn.WritePreparedMessage(pm) != nil {
-			ok = false
-			break
 		}
 	}
-	// Ended even after a failure: nothing stays gathered.
-	if batch && bc.end() != nil {
-		ok = false
-	}
-	return ok
+	return wire
 }
 
 // wsKey is the API key a browser sent as a websocket subprotocol.
