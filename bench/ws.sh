@@ -7,7 +7,9 @@
 # nothing left behind.
 #
 # CPU time during the burst is split into moor's, the clients' (the bench
-# process) and the rest (PostgreSQL, anything else on the machine).
+# process), PostgreSQL's, the kernel's softirq threads' (network work
+# deferred when it piles up) and the rest (anything else on the machine:
+# a figure with much there was measured on a busy machine).
 #
 #   bash bench/ws.sh [CLIENTS [FLAGS]]    e.g. bash bench/ws.sh 1000,5000,10000
 #                                         or   bash bench/ws.sh 10000 -events 20
@@ -49,8 +51,8 @@ serve() {
 	sleep 1 # moor settles (its first reconciliation, the hub's first read)
 }
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "| clients | events | p50 | p99 | max | missed | burst wall | moor CPU | clients CPU | other CPU | moor RSS | RSS per idle client |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| clients | events | p50 | p99 | max | missed | burst wall | moor CPU | clients CPU | PostgreSQL CPU | ksoftirqd CPU | rest CPU | moor RSS | RSS per idle client |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in ${clients//,/ }; do
 	serve
 	"$work/bench" -url "http://127.0.0.1:$port" -key "$key" -pid "$moorpid" -clients "$n" "$@"

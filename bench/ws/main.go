@@ -90,19 +90,46 @@ const clockTick = 10 * time.Millisecond
 
 // procCPU is the CPU time (user and system) process pid has used.
 func procCPU(pid int) time.Duration {
+	_, cpu := procStat(pid)
+	return cpu
+}
+
+// procStat is the command name of process pid and the CPU time (user and
+// system) it has used.
+func procStat(pid int) (string, time.Duration) {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	// The command name, in parentheses, may hold spaces: count after it.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j < i {
+		return "", 0
 	}
-	f := strings.Fields(string(b[i+1:]))
+	f := strings.Fields(string(b[j+1:]))
 	if len(f) < 13 {
-		return 0
+		return "", 0
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat(5)
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(utime+stime) * clockTick
+	return string(b[i+1 : j]), time.Duration(utime+stime) * clockTick
+}
+
+// othersCPU is the CPU time PostgreSQL's processes and the kernel's
+// softirq threads (which take over the network's work from the processes
+// when it piles up) have used: what else the burst costs the machine.
+func othersCPU() (pg, softirq time.Duration) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		switch name, cpu := procStat(pid); {
+		case name == "postgres":
+			pg += cpu
+		case strings.HasPrefix(name, "ksoftirqd/"):
+			softirq += cpu
+		}
+	}
+	return pg, softirq
 }
 
 // selfCPU is the CPU time (user and system) this process has used.
@@ -247,6 +274,7 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 	if prof != nil {
 		pprof.StartCPUProfile(prof)
 	}
+	pg0, soft0 := othersCPU()
 	moor0, self0, mach0, t0 := procCPU(pid), selfCPU(), machineCPU(), time.Now()
 	for i := range events {
 		if _, err := st.AppendEvent(ctx, "bench.tick", "", "", map[string]int64{"i": int64(i), "t": time.Now().UnixNano()}); err != nil {
@@ -257,6 +285,8 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 	done.Wait()
 	wall := time.Since(t0)
 	moorCPU, selfCPU, machCPU := procCPU(pid)-moor0, selfCPU()-self0, machineCPU()-mach0
+	pg1, soft1 := othersCPU()
+	pgCPU, softCPU := pg1-pg0, soft1-soft0
 	if prof != nil {
 		pprof.StopCPUProfile()
 	}
@@ -276,9 +306,10 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		}
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / 1000
 	}
-	fmt.Printf("| %d | %d | %.1f ms | %.1f ms | %.1f ms | %d | %.2f s | %.2f s | %.2f s | %.2f s | %.1f MiB | %.1f KiB |\n",
+	fmt.Printf("| %d | %d | %.1f ms | %.1f ms | %.1f ms | %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.1f MiB | %.1f KiB |\n",
 		n, events, q(0.5), q(0.99), q(1.0), missed,
-		wall.Seconds(), moorCPU.Seconds(), selfCPU.Seconds(), max(0, machCPU-moorCPU-selfCPU).Seconds(),
+		wall.Seconds(), moorCPU.Seconds(), selfCPU.Seconds(), pgCPU.Seconds(), softCPU.Seconds(),
+		max(0, machCPU-moorCPU-selfCPU-pgCPU-softCPU).Seconds(),
 		float64(rss1)/1024, float64(rss1-rss0)/float64(n))
 	time.Sleep(2 * time.Second) // the server lets the closed clients go
 	return nil
