@@ -66,6 +66,8 @@ type Hub struct {
 	// them with one write, without copying them.
 	wire   []wireRef
 	framer framer // catchUp's alone
+
+	writeBufs sync.Pool // gorilla's write buffers, for all websockets
 }
 
 // wireArena is the size of the arenas the hub frames events in: a few

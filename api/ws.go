@@ -62,8 +62,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		cursor = last
 	}
 	upgrader := websocket.Upgrader{
-		ReadBufferSize:  512,
-		WriteBufferSize: 4096,
+		ReadBufferSize: 512,
+		// Events go to the connection under gorilla (wsConn); its write
+		// buffer would serve only control frames, which it writes without
+		// one: from a pool, so an idle client holds none.
+		WriteBufferPool: &s.Hub.writeBufs,
 		Subprotocols:    []string{wsProtocol},
 		// gorilla's default origin check stays: a page of another origin
 		// may not open it (what a cookie would otherwise allow).
@@ -189,8 +192,8 @@ func (s *Server) writeEvents(wc *wsConn, evs []domain.Event, wire []wireRef) boo
 	return true
 }
 
-// frameEvents frames events read from the table for this client alone (one
-// arena for the page: written with a write per wsBatchBytes).
+// frameEvents frames events read from the table for this client alone, in
+// arenas of wsBatchBytes (a write each).
 func (s *Server) frameEvents(evs []domain.Event) []wireRef {
 	f := framer{size: wsBatchBytes}
 	wire := make([]wireRef, len(evs))
