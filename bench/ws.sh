@@ -51,8 +51,8 @@ serve() {
 	sleep 1 # moor settles (its first reconciliation, the hub's first read)
 }
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "| clients | events | p50 | p99 | max | missed | burst wall | moor CPU | clients CPU | PostgreSQL CPU | ksoftirqd CPU | rest CPU | moor RSS | RSS per idle client |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| clients | events | p50 | p99 | max | missed | moor writes per client | burst wall | moor CPU | clients CPU | PostgreSQL CPU | ksoftirqd CPU | rest CPU | moor RSS | RSS per idle client |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in ${clients//,/ }; do
 	serve
 	"$work/bench" -url "http://127.0.0.1:$port" -key "$key" -pid "$moorpid" -clients "$n" "$@"

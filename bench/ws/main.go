@@ -112,6 +112,19 @@ func procStat(pid int) (string, time.Duration) {
 	return string(b[i+1 : j]), time.Duration(utime+stime) * clockTick
 }
 
+// syscalls is how many read and write system calls process pid has made.
+func syscalls(pid int) (reads, writes int64) {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
+}
+
 // othersCPU is the CPU time PostgreSQL's processes and the kernel's
 // softirq threads (which take over the network's work from the processes
 // when it piles up) have used: what else the burst costs the machine.
@@ -275,6 +288,7 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		pprof.StartCPUProfile(prof)
 	}
 	pg0, soft0 := othersCPU()
+	_, writes0 := syscalls(pid)
 	moor0, self0, mach0, t0 := procCPU(pid), selfCPU(), machineCPU(), time.Now()
 	for i := range events {
 		if _, err := st.AppendEvent(ctx, "bench.tick", "", "", map[string]int64{"i": int64(i), "t": time.Now().UnixNano()}); err != nil {
@@ -286,6 +300,7 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 	wall := time.Since(t0)
 	moorCPU, selfCPU, machCPU := procCPU(pid)-moor0, selfCPU()-self0, machineCPU()-mach0
 	pg1, soft1 := othersCPU()
+	_, writes1 := syscalls(pid)
 	pgCPU, softCPU := pg1-pg0, soft1-soft0
 	if prof != nil {
 		pprof.StopCPUProfile()
@@ -306,8 +321,8 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		}
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / 1000
 	}
-	fmt.Printf("| %d | %d | %.1f ms | %.1f ms | %.1f ms | %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.1f MiB | %.1f KiB |\n",
-		n, events, q(0.5), q(0.99), q(1.0), missed,
+	fmt.Printf("| %d | %d | %.1f ms | %.1f ms | %.1f ms | %d | %.1f | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.1f MiB | %.1f KiB |\n",
+		n, events, q(0.5), q(0.99), q(1.0), missed, float64(writes1-writes0)/float64(n),
 		wall.Seconds(), moorCPU.Seconds(), selfCPU.Seconds(), pgCPU.Seconds(), softCPU.Seconds(),
 		max(0, machCPU-moorCPU-selfCPU-pgCPU-softCPU).Seconds(),
 		float64(rss1)/1024, float64(rss1-rss0)/float64(n))
