@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/moorhq/moor/internal/domain"
 )
 
@@ -62,15 +60,60 @@ type Hub struct {
 	last    int64          // newest seq read
 	ring    []domain.Event // ascending, contiguous, ends at last
 	changed chan struct{}  // closed and replaced when last rises
-	// framed holds the ring's events encoded and framed once for every
-	// client (by seq): a change costs one encoding, not one per client.
-	framed map[int64]*websocket.PreparedMessage
+	// wire holds the ring's events (by index) encoded and framed once for
+	// every client, back to back in arenas: a change costs one encoding,
+	// not one per client, and a client behind by several events sends
+	// them with one write, without copying them.
+	wire   []wireRef
+	framer framer // catchUp's alone
+
+	writeBufs sync.Pool // gorilla's write buffers, for all websockets
+}
+
+// wireArena is the size of the arenas the hub frames events in: a few
+// hundred events each, so a client's batch seldom spans two (two writes
+// then).
+const wireArena = 256 << 10
+
+// wireRef is an event's websocket frame: arena[off:end]. An event that
+// could not be encoded has none (arena nil).
+type wireRef struct {
+	arena    []byte
+	off, end int
+}
+
+// follows reports whether w's frame comes right after r's in memory.
+func (r wireRef) follows(w wireRef) bool {
+	return r.arena != nil && w.arena != nil && &r.arena[0] == &w.arena[0] && w.off == r.end
+}
+
+// framer encodes events and frames them back to back in arenas of size
+// bytes (or one event's, when larger). A frame, once written, never
+// changes: clients read it without a lock.
+type framer struct {
+	size  int
+	arena []byte
+	used  int
+}
+
+func (f *framer) frame(ev domain.Event) (wireRef, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return wireRef{}, err
+	}
+	n := frameLen(len(b))
+	if f.used+n > len(f.arena) {
+		f.arena, f.used = make([]byte, max(f.size, n)), 0
+	}
+	off := f.used
+	f.used += len(appendFrame(f.arena[off:off], b))
+	return wireRef{arena: f.arena, off: off, end: f.used}, nil
 }
 
 // NewHub returns a hub over log; start it with Run.
 func NewHub(log EventLog, logger *slog.Logger) *Hub {
 	return &Hub{log: log, logger: logger, wake: make(chan struct{}, 1),
-		stopped: make(chan struct{}), changed: make(chan struct{})}
+		stopped: make(chan struct{}), changed: make(chan struct{}), framer: framer{size: wireArena}}
 }
 
 // Notify tells the hub an event was committed (seq 0: maybe several were
@@ -124,22 +167,21 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
+		wire := h.frame(evs)
 		h.mu.Lock()
 		if evs[0].Seq != last+1 {
 			// Pruned while the hub lagged behind (only a long stall can do
 			// that): the ring must stay contiguous, so it starts again here,
 			// in a new array (clients may hold slices of the old one).
-			h.ring = nil
+			h.ring, h.wire = nil, nil
 		}
 		if len(h.ring)+len(evs) > HubRing {
-			h.ring = append(h.ring[:0:0], h.ring[max(0, len(h.ring)+len(evs)-HubRing):]...)
+			drop := max(0, len(h.ring)+len(evs)-HubRing)
+			h.ring = append(h.ring[:0:0], h.ring[drop:]...)
+			h.wire = append(h.wire[:0:0], h.wire[drop:]...)
 		}
 		h.ring = append(h.ring, evs...)
-		for seq := range h.framed {
-			if seq < h.ring[0].Seq {
-				delete(h.framed, seq)
-			}
-		}
+		h.wire = append(h.wire, wire...)
 		h.last = evs[len(evs)-1].Seq
 		last = h.last
 		h.broadcastLocked()
@@ -169,79 +211,50 @@ func (h *Hub) latest(ctx context.Context) (int64, error) {
 	return h.log.LastEventSeq(ctx)
 }
 
-// message is ev as a websocket message, encoded once while ev is in the
-// ring (an older event, replayed from the table, is encoded for its client).
-func (h *Hub) message(ev domain.Event) (*websocket.PreparedMessage, error) {
-	h.mu.Lock()
-	pm := h.framed[ev.Seq]
-	h.mu.Unlock()
-	if pm != nil {
-		return pm, nil
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil, err
-	}
-	if pm, err = websocket.NewPreparedMessage(websocket.TextMessage, b); err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	if h.inRingLocked(ev.Seq) {
-		if h.framed == nil {
-			h.framed = map[int64]*websocket.PreparedMessage{}
-		}
-		if old := h.framed[ev.Seq]; old != nil {
-			pm = old // another client's encoding won: share it
-		} else {
-			h.framed[ev.Seq] = pm
+// frame encodes and frames evs for every client.
+func (h *Hub) frame(evs []domain.Event) []wireRef {
+	wire := make([]wireRef, len(evs))
+	for i, ev := range evs {
+		var err error
+		if wire[i], err = h.framer.frame(ev); err != nil {
+			h.logger.Warn("events hub: cannot encode event", "seq", ev.Seq, "err", err)
 		}
 	}
-	h.mu.Unlock()
-	return pm, nil
-}
-
-// inRing reports whether the event seq is in the ring (not replayed from
-// the table).
-func (h *Hub) inRing(seq int64) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.inRingLocked(seq)
-}
-
-func (h *Hub) inRingLocked(seq int64) bool {
-	return len(h.ring) > 0 && seq >= h.ring[0].Seq && seq <= h.last
+	return wire
 }
 
 // next returns up to limit events after cursor, from the ring when it
-// reaches back that far and from the table otherwise. With none to give, it
-// returns a channel that is closed when there may be more. When events after
-// cursor were pruned it returns an *errPruned, unless cursor is 0 (a client
+// reaches back that far and from the table otherwise; from the ring, with
+// their frames (wire, nil from the table). With none to give, it returns a
+// channel that is closed when there may be more. When events after cursor
+// were pruned it returns an *errPruned, unless cursor is 0 (a client
 // asking from the first event gets the oldest kept on).
-func (h *Hub) next(ctx context.Context, cursor int64, limit int) ([]domain.Event, <-chan struct{}, error) {
+func (h *Hub) next(ctx context.Context, cursor int64, limit int) (evs []domain.Event, wire []wireRef, changed <-chan struct{}, err error) {
 	h.mu.Lock()
 	if !h.ready || cursor >= h.last {
 		ch := h.changed
 		h.mu.Unlock()
-		return nil, ch, nil
+		return nil, nil, ch, nil
 	}
 	if len(h.ring) > 0 && cursor+1 >= h.ring[0].Seq {
 		i := sort.Search(len(h.ring), func(i int) bool { return h.ring[i].Seq > cursor })
-		evs := h.ring[i:min(len(h.ring), i+limit)]
+		j := min(len(h.ring), i+limit)
+		evs, wire = h.ring[i:j], h.wire[i:j]
 		h.mu.Unlock()
-		return evs, nil, nil
+		return evs, wire, nil, nil
 	}
 	ch := h.changed
 	h.mu.Unlock()
-	evs, err := h.log.EventsSince(ctx, cursor, limit)
+	evs, err = h.log.EventsSince(ctx, cursor, limit)
 	switch {
 	case err != nil:
-		return nil, nil, err
+		return nil, nil, nil, err
 	case len(evs) == 0:
 		// Only a table emptied behind the hub's back gets here: wait for a
 		// change rather than asking again at once.
-		return nil, ch, nil
+		return nil, nil, ch, nil
 	case cursor > 0 && evs[0].Seq > cursor+1:
-		return nil, nil, &errPruned{after: cursor, oldest: evs[0].Seq}
+		return nil, nil, nil, &errPruned{after: cursor, oldest: evs[0].Seq}
 	}
-	return evs, nil, nil
+	return evs, nil, nil, nil
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,13 +75,23 @@ func (t *eventTable) set(down bool) (reads int) {
 func follow(h *Hub, cursor, to int64) error {
 	deadline := time.After(2 * hubInterval)
 	for cursor < to {
-		evs, changed, err := h.next(context.Background(), cursor, hubPage)
+		evs, wire, changed, err := h.next(context.Background(), cursor, hubPage)
 		if err != nil {
 			return fmt.Errorf("after %d: %w", cursor, err)
 		}
-		for _, ev := range evs {
+		if wire != nil && len(wire) != len(evs) {
+			return fmt.Errorf("after %d: %d events, %d frames", cursor, len(evs), len(wire))
+		}
+		for i, ev := range evs {
 			if ev.Seq != cursor+1 {
 				return fmt.Errorf("after %d came %d", cursor, ev.Seq)
+			}
+			if wire != nil {
+				// The frame is the event's, whole.
+				want, _ := json.Marshal(ev)
+				if got := wire[i].arena[wire[i].off:wire[i].end]; !bytes.Equal(got, appendFrame(nil, want)) {
+					return fmt.Errorf("event %d framed as %q", ev.Seq, got)
+				}
 			}
 			cursor = ev.Seq
 		}
@@ -151,7 +163,7 @@ func TestHub(t *testing.T) {
 	// flow once it is back; a missed notification heals on the timer.
 	table.set(true)
 	drain(t, h, last-100, last)
-	if _, _, err := h.next(ctx, 5, hubPage); err == nil {
+	if _, _, _, err := h.next(ctx, 5, hubPage); err == nil {
 		t.Error("a client from before the ring got no error with the database down")
 	}
 	table.set(false)

@@ -211,10 +211,17 @@ func TestLiveEventsAreNotPaced(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("50 live events took %v at a replay rate of 1/s: paced", d)
 	}
+	// Framed once, by the hub, in one arena: the clients wrote the same
+	// bytes.
 	s.Hub.mu.Lock()
-	n := len(s.Hub.framed)
+	wire := s.Hub.wire
 	s.Hub.mu.Unlock()
-	if n != 50 {
-		t.Errorf("%d events framed for 3 clients, want each once (50)", n)
+	if len(wire) != 50 {
+		t.Fatalf("the hub framed %d events, want 50", len(wire))
+	}
+	for i := 1; i < len(wire); i++ {
+		if !wire[i-1].follows(wire[i]) {
+			t.Errorf("frame %d does not follow frame %d in the arena", i+1, i)
+		}
 	}
 }

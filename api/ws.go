@@ -62,8 +62,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		cursor = last
 	}
 	upgrader := websocket.Upgrader{
-		ReadBufferSize:  512,
-		WriteBufferSize: 4096,
+		ReadBufferSize: 512,
+		// Events go to the connection under gorilla (wsConn); its write
+		// buffer would serve only control frames, which it writes without
+		// one: from a pool, so an idle client holds none.
+		WriteBufferPool: &s.Hub.writeBufs,
 		Subprotocols:    []string{wsProtocol},
 		// gorilla's default origin check stays: a page of another origin
 		// may not open it (what a cookie would otherwise allow).
@@ -81,16 +84,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	// missing from moor_websocket_clients.
 	s.Hub.clients.Add(1)
 	defer s.Hub.clients.Add(-1)
-	conn, err := upgrader.Upgrade(w, r, nil)
+	hj := &wsHijacker{ResponseWriter: w, timeout: wsWriteTimeout}
+	conn, err := upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
 	defer conn.Close()
-	s.streamEvents(r.Context(), conn, cursor)
+	s.streamEvents(r.Context(), conn, hj.conn, cursor)
 	return nil
 }
 
-func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor int64) {
+// streamEvents writes the events after cursor to conn (gorilla's) as they
+// come; the events themselves go to wc, the connection under it.
+func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, wc *wsConn, cursor int64) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Clients only answer pings and close; reading also notices a peer gone.
@@ -111,36 +117,36 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
 	for {
-		evs, changed, err := s.Hub.next(ctx, cursor, hubPage)
-		var pruned *errPruned
-		if errors.As(err, &pruned) {
-			closeWith(wsClosePruned, pruned.Error())
-			return
-		}
+		evs, wire, changed, err := s.Hub.next(ctx, cursor, hubPage)
 		if err != nil {
+			// (Looked into only on an error: errors.As's target escapes,
+			// one allocation per wake of every client otherwise.)
+			var pruned *errPruned
+			if errors.As(err, &pruned) {
+				closeWith(wsClosePruned, pruned.Error())
+				return
+			}
 			if ctx.Err() == nil {
 				s.Logger.Warn("event stream: cannot read events", "err", err)
 				closeWith(websocket.CloseTryAgainLater, "events unavailable, resume with ?after="+strconv.FormatInt(cursor, 10))
 			}
 			return
 		}
-		for _, ev := range evs {
-			pm, err := s.Hub.message(ev)
-			if err != nil {
-				s.Logger.Warn("event stream: cannot encode event", "seq", ev.Seq, "err", err)
-				return
-			}
-			conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-			if err := conn.WritePreparedMessage(pm); err != nil {
-				return
-			}
-			cursor = ev.Seq
+		fromTable := wire == nil
+		if fromTable {
+			wire = s.frameEvents(evs)
+		}
+		if !s.writeEvents(wc, evs, wire) {
+			return
+		}
+		if len(evs) > 0 {
+			cursor = evs[len(evs)-1].Seq
 		}
 		if changed == nil {
 			// Catching up from the table (not the ring): at the replay
 			// rate, so that many clients replaying at once cannot crowd
 			// out the API.
-			if len(evs) > 0 && !s.Hub.inRing(evs[0].Seq) {
+			if len(evs) > 0 && fromTable {
 				s.pace(ctx, len(evs))
 			}
 			continue
@@ -158,6 +164,46 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, cursor 
 			return
 		}
 	}
+}
+
+// writeEvents writes evs, framed in wire, to wc; false when the client
+// cannot take them. Frames that follow each other in memory (as a burst's
+// do in the hub's arena) go out with one write, up to wsBatchBytes: a
+// client woken after a few changes, as most are in a burst, takes them all
+// at once.
+func (s *Server) writeEvents(wc *wsConn, evs []domain.Event, wire []wireRef) bool {
+	for i := 0; i < len(wire); {
+		w := wire[i]
+		if w.arena == nil {
+			// The hub could not encode it (and said so): the client would
+			// miss it, so it is cut off, to resume or reload.
+			s.Logger.Warn("event stream: an event cannot be sent, closing", "seq", evs[i].Seq)
+			return false
+		}
+		end, j := w.end, i+1
+		for j < len(wire) && wire[j-1].follows(wire[j]) && wire[j].end-w.off <= wsBatchBytes {
+			end, j = wire[j].end, j+1
+		}
+		if wc.writeFrames(w.arena[w.off:end]) != nil {
+			return false
+		}
+		i = j
+	}
+	return true
+}
+
+// frameEvents frames events read from the table for this client alone, in
+// arenas of wsBatchBytes (a write each).
+func (s *Server) frameEvents(evs []domain.Event) []wireRef {
+	f := framer{size: wsBatchBytes}
+	wire := make([]wireRef, len(evs))
+	for i, ev := range evs {
+		var err error
+		if wire[i], err = f.frame(ev); err != nil {
+			s.Logger.Warn("event stream: cannot encode event", "seq", ev.Seq, "err", err)
+		}
+	}
+	return wire
 }
 
 // wsKey is the API key a browser sent as a websocket subprotocol.

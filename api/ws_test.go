@@ -35,7 +35,7 @@ func TestResumePruned(t *testing.T) {
 	for _, c := range []struct {
 		cursor, want int64 // want 0: pruned
 	}{{5, 0}, {999, 0}, {1000, 1001}, {0, 1001}, {last, last + 1}} {
-		evs, _, err := h.next(ctx, c.cursor, hubPage)
+		evs, _, _, err := h.next(ctx, c.cursor, hubPage)
 		var pruned *errPruned
 		switch {
 		case c.want == 0 && (!errors.As(err, &pruned) || pruned.after != c.cursor || pruned.oldest != 1001):

@@ -2,23 +2,28 @@
 // connected to one `moor serve` (GET /api/v1/ws), then a burst of events
 // committed in PostgreSQL; for each event and client, the time from just
 // before its commit to its arrival, and whether any event was missed. Also
-// moor's memory per idle client. Run it through bench/ws.sh.
+// the CPU moor, the clients (this process) and the rest of the machine used
+// during the burst, and moor's memory per idle client. Run it through
+// bench/ws.sh.
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,10 +35,11 @@ func main() {
 	url := flag.String("url", "", "moor's base URL")
 	key := flag.String("key", "", "API key")
 	db := flag.String("db", os.Getenv("MOOR_DATABASE_URL"), "moor's database")
-	pid := flag.Int("pid", 0, "moor's process id (for its memory)")
+	pid := flag.Int("pid", 0, "moor's process id (for its memory and CPU)")
 	clients := flag.String("clients", "1000,5000,10000", "client counts, one run each")
 	events := flag.Int("events", 200, "events per burst")
 	gap := flag.Duration("gap", 5*time.Millisecond, "pause between the events of a burst")
+	cpuProfile := flag.String("cpuprofile", "", "write the clients' CPU profile over each burst to this file, .N appended (N clients)")
 	flag.Parse()
 	ctx := context.Background()
 	st, err := store.Open(ctx, *db, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -46,7 +52,17 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		if err := run(ctx, st, *url, *key, *pid, n, *events, *gap); err != nil {
+		var prof *os.File
+		if *cpuProfile != "" {
+			if prof, err = os.Create(*cpuProfile + "." + strconv.Itoa(n)); err != nil {
+				fail(err)
+			}
+		}
+		err = run(ctx, st, *url, *key, *pid, n, *events, *gap, prof)
+		if prof != nil {
+			prof.Close()
+		}
+		if err != nil {
 			fail(err)
 		}
 	}
@@ -69,13 +85,127 @@ func rssKiB(pid int) int {
 	return 0
 }
 
-type event struct {
-	Seq  int64           `json:"seq"`
-	Kind string          `json:"kind"`
-	Data json.RawMessage `json:"data"`
+// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// procCPU is the CPU time (user and system) process pid has used.
+func procCPU(pid int) time.Duration {
+	_, cpu := procStat(pid)
+	return cpu
 }
 
-func run(ctx context.Context, st *store.Store, base, key string, pid, n, events int, gap time.Duration) error {
+// procStat is the command name of process pid and the CPU time (user and
+// system) it has used.
+func procStat(pid int) (string, time.Duration) {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	// The command name, in parentheses, may hold spaces: count after it.
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j < i {
+		return "", 0
+	}
+	f := strings.Fields(string(b[j+1:]))
+	if len(f) < 13 {
+		return "", 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat(5)
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return string(b[i+1 : j]), time.Duration(utime+stime) * clockTick
+}
+
+// syscalls is how many read and write system calls process pid has made.
+func syscalls(pid int) (reads, writes int64) {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
+}
+
+// othersCPU is the CPU time PostgreSQL's processes and the kernel's
+// softirq threads (which take over the network's work from the processes
+// when it piles up) have used: what else the burst costs the machine.
+func othersCPU() (pg, softirq time.Duration) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		switch name, cpu := procStat(pid); {
+		case name == "postgres":
+			pg += cpu
+		case strings.HasPrefix(name, "ksoftirqd/"):
+			softirq += cpu
+		}
+	}
+	return pg, softirq
+}
+
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU is the CPU time all CPUs have spent busy (not idle or waiting
+// for I/O).
+func machineCPU() time.Duration {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest times are counted in user already
+			break
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * clockTick
+}
+
+// tick reads a bench.tick event, {"seq":N,...,"kind":"bench.tick",...,
+// "data":{"i":I,"t":T}}, looking only where those are: the event's fields
+// are in the order of domain.Event, data last (PostgreSQL's jsonb may put
+// spaces after its colons).
+func tick(msg []byte) (seq, i, t int64, ok bool) {
+	seq, rest, ok1 := intAfter(msg, `{"seq":`)
+	d := bytes.LastIndex(rest, []byte(`"data":`))
+	if !ok1 || d < 0 || !bytes.Contains(rest[:d], []byte(`"kind":"bench.tick"`)) {
+		return 0, 0, 0, false
+	}
+	i, rest, ok2 := intAfter(bytes.TrimLeft(rest[d+len(`"data":`):], " "), `{"i":`)
+	rest, ok3 := bytes.CutPrefix(bytes.TrimLeft(rest, " "), []byte(","))
+	t, _, ok4 := intAfter(bytes.TrimLeft(rest, " "), `"t":`)
+	return seq, i, t, ok2 && ok3 && ok4
+}
+
+// intAfter is the integer msg holds after prefix (spaces allowed between),
+// and what follows it.
+func intAfter(msg []byte, prefix string) (int64, []byte, bool) {
+	rest, ok := bytes.CutPrefix(msg, []byte(prefix))
+	if !ok {
+		return 0, msg, false
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	var n int64
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		n = n*10 + int64(rest[j]-'0')
+		j++
+	}
+	return n, rest[j:], j > 0
+}
+
+func run(ctx context.Context, st *store.Store, base, key string, pid, n, events int, gap time.Duration, prof io.Writer) error {
 	rss0 := rssKiB(pid)
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
 	hdr := http.Header{"Authorization": {"Bearer " + key}}
@@ -95,7 +225,9 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256}
+			// A read buffer that takes a burst written at once in one read,
+			// as a browser's would.
+			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 256}
 			c, _, err := d.Dial(wsURL, hdr)
 			if err != nil {
 				dialErr.Store(err)
@@ -112,33 +244,52 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 	rss1 := rssKiB(pid)
 
 	// Readers: each event carries the wall time just before its commit.
+	// They decode only what they measure (seq, the index and the time), so
+	// that their own work, on the same CPUs, weighs on moor as little as
+	// it can.
 	var done sync.WaitGroup
 	for _, c := range cs {
 		done.Add(1)
 		go func() {
 			defer done.Done()
 			next := int64(-1)
+			buf := make([]byte, 0, 1024)
+			// One deadline for the whole burst: setting it for every
+			// message costs the clients a timer update each.
+			c.conn.SetReadDeadline(time.Now().Add(2*time.Minute + time.Duration(events)*gap))
 			for c.seen < events {
-				c.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-				var ev event
-				if err := c.conn.ReadJSON(&ev); err != nil {
+				_, r, err := c.conn.NextReader()
+				if err == nil {
+					buf, err = readAll(buf[:0], r)
+				}
+				if err != nil {
 					c.miss.Add(int64(events - c.seen))
 					return
 				}
-				if ev.Kind != "bench.tick" {
+				now := time.Now().UnixNano()
+				seq, i, t, ok := tick(buf)
+				if !ok {
+					continue // another kind of event
+				}
+				if i < 0 || i >= int64(events) {
+					c.miss.Add(1)
 					continue
 				}
-				var d struct{ I, T int64 }
-				json.Unmarshal(ev.Data, &d)
-				if next >= 0 && ev.Seq != next {
-					c.miss.Add(ev.Seq - next)
+				if next >= 0 && seq != next {
+					c.miss.Add(seq - next)
 				}
-				next = ev.Seq + 1
-				c.got[d.I] = (time.Now().UnixNano() - d.T) / 1000
+				next = seq + 1
+				c.got[i] = (now - t) / 1000
 				c.seen++
 			}
 		}()
 	}
+	if prof != nil {
+		pprof.StartCPUProfile(prof)
+	}
+	pg0, soft0 := othersCPU()
+	_, writes0 := syscalls(pid)
+	moor0, self0, mach0, t0 := procCPU(pid), selfCPU(), machineCPU(), time.Now()
 	for i := range events {
 		if _, err := st.AppendEvent(ctx, "bench.tick", "", "", map[string]int64{"i": int64(i), "t": time.Now().UnixNano()}); err != nil {
 			return err
@@ -146,6 +297,14 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		time.Sleep(gap)
 	}
 	done.Wait()
+	wall := time.Since(t0)
+	moorCPU, selfCPU, machCPU := procCPU(pid)-moor0, selfCPU()-self0, machineCPU()-mach0
+	pg1, soft1 := othersCPU()
+	_, writes1 := syscalls(pid)
+	pgCPU, softCPU := pg1-pg0, soft1-soft0
+	if prof != nil {
+		pprof.StopCPUProfile()
+	}
 	var all []int64
 	var missed int64
 	for _, c := range cs {
@@ -162,8 +321,28 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		}
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / 1000
 	}
-	fmt.Printf("| %d | %d | %.1f ms | %.1f ms | %.1f ms | %d | %.1f MiB | %.1f KiB |\n",
-		n, events, q(0.5), q(0.99), q(1.0), missed, float64(rss1)/1024, float64(rss1-rss0)/float64(n))
+	fmt.Printf("| %d | %d | %.1f ms | %.1f ms | %.1f ms | %d | %.1f | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.1f MiB | %.1f KiB |\n",
+		n, events, q(0.5), q(0.99), q(1.0), missed, float64(writes1-writes0)/float64(n),
+		wall.Seconds(), moorCPU.Seconds(), selfCPU.Seconds(), pgCPU.Seconds(), softCPU.Seconds(),
+		max(0, machCPU-moorCPU-selfCPU-pgCPU-softCPU).Seconds(),
+		float64(rss1)/1024, float64(rss1-rss0)/float64(n))
 	time.Sleep(2 * time.Second) // the server lets the closed clients go
 	return nil
+}
+
+// readAll reads r to its end into buf.
+func readAll(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
