@@ -51,6 +51,7 @@ serve() {
 	sleep 1 # moor settles (its first reconciliation, the hub's first read)
 }
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+"$work/bench" -floor >&2
 echo "| clients | events | p50 | p99 | max | missed | moor writes per client | burst wall | moor CPU | clients CPU | PostgreSQL CPU | ksoftirqd CPU | rest CPU | moor RSS | RSS per idle client |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in ${clients//,/ }; do

@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -40,7 +42,14 @@ func main() {
 	events := flag.Int("events", 200, "events per burst")
 	gap := flag.Duration("gap", 5*time.Millisecond, "pause between the events of a burst")
 	cpuProfile := flag.String("cpuprofile", "", "write the clients' CPU profile over each burst to this file, .N appended (N clients)")
+	floor := flag.Bool("floor", false, "only measure what a write to a loopback TCP socket and its read cost on this machine")
 	flag.Parse()
+	if *floor {
+		if err := loopbackCost(); err != nil {
+			fail(err)
+		}
+		return
+	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, *db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -327,6 +336,61 @@ func run(ctx context.Context, st *store.Store, base, key string, pid, n, events 
 		max(0, machCPU-moorCPU-selfCPU-pgCPU-softCPU).Seconds(),
 		float64(rss1)/1024, float64(rss1-rss0)/float64(n))
 	time.Sleep(2 * time.Second) // the server lets the closed clients go
+	return nil
+}
+
+// loopbackCost prints the CPU time one 200-byte write to a loopback TCP
+// socket and its read cost here, both ends (Go's, as moor and the clients
+// do them): no fan-out to N clients on this machine can take less than N
+// times that for one event.
+func loopbackCost() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	const conns, rounds, size = 1000, 20, 200
+	ws := make([]net.Conn, conns)
+	done := make(chan struct{}, conns)
+	for i := range ws {
+		if ws[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
+			return err
+		}
+		defer ws[i].Close()
+		r, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer r.Close()
+			buf := make([]byte, 4096)
+			for n := 0; n < rounds*size; {
+				k, err := r.Read(buf)
+				if err != nil {
+					break
+				}
+				n += k
+			}
+			done <- struct{}{}
+		}()
+	}
+	msg := make([]byte, size)
+	cpu0 := selfCPU()
+	for range rounds {
+		for _, w := range ws {
+			if _, err := w.Write(msg); err != nil {
+				return err
+			}
+		}
+	}
+	for range ws {
+		<-done
+	}
+	per := (selfCPU() - cpu0) / (conns * rounds)
+	fmt.Printf("machine: a 200-byte write to a loopback TCP socket and its read cost %v of CPU, both ends: "+
+		"one event to 10,000 clients takes at least %v of CPU (%v on each of %d CPUs)\n",
+		per.Round(100*time.Nanosecond), (10000 * per).Round(time.Millisecond),
+		(10000 * per / time.Duration(runtime.NumCPU())).Round(time.Millisecond), runtime.NumCPU())
 	return nil
 }
 
