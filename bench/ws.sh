@@ -9,7 +9,10 @@
 # CPU time during the burst is split into moor's, the clients' (the bench
 # process), PostgreSQL's, the kernel's softirq threads' (network work
 # deferred when it piles up) and the rest (anything else on the machine:
-# a figure with much there was measured on a busy machine).
+# a figure with much there was measured on a busy machine); moor's write
+# system calls per client say how many rounds the burst took. First it
+# prints what one loopback TCP write and its read cost on this machine:
+# the least one event to N clients can cost.
 #
 #   bash bench/ws.sh [CLIENTS [FLAGS]]    e.g. bash bench/ws.sh 1000,5000,10000
 #                                         or   bash bench/ws.sh 10000 -events 20

@@ -2,9 +2,9 @@
 // connected to one `moor serve` (GET /api/v1/ws), then a burst of events
 // committed in PostgreSQL; for each event and client, the time from just
 // before its commit to its arrival, and whether any event was missed. Also
-// the CPU moor, the clients (this process) and the rest of the machine used
-// during the burst, and moor's memory per idle client. Run it through
-// bench/ws.sh.
+// the CPU moor, the clients (this process), PostgreSQL and the rest of the
+// machine used during the burst, moor's write system calls per client, and
+// moor's memory per idle client. Run it through bench/ws.sh.
 package main
 
 import (
