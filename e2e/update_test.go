@@ -126,7 +126,9 @@ func TestUpdateRolling(t *testing.T) {
 			return false
 		}
 		for _, id := range e.DockerIDs("web") {
-			if docker(t, "inspect", "-f", "{{.Config.Image}}", id) != tag {
+			// A replica may go between the listing and this (the rollout).
+			img, err := exec.Command("docker", "inspect", "-f", "{{.Config.Image}}", id).Output()
+			if err != nil || strings.TrimSpace(string(img)) != tag {
 				return false
 			}
 		}
