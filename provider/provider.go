@@ -62,8 +62,8 @@ type Provider struct {
 	mu  sync.Mutex // serialises rebuilds; guards asm
 	asm *assembler
 
-	snap   atomic.Pointer[Snapshot]
-	owners   atomic.Pointer[map[string]string] // host name -> container name
+	snap     atomic.Pointer[Snapshot]
+	owners   atomic.Pointer[map[string]string]  // host name -> container name
 	backends atomic.Pointer[map[string]Backend] // container name -> its replicas' URLs
 
 	stats counters
