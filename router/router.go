@@ -68,15 +68,24 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := b.URLs[int(rt.next.Add(1)%uint64(len(b.URLs)))]
-	rt.proxy(target).ServeHTTP(w, r)
+	p := rt.proxy(target)
+	if p == nil {
+		http.Error(w, "the container's replica has no usable address", http.StatusBadGateway)
+		return
+	}
+	p.ServeHTTP(w, r)
 }
 
-// proxy returns the reverse proxy of one replica's URL, made once.
+// proxy returns the reverse proxy of one replica's URL, made once (nil
+// for a URL that does not parse).
 func (rt *Router) proxy(target string) *httputil.ReverseProxy {
 	if p, ok := rt.proxies.Load(target); ok {
 		return p.(*httputil.ReverseProxy)
 	}
-	u, err := url.Parse(target)
+	u, err := url.Parse(target) // the provider's own URLs: never fails in practice
+	if err != nil {
+		return nil
+	}
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
@@ -87,10 +96,6 @@ func (rt *Router) proxy(target string) *httputil.ReverseProxy {
 			rt.logger.Warn("embedded router: replica did not answer", "host", hostOf(r), "target", target, "err", err)
 			http.Error(w, "the container's replica did not answer", http.StatusBadGateway)
 		},
-	}
-	if err != nil {
-		p.Rewrite = nil
-		p.Director = func(*http.Request) {}
 	}
 	actual, _ := rt.proxies.LoadOrStore(target, p)
 	return actual.(*httputil.ReverseProxy)

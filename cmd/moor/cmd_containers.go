@@ -248,19 +248,9 @@ the container runs (exit 0) or fails (exit 6, with moor's reason).`,
 		ValidArgsFunction: a.completeTypes,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := domain.CreateRequest{Type: args[0], Name: args[1], Aliases: aliases, Path: path, HTTPPort: httpPort}
-			for _, kv := range env {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usagef("-e %q: must be KEY=VALUE (KEY= leaves the variable empty)", kv)
-				}
-				if v == "" {
-					req.LeaveEmpty = append(req.LeaveEmpty, k)
-					continue
-				}
-				if req.Env == nil {
-					req.Env = map[string]string{}
-				}
-				req.Env[k] = v
+			var err error
+			if req.Env, req.LeaveEmpty, err = parseEnvFlags(env); err != nil {
+				return err
 			}
 			if cmd.Flags().Changed("replicas") {
 				req.Replicas = &replicas
@@ -447,19 +437,9 @@ func (a *app) updateCommand() *cobra.Command {
 		ValidArgsFunction: a.completeOneContainer,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p domain.Patch
-			for _, kv := range env {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usagef("-e %q: must be KEY=VALUE (KEY= leaves the variable empty)", kv)
-				}
-				if v == "" {
-					p.LeaveEmpty = append(p.LeaveEmpty, k)
-					continue
-				}
-				if p.Env == nil {
-					p.Env = map[string]string{}
-				}
-				p.Env[k] = v
+			var err error
+			if p.Env, p.LeaveEmpty, err = parseEnvFlags(env); err != nil {
+				return err
 			}
 			p.Image = image
 			if cmd.Flags().Changed("replicas") {
@@ -661,4 +641,24 @@ func (a *app) credsCommand() *cobra.Command {
 	}
 	addOutput(cmd, &out, "an object of names and values")
 	return cmd
+}
+
+// parseEnvFlags reads -e flags: KEY=VALUE sets a variable, KEY= leaves it
+// empty (sent as null: no default, nothing generated).
+func parseEnvFlags(flags []string) (env map[string]string, empty []string, err error) {
+	for _, kv := range flags {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, nil, usagef("-e %q: must be KEY=VALUE (KEY= leaves the variable empty)", kv)
+		}
+		if v == "" {
+			empty = append(empty, k)
+			continue
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[k] = v
+	}
+	return env, empty, nil
 }

@@ -67,17 +67,10 @@ func (c *Client) Container(ctx context.Context, name string) (domain.Container, 
 // Create asks for a container. req.LeaveEmpty names variables sent as
 // null: left empty, no default, nothing generated.
 func (c *Client) Create(ctx context.Context, req domain.CreateRequest) (domain.Container, error) {
-	env := make(map[string]*string, len(req.Env)+len(req.LeaveEmpty))
-	for k, v := range req.Env {
-		env[k] = &v
-	}
-	for _, k := range req.LeaveEmpty {
-		env[k] = nil
-	}
 	body := struct {
 		domain.CreateRequest
 		Env map[string]*string `json:"env,omitempty"`
-	}{req, env}
+	}{req, nullable(req.Env, req.LeaveEmpty)}
 	var out domain.Container
 	err := c.do(ctx, "POST", "/api/v1/containers", nil, body, &out)
 	return out, err
@@ -115,17 +108,10 @@ func (c *Client) Scale(ctx context.Context, name string, replicas int) (domain.C
 // Update changes a container's environment, image tag or replicas
 // (PATCH); LeaveEmpty names go as null.
 func (c *Client) Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error) {
-	env := make(map[string]*string, len(p.Env)+len(p.LeaveEmpty))
-	for k, v := range p.Env {
-		env[k] = &v
-	}
-	for _, k := range p.LeaveEmpty {
-		env[k] = nil
-	}
 	body := struct {
 		domain.Patch
 		Env map[string]*string `json:"env,omitempty"`
-	}{p, env}
+	}{p, nullable(p.Env, p.LeaveEmpty)}
 	var out domain.Container
 	err := c.do(ctx, "PATCH", "/api/v1/containers/"+seg(name), nil, body, &out)
 	return out, err
@@ -261,4 +247,17 @@ func (c *Client) SetPassword(ctx context.Context, username, password, current st
 		body["current_password"] = current
 	}
 	return c.do(ctx, "PUT", "/api/v1/users/"+seg(username)+"/password", nil, body, nil)
+}
+
+// nullable is an env object as the API reads it: values, and null for the
+// variables to leave empty.
+func nullable(env map[string]string, empty []string) map[string]*string {
+	out := make(map[string]*string, len(env)+len(empty))
+	for k, v := range env {
+		out[k] = &v
+	}
+	for _, k := range empty {
+		out[k] = nil
+	}
+	return out
 }

@@ -337,22 +337,7 @@ func (s *Service) Credentials(ctx context.Context, name string) (map[string]stri
 	if err := adminOnly(ctx, c, "read the credentials of"); err != nil {
 		return nil, err
 	}
-	sealed, err := s.store.SealedSecrets(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	if len(sealed) == 0 {
-		return out, nil
-	}
-	plain, err := s.sealer.Open(sealed, []byte(c.ID))
-	if err != nil {
-		return nil, fmt.Errorf("open credentials of %q: %w", name, err)
-	}
-	if err := json.Unmarshal(plain, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return s.openSecrets(ctx, c)
 }
 
 // Logs writes the last tail lines of one replica's logs to w.
@@ -411,7 +396,7 @@ func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (doma
 	if current == nil {
 		current = map[string]string{}
 	}
-	secrets, err := s.openSecrets(cur)
+	secrets, err := s.openSecrets(ctx, cur)
 	if err != nil {
 		return domain.Container{}, err
 	}
@@ -462,9 +447,9 @@ func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (doma
 }
 
 // openSecrets returns a container's sealed values, opened.
-func (s *Service) openSecrets(c domain.Container) (map[string]string, error) {
+func (s *Service) openSecrets(ctx context.Context, c domain.Container) (map[string]string, error) {
 	out := map[string]string{}
-	sealed, err := s.store.SealedSecrets(context.Background(), c.ID)
+	sealed, err := s.store.SealedSecrets(ctx, c.ID)
 	if err != nil || len(sealed) == 0 {
 		return out, err
 	}

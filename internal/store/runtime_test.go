@@ -77,16 +77,7 @@ func TestMigration0005WithData(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to just before 0005 (later migrations go first).
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	since5 := 0
-	for _, m := range ms {
-		if m.version >= 5 {
-			since5++
-		}
-	}
+	since5 := migrationsSince(t, 5)
 	if _, err := s.MigrateDown(ctx, since5); err != nil {
 		t.Fatal(err)
 	}
@@ -138,16 +129,7 @@ func TestMigration0007WithData(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	since7 := 0
-	for _, m := range ms {
-		if m.version >= 7 {
-			since7++
-		}
-	}
+	since7 := migrationsSince(t, 7)
 	if _, err := s.MigrateDown(ctx, since7); err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +181,21 @@ func TestMigration0007WithData(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// migrationsSince counts the migrations from version on: how many to go
+// down to be just before it.
+func migrationsSince(t *testing.T, version int) int {
+	t.Helper()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range ms {
+		if m.version >= version {
+			n++
+		}
+	}
+	return n
 }
