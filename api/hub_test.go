@@ -55,6 +55,11 @@ func (t *eventTable) EventsSince(_ context.Context, after int64, limit int) ([]d
 	return append([]domain.Event(nil), t.evs[after:min(int64(len(t.evs)), after+int64(limit))]...), nil
 }
 
+// QueryEvents serves the unfiltered listing only.
+func (t *eventTable) QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.Event, error) {
+	return t.EventsSince(ctx, q.After, q.Limit)
+}
+
 func (t *eventTable) LastEventSeq(context.Context) (int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -33,7 +33,7 @@ type Lifecycle interface {
 	Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error)
 	Scale(ctx context.Context, name string, replicas int) (domain.Container, error)
 	Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error)
-	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
+	History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error)
 	Credentials(ctx context.Context, name string) (map[string]string, error)
 	Logs(ctx context.Context, name string, replica int, opts domain.LogOptions, w io.Writer) error
 }
@@ -52,7 +52,7 @@ type Keys interface {
 
 // Events reads the event stream.
 type Events interface {
-	EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error)
+	QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.Event, error)
 }
 
 // Check is a readiness probe: nil when its part is usable.
@@ -540,7 +540,11 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 }
 
 func (s *Server) containerHistory(w http.ResponseWriter, r *http.Request) error {
-	h, err := s.Lifecycle.History(r.Context(), mux.Vars(r)["name"])
+	all, err := boolParam(r, "all")
+	if err != nil {
+		return err
+	}
+	h, err := s.Lifecycle.History(r.Context(), mux.Vars(r)["name"], all)
 	if err != nil {
 		return err
 	}
@@ -567,13 +571,22 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	evs, err := s.Events.EventsSince(r.Context(), int64(after), limit)
+	tail, err := intParam(r, "tail", 0, 1, 1000)
+	if err != nil {
+		return err
+	}
+	q := domain.EventQuery{After: int64(after), Limit: limit, Tail: tail,
+		Container: r.URL.Query().Get("container"), Kind: r.URL.Query().Get("kind")}
+	if len(q.Kind) > 100 {
+		return domain.Invalid("kind", "is at most 100 characters")
+	}
+	evs, err := s.Events.QueryEvents(r.Context(), q)
 	if err != nil {
 		return err
 	}
 	// Sequence numbers have no gaps but for pruning: a first event past
 	// after+1 means the client missed some for good, and must be told.
-	if after > 0 && len(evs) > 0 && evs[0].Seq > int64(after)+1 {
+	if after > 0 && tail == 0 && !q.Filtered() && len(evs) > 0 && evs[0].Seq > int64(after)+1 {
 		return &requestError{status: http.StatusGone, code: "gone",
 			msg: fmt.Sprintf("events %d-%d were pruned; reload the state and list again from after=0", after+1, evs[0].Seq-1)}
 	}

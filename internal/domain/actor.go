@@ -73,11 +73,29 @@ type Event struct {
 	Data        json.RawMessage `json:"data,omitempty"`
 }
 
+// EventQuery selects events: those after After, or with Tail the newest
+// Tail of them, oldest first either way; Container and Kind (a prefix such
+// as "image.pull" or "container.") narrow them.
+type EventQuery struct {
+	After     int64
+	Limit     int
+	Tail      int
+	Container string
+	Kind      string
+}
+
+// Filtered reports whether q leaves some events out, so a gap in seq
+// says nothing about pruning.
+func (q EventQuery) Filtered() bool { return q.Container != "" || q.Kind != "" }
+
 // HistoryEntry is one line of a container's deployment history.
 type HistoryEntry struct {
-	ID        int64           `json:"id"`
-	Time      time.Time       `json:"time"`
-	Container string          `json:"container"`
+	ID        int64     `json:"id"`
+	Time      time.Time `json:"time"`
+	Container string    `json:"container"`
+	// ContainerID tells containers of the same name apart; "" for the
+	// rows written at and after a removal.
+	ContainerID string          `json:"container_id,omitempty"`
 	Action    string          `json:"action"`
 	Actor     string          `json:"actor"`
 	Details   json.RawMessage `json:"details,omitempty"`

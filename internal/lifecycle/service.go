@@ -31,7 +31,7 @@ type Store interface {
 	GetContainer(ctx context.Context, name string) (domain.Container, error)
 	ListContainers(ctx context.Context) ([]domain.Container, error)
 	SealedSecrets(ctx context.Context, id string) ([]byte, error)
-	History(ctx context.Context, name string) ([]domain.HistoryEntry, error)
+	History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error)
 	UpdateContainer(ctx context.Context, name string, u domain.Update, actor string) (domain.Container, error)
 }
 
@@ -320,12 +320,13 @@ func (s *Service) Scale(ctx context.Context, name string, replicas int) (domain.
 	return s.change(ctx, name, domain.Change{Action: domain.ActionScale, Replicas: replicas})
 }
 
-// History returns the container's history, also after its removal.
-func (s *Service) History(ctx context.Context, name string) ([]domain.HistoryEntry, error) {
+// History returns the container's history, also after its removal: of
+// the container now under that name, or with all of every earlier one too.
+func (s *Service) History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error) {
 	if err := domain.ValidateName(name); err != nil {
 		return nil, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
 	}
-	return s.store.History(ctx, name)
+	return s.store.History(ctx, name, all)
 }
 
 // Credentials returns the container's generated and secret values.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,13 +108,7 @@ func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]doma
 	if err != nil {
 		return nil, mapErr(err, "events")
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Event, error) {
-		var e domain.Event
-		var data []byte
-		err := r.Scan(&e.Seq, &e.Time, &e.Kind, &e.ContainerID, &e.Container, &e.Actor, &data)
-		e.Data = data
-		return e, err
-	})
+	return collectEvents(rows)
 }
 
 // PruneEvents deletes the events no one can still need, oldest first, at
@@ -158,19 +153,58 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int64, b
 	return deleted, nil
 }
 
+// QueryEvents returns the events q selects, oldest first.
+func (s *Store) QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.Event, error) {
+	const cols = `seq, created_at, kind, coalesce(container_id::text, ''), container_name, actor, data`
+	// The kind is a prefix: LIKE's own wildcards in it match themselves.
+	kind := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Kind) + "%"
+	where := `seq > $1 AND ($2 = '' OR container_name = $2) AND kind LIKE $3`
+	var sql string
+	if q.Tail > 0 {
+		sql = `SELECT * FROM (SELECT ` + cols + ` FROM events WHERE ` + where + ` ORDER BY seq DESC LIMIT $4) t ORDER BY seq`
+	} else {
+		sql = `SELECT ` + cols + ` FROM events WHERE ` + where + ` ORDER BY seq LIMIT $4`
+	}
+	n := q.Limit
+	if q.Tail > 0 {
+		n = q.Tail
+	}
+	rows, err := s.pool.Query(ctx, sql, q.After, q.Container, kind, n)
+	if err != nil {
+		return nil, mapErr(err, "events")
+	}
+	return collectEvents(rows)
+}
+
+func collectEvents(rows pgx.Rows) ([]domain.Event, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Event, error) {
+		var e domain.Event
+		var data []byte
+		err := r.Scan(&e.Seq, &e.Time, &e.Kind, &e.ContainerID, &e.Container, &e.Actor, &data)
+		e.Data = data
+		return e, err
+	})
+}
+
 // History returns a container's deployment history, oldest first. It
-// outlives the container.
-func (s *Store) History(ctx context.Context, name string) ([]domain.HistoryEntry, error) {
+// outlives the container. While a container of that name exists, only its
+// own rows come, not those of earlier containers of the same name, unless
+// all is set.
+func (s *Store) History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, created_at, container_name, action, actor, details
-		FROM deployment_history WHERE container_name = $1 ORDER BY id`, name)
+		SELECT id, created_at, container_name, coalesce(container_id::text, ''), action, actor, details
+		FROM deployment_history
+		WHERE container_name = $1 AND ($2
+			OR NOT EXISTS (SELECT 1 FROM containers WHERE name = $1)
+			OR container_id = (SELECT id FROM containers WHERE name = $1))
+		ORDER BY id`, name, all)
 	if err != nil {
 		return nil, mapErr(err, "history")
 	}
 	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.HistoryEntry, error) {
 		var h domain.HistoryEntry
 		var details []byte
-		err := r.Scan(&h.ID, &h.Time, &h.Container, &h.Action, &h.Actor, &details)
+		err := r.Scan(&h.ID, &h.Time, &h.Container, &h.ContainerID, &h.Action, &h.Actor, &details)
 		h.Details = details
 		return h, err
 	})

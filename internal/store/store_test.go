@@ -174,7 +174,7 @@ func TestCreateConflictAndChange(t *testing.T) {
 	if st, _ := s.DNSState(ctx); len(st.Records) != 1 {
 		t.Fatalf("dns rows: %v", st.Records)
 	}
-	if h, _ := s.History(ctx, "a"); len(h) != 2 {
+	if h, _ := s.History(ctx, "a", false); len(h) != 2 {
 		t.Fatalf("history: %v", h)
 	}
 }
@@ -285,5 +285,96 @@ func TestSpecKeepsTypeFields(t *testing.T) {
 	all, err := s.ListContainers(ctx)
 	if err != nil || len(all) != 1 || !reflect.DeepEqual(all[0].Spec, spec) {
 		t.Errorf("listed: %+v, %v", all, err)
+	}
+}
+
+// TestHistoryOfThisContainer: a container's history is its own, not that of
+// an earlier container of the same name; the name's whole past stays
+// readable, and after removal the history is still there.
+func TestHistoryOfThisContainer(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := domain.NewContainer{ID: "6f1c1b8e-0000-4000-8000-0000000000c1", Name: "again", Type: "t", Image: "i", Replicas: 1,
+		Spec: domain.Type{ID: "t"}}
+	if _, err := s.CreateContainer(ctx, first, "user:old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChangeContainer(ctx, "again", domain.Change{Action: domain.ActionRemove}, "user:old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRemoval(ctx, first.ID, "again", nil); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.History(ctx, "again", false)
+	if err != nil || len(removed) != 3 || removed[2].Action != "removed" {
+		t.Fatalf("history after removal: %+v %v", removed, err)
+	}
+
+	second := first
+	second.ID = "6f1c1b8e-0000-4000-8000-0000000000c2"
+	if _, err := s.CreateContainer(ctx, second, "user:new"); err != nil {
+		t.Fatal(err)
+	}
+	own, err := s.History(ctx, "again", false)
+	if err != nil || len(own) != 1 || own[0].Actor != "user:new" || own[0].ContainerID != second.ID {
+		t.Fatalf("history of the second container: %+v %v", own, err)
+	}
+	all, err := s.History(ctx, "again", true)
+	if err != nil || len(all) != 4 {
+		t.Fatalf("the name's whole history: %+v %v", all, err)
+	}
+	if _, err := s.History(ctx, "never", false); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("history of a name never used: %v", err)
+	}
+}
+
+// TestQueryEvents: the newest events, by container and by kind prefix,
+// oldest first; a prefix's LIKE wildcards match only themselves.
+func TestQueryEvents(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start, err := s.LastEventSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		name := []string{"qa", "qb"}[i%2]
+		if _, err := s.AppendEvent(ctx, "image.pull", "", name, map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AppendEvent(ctx, "imagexpull", "", "qa", nil); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func(evs []domain.Event) (out []int64) {
+		for _, e := range evs {
+			out = append(out, e.Seq-start)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		q    domain.EventQuery
+		want []int64
+	}{
+		{domain.EventQuery{After: start, Limit: 100}, []int64{1, 2, 3, 4, 5, 6, 7}},
+		{domain.EventQuery{After: start, Tail: 2}, []int64{6, 7}},
+		{domain.EventQuery{After: start, Tail: 2, Container: "qa"}, []int64{5, 7}},
+		{domain.EventQuery{After: start, Limit: 100, Container: "qa", Kind: "image.pull"}, []int64{1, 3, 5}},
+		{domain.EventQuery{After: start, Limit: 100, Kind: "image_pull"}, nil},
+		{domain.EventQuery{After: start + 4, Limit: 1}, []int64{5}},
+	} {
+		got, err := s.QueryEvents(ctx, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(seqs(got), tc.want) {
+			t.Errorf("%+v: seqs %v, want %v", tc.q, seqs(got), tc.want)
+		}
 	}
 }
