@@ -96,9 +96,9 @@ type HistoryEntry struct {
 	// ContainerID tells containers of the same name apart; "" for the
 	// rows written at and after a removal.
 	ContainerID string          `json:"container_id,omitempty"`
-	Action    string          `json:"action"`
-	Actor     string          `json:"actor"`
-	Details   json.RawMessage `json:"details,omitempty"`
+	Action      string          `json:"action"`
+	Actor       string          `json:"actor"`
+	Details     json.RawMessage `json:"details,omitempty"`
 }
 
 // APIKey is a key as admins list it: never the key itself.
