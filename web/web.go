@@ -13,17 +13,27 @@ import (
 var static embed.FS
 
 // csp allows the page its own scripts, styles and connections (the API and
-// its websocket) and nothing else: no inline script, no framing.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// its websocket) and nothing else: no inline script, no framing. Images may
+// come over HTTPS too: catalog types name their logos by URL (a picture
+// cannot run code; no referrer goes with it).
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// Register adds the dashboard to mux: the page at / and its files under /ui/.
+// Pages are the dashboard's own paths: each is the same page, which shows
+// the view its path names, so views can be bookmarked and reloaded.
+var Pages = []string{"/{$}", "/containers/{name}", "/catalog", "/catalog/{type}", "/events",
+	"/admin/users", "/admin/keys", "/admin/webhooks", "/account"}
+
+// Register adds the dashboard to mux: its pages and its files under /ui/.
 func Register(mux *http.ServeMux) {
 	files, _ := fs.Sub(static, "static")
 	assets := http.StripPrefix("/ui/", http.FileServerFS(files))
-	mux.Handle("GET /{$}", headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	page := headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, files, "index.html")
-	})))
+	}))
+	for _, p := range Pages {
+		mux.Handle("GET "+p, page)
+	}
 	mux.Handle("GET /ui/", headers(assets))
 }
 

@@ -90,6 +90,19 @@ type Observation struct {
 	// Event, when set, is written to history and as event "container.<Event>".
 	Event string
 	Data  any
+	// ReplicasChanged, with no Event, writes event "container.replicas"
+	// (no history): a replica's health, address or runtime changed while
+	// the container's status stayed, and watchers should know.
+	ReplicasChanged bool
+}
+
+// ReplicaSummary is the data of a container.replicas event.
+func ReplicaSummary(ins []Instance) map[string]any {
+	out := make([]map[string]any, len(ins))
+	for i, in := range ins {
+		out[i] = map[string]any{"index": in.Index, "status": in.Status, "health": in.Health}
+	}
+	return map[string]any{"replicas": out}
 }
 
 // Patch is the body of PATCH /api/v1/containers/{name}: what to change,

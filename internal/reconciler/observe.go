@@ -43,6 +43,8 @@ func (r *Reconciler) observe(ctx context.Context, c domain.Container, want domai
 	if status != c.Status {
 		o.Event = string(status)
 		o.Data = map[string]any{"replicas": len(ins)}
+	} else {
+		o.ReplicasChanged = !sameInstances(ins, c.Instances)
 	}
 	r.step("observed")
 	return r.store.RecordObservation(ctx, o)
@@ -55,9 +57,11 @@ func (r *Reconciler) recordInstances(ctx context.Context, c *domain.Container) e
 	if err != nil {
 		return err
 	}
+	changed := !sameInstances(ins, c.Instances)
 	c.Instances = ins
 	return r.store.RecordObservation(ctx, domain.Observation{
 		ID: c.ID, Name: c.Name, Status: c.Status, Cause: c.StatusCause, Reason: c.StatusReason, Instances: ins, ContainerDNS: dns,
+		ReplicasChanged: changed,
 	})
 }
 

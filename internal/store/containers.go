@@ -304,6 +304,10 @@ func (s *Store) RecordObservation(ctx context.Context, o domain.Observation) err
 		if o.Event != "" {
 			return record(ctx, tx, ref{o.ID, o.Name}, o.Event, domain.System.String(), o.Data)
 		}
+		if o.ReplicasChanged {
+			_, err := appendEvent(ctx, tx, "container.replicas", ref{o.ID, o.Name}, domain.System.String(), domain.ReplicaSummary(o.Instances))
+			return err
+		}
 		return nil
 	})
 }

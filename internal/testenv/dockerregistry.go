@@ -35,6 +35,28 @@ type Registry struct {
 	mu        sync.Mutex
 	blobs     map[string][]byte   // digest -> content
 	manifests map[string]manifest // "repo:tag" and "repo@digest"
+	held      chan struct{}       // while set, blob downloads stop halfway until it closes
+}
+
+// HoldBlobs makes blob downloads stop halfway, so a pull stays in progress
+// with part of its bytes in (tests of progress reporting); release lets
+// them finish. Release is safe to call more than once.
+func (r *Registry) HoldBlobs() (release func()) {
+	ch := make(chan struct{})
+	r.mu.Lock()
+	r.held = ch
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			if r.held == ch {
+				r.held = nil
+			}
+			r.mu.Unlock()
+			close(ch)
+		})
+	}
 }
 
 type manifest struct {
@@ -272,6 +294,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		d := p[i+len("/blobs/"):]
 		r.mu.Lock()
 		b, ok := r.blobs[d]
+		held := r.held
 		r.mu.Unlock()
 		if !ok {
 			registryError(w, http.StatusNotFound, "BLOB_UNKNOWN", "blob unknown to registry")
@@ -280,9 +303,21 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Docker-Content-Digest", d)
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		if req.Method == http.MethodGet {
-			w.Write(b)
+		if req.Method != http.MethodGet {
+			return
 		}
+		if held != nil && len(b) > 4096 {
+			half := len(b) / 2
+			w.Write(b[:half])
+			http.NewResponseController(w).Flush()
+			select {
+			case <-held:
+			case <-req.Context().Done():
+				return
+			}
+			b = b[half:]
+		}
+		w.Write(b)
 		return
 	}
 	registryError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")

@@ -1,84 +1,127 @@
 // moor dashboard: the API's own client, signed in with the session cookie,
-// kept live by the websocket of events. Data reaches the page only through
-// textContent and attributes, never as HTML.
+// kept live by the websocket of events. Pages have paths of their own
+// (/containers/NAME, /catalog, /admin/users, ...), served the same page by
+// moor, so every view can be bookmarked, reloaded and shared.
 
-const $ = (sel, el = document) => el.querySelector(sel);
-const ROLES = { viewer: 1, operator: 2, admin: 3 };
+import { $, $$, api, hooks, field, showFieldError, clearFieldErrors, seg } from "./lib.js";
+import { state, can, nav, listeners, maxEvents } from "./state.js";
+import * as containers from "./containers.js";
+import * as catalog from "./catalog.js";
+import * as admin from "./admin.js";
 
-const state = {
-  user: null,
-  types: new Map(),
-  containers: new Map(), // name -> container
-  seq: null,             // last event seen, to resume the stream after a break
-  ws: null,
-  backoff: 500,
-  selected: null,
-  pending: new Map(),    // name -> timer of a refresh
+// --- theme ------------------------------------------------------------------
+
+const themes = ["auto", "light", "dark"];
+const themeNames = { auto: "automatic", light: "light", dark: "dark" };
+
+function applyTheme(t) {
+  if (!themes.includes(t)) t = "auto";
+  if (t === "auto") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+  $("#theme").setAttribute("aria-label", `Theme: ${themeNames[t]} (change)`);
+  $("#theme").title = `Theme: ${themeNames[t]}`;
+  $("#theme-select").value = t;
+  try { localStorage.setItem("moor.theme", t); } catch { /* private mode */ }
+}
+
+applyTheme((() => { try { return localStorage.getItem("moor.theme"); } catch { return null; } })());
+$("#theme").addEventListener("click", () => {
+  const cur = document.documentElement.dataset.theme || "auto";
+  applyTheme(themes[(themes.indexOf(cur) + 1) % themes.length]);
+});
+$("#theme-select").addEventListener("change", (ev) => applyTheme(ev.target.value));
+
+// --- pages and paths ------------------------------------------------------------
+
+const pages = [
+  { re: /^\/$/, id: "containers", mod: containers.list },
+  { re: /^\/containers\/([a-z0-9-]+)$/, id: "container", mod: containers.detail },
+  { re: /^\/catalog$/, id: "catalog", mod: catalog.list },
+  { re: /^\/catalog\/([^/]+)$/, id: "deploy", mod: catalog.deploy },
+  { re: /^\/events$/, id: "events", mod: containers.events },
+  { re: /^\/admin\/users$/, id: "users", mod: admin.users, role: "admin" },
+  { re: /^\/admin\/keys$/, id: "keys", mod: admin.keys, role: "admin" },
+  { re: /^\/admin\/webhooks$/, id: "webhooks", mod: admin.webhooks, role: "admin" },
+  { re: /^\/account$/, id: "account", mod: admin.account },
+];
+
+let current = null;
+
+function route() {
+  if (!state.user) return;
+  const path = location.pathname;
+  let page = pages.find((p) => p.re.test(path) && (!p.role || can(p.role)));
+  let params = [];
+  if (page) params = path.match(page.re).slice(1).map(decodeURIComponent);
+  if (current?.mod.hide) current.mod.hide();
+  for (const s of $$(".page")) s.hidden = true;
+  const section = $(`#page-${page ? page.id : "missing"}`);
+  section.hidden = false;
+  current = page || null;
+  for (const a of $$("#nav a")) {
+    const active = page && (a.dataset.page === page.id || (a.dataset.page === "containers" && page.id === "container") ||
+      (a.dataset.page === "catalog" && page.id === "deploy"));
+    if (active) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (page) page.mod.show(...params);
+  else document.title = "Not found · moor";
+}
+
+nav.go = (path, { replace = false } = {}) => {
+  if (path !== location.pathname + location.search) {
+    if (replace) history.replaceState(null, "", path);
+    else history.pushState(null, "", path);
+  }
+  route();
+  // The new page's heading takes the focus, so keyboard and screen reader
+  // users start at its top.
+  const h = $(".page:not([hidden]) h1");
+  if (h) h.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
 };
 
-class APIError extends Error {
-  constructor(status, body) {
-    super(body?.error?.message || `HTTP ${status}`);
-    this.status = status;
-    this.field = body?.error?.field;
-  }
+window.addEventListener("popstate", route);
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest("a[data-nav]");
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  ev.preventDefault();
+  nav.go(a.getAttribute("href"));
+});
+// "/" jumps to the search of the page, as on most sites.
+document.addEventListener("keydown", (ev) => {
+  if (ev.key !== "/" || ev.target.closest("input, textarea, select, [contenteditable]")) return;
+  const search = $(".page:not([hidden]) input[type=search]");
+  if (search) { ev.preventDefault(); search.focus(); }
+});
+
+// --- sign-in ------------------------------------------------------------------
+
+function showOnly(id) {
+  for (const s of [...$$(".page"), $("#setup"), $("#login")]) s.hidden = s.id !== id;
 }
-
-async function api(method, path, body) {
-  const opts = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
-  const r = await fetch(path, opts);
-  if (r.status === 204) return null;
-  const json = (r.headers.get("Content-Type") || "").includes("json");
-  const data = json ? await r.json() : await r.text();
-  if (r.status === 401 && path !== "/api/v1/session") {
-    showLogin("Your session ended: sign in again.");
-  }
-  if (!r.ok) throw new APIError(r.status, json ? data : null);
-  return data;
-}
-
-// A form's control by name (form.name would be the form's own attribute).
-const field = (form, name) => form.elements.namedItem(name);
-
-const can = (role) => state.user && ROLES[state.user.role] >= ROLES[role];
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...children);
-  return e;
-}
-
-// --- sign-in -------------------------------------------------------------
 
 function showLogin(message) {
   state.user = null;
-  if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
+  if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  if (current?.mod.hide) current.mod.hide();
+  current = null;
   $("#live").hidden = true; // nothing to be live about before signing in
-  $("#setup").hidden = true;
-  $("#app").hidden = true;
+  $("#nav").hidden = true;
   $("#logout").hidden = true;
-  $("#whoami").textContent = "";
-  $("#login").hidden = false;
+  $("#whoami").hidden = true;
+  showOnly("login");
   $("#login-error").textContent = message || "";
+  document.title = "Sign in · moor";
 }
+hooks.onUnauthorized = () => { if (state.user) showLogin("Your session ended: sign in again."); };
 
 async function start() {
   try {
-    const { user } = await api("GET", "/api/v1/session");
+    const { user } = await api("GET", "/api/v1/session", undefined, { quiet401: true });
     await enter(user);
   } catch (e) {
-    if (e.status !== 401) $("#login-error").textContent = e.message;
-    showLogin($("#login-error").textContent);
+    showLogin(e.status === 401 ? "" : e.message);
     try {
       const { needed } = await api("GET", "/api/v1/setup");
       if (needed) showSetup();
@@ -88,8 +131,8 @@ async function start() {
 
 // First run: no user yet; the token comes from moor's output (?setup=).
 function showSetup() {
-  $("#login").hidden = true;
-  $("#setup").hidden = false;
+  showOnly("setup");
+  document.title = "Welcome · moor";
   const token = new URLSearchParams(location.search).get("setup");
   if (token) field($("#setup-form"), "token").value = token;
   field($("#setup-form"), "username").focus();
@@ -98,42 +141,26 @@ function showSetup() {
 $("#setup-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target;
-  $("#setup-error").textContent = "";
+  clearFieldErrors(f);
   try {
     const { user } = await api("POST", "/api/v1/setup", {
       username: field(f, "username").value.trim(), password: field(f, "password").value, token: field(f, "token").value.trim(),
     });
     field(f, "password").value = "";
-    history.replaceState(null, "", location.pathname); // the token is spent
-    $("#setup").hidden = true;
+    history.replaceState(null, "", "/"); // the token is spent
     await enter(user);
   } catch (e) {
-    $("#setup-error").textContent = e.message;
+    showFieldError(f, e, $("#setup-error"));
   }
 });
-
-async function enter(user) {
-  state.user = user;
-  $("#login").hidden = true;
-  $("#live").hidden = false;
-  $("#app").hidden = false;
-  $("#logout").hidden = false;
-  $("#whoami").textContent = `${user.name} (${user.role})`;
-  $("#deploy").hidden = !can("operator");
-  connect(); // first, so nothing between the list and the stream is lost
-  const [{ types }, { containers }] = await Promise.all([api("GET", "/api/v1/types"), api("GET", "/api/v1/containers")]);
-  state.types = new Map(types.map((t) => [t.id, t]));
-  fillTypes();
-  state.containers = new Map(containers.map((c) => [c.name, c]));
-  renderTable();
-}
 
 $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target;
   $("#login-error").textContent = "";
   try {
-    const { user } = await api("POST", "/api/v1/session", { username: field(f, "username").value.trim(), password: field(f, "password").value });
+    const { user } = await api("POST", "/api/v1/session", { username: field(f, "username").value.trim(), password: field(f, "password").value },
+      { quiet401: true });
     field(f, "password").value = "";
     await enter(user);
   } catch (e) {
@@ -145,203 +172,93 @@ $("#logout").addEventListener("click", async () => {
   try { await api("DELETE", "/api/v1/session"); } finally { showLogin("Signed out."); }
 });
 
-// --- live updates --------------------------------------------------------
+async function enter(user) {
+  state.user = user;
+  $("#login").hidden = true;
+  $("#setup").hidden = true;
+  $("#live").hidden = false;
+  $("#nav").hidden = false;
+  $("#logout").hidden = false;
+  $("#whoami").hidden = false;
+  $("#whoami").textContent = `${user.name} (${user.role})`;
+  for (const e of $$("[data-role]")) e.hidden = !can(e.dataset.role);
+  connect(); // first, so nothing between the reads and the stream is lost
+  const [{ types }, { containers: cs }, { events }] = await Promise.all([
+    api("GET", "/api/v1/types"), api("GET", "/api/v1/containers"), api("GET", "/api/v1/events?tail=100"),
+  ]);
+  state.types = new Map(types.map((t) => [t.id, t]));
+  state.containers = new Map(cs.map((c) => [c.name, c]));
+  // The backfill and the stream may overlap: keep each seq once.
+  const seen = new Set(state.events.map((e) => e.seq));
+  state.events = [...events.filter((e) => !seen.has(e.seq)), ...state.events].sort((a, b) => a.seq - b.seq).slice(-maxEvents);
+  if (location.pathname === "/" && location.search.includes("setup=")) history.replaceState(null, "", "/");
+  route();
+}
+
+// --- live updates -----------------------------------------------------------------
+
+let ws = null;
+let backoff = 500;
+let lastSeq = null; // to resume the stream after a break
+const pending = new Map(); // name -> timer of a refresh
 
 function setLive(on) {
   const l = $("#live");
   l.textContent = on ? "live" : "reconnecting…";
   l.className = "live " + (on ? "on" : "off");
+  l.title = on ? "changes appear as they happen" : "the live connection broke; trying again";
 }
 
 function connect() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const after = state.seq === null ? "" : `?after=${state.seq}`;
-  const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws${after}`, ["moor.v1"]);
-  state.ws = ws;
-  ws.onopen = () => { setLive(true); state.backoff = 500; };
-  ws.onmessage = (m) => {
+  const after = lastSeq === null ? "" : `?after=${lastSeq}`;
+  const sock = new WebSocket(`${proto}://${location.host}/api/v1/ws${after}`, ["moor.v1"]);
+  ws = sock;
+  sock.onopen = () => { setLive(true); backoff = 500; };
+  sock.onmessage = (m) => {
     const ev = JSON.parse(m.data);
-    state.seq = ev.seq;
-    logEvent(ev);
+    lastSeq = ev.seq;
+    if (!state.events.length || state.events[state.events.length - 1].seq < ev.seq) {
+      state.events.push(ev);
+      if (state.events.length > maxEvents) state.events.shift();
+    }
     if (ev.container) refreshSoon(ev.container);
+    for (const l of listeners) l(ev);
   };
-  ws.onclose = (ce) => {
+  sock.onclose = (ce) => {
     setLive(false);
-    if (!state.user) return;
-    // 4410: the events since state.seq were pruned; start afresh.
-    if (ce.code === 4410) state.seq = null;
-    setTimeout(connect, state.backoff);
-    state.backoff = Math.min(state.backoff * 2, 10000);
-    // A stream that never delivered an event cannot resume: read all again.
-    if (state.seq === null) reloadAll();
+    if (!state.user || ws !== sock) return;
+    // 4410: the events since lastSeq were pruned; start afresh.
+    if (ce.code === 4410) lastSeq = null;
+    setTimeout(() => { if (state.user && ws === sock) connect(); }, backoff);
+    backoff = Math.min(backoff * 2, 10000);
+    // A stream that cannot resume: read everything again.
+    if (lastSeq === null) reloadAll();
   };
-}
-
-// The newest events first, at most 50.
-function logEvent(ev) {
-  const log = $("#event-log");
-  const who = ev.container ? ` ${ev.container}` : "";
-  log.prepend(el("li", { "data-kind": ev.kind, text: `${new Date(ev.time).toLocaleTimeString()} ${ev.kind}${who} (${ev.actor})` }));
-  while (log.children.length > 50) log.lastChild.remove();
 }
 
 // Events come in bursts (created, creating, running): one read per burst.
 function refreshSoon(name) {
-  if (state.pending.has(name)) return;
-  state.pending.set(name, setTimeout(() => { state.pending.delete(name); refresh(name); }, 60));
+  if (pending.has(name)) return;
+  pending.set(name, setTimeout(() => { pending.delete(name); refresh(name); }, 60));
 }
 
 async function refresh(name) {
   try {
-    const c = await api("GET", `/api/v1/containers/${encodeURIComponent(name)}`);
-    state.containers.set(name, c);
+    state.containers.set(name, await api("GET", `/api/v1/containers/${seg(name)}`));
   } catch (e) {
     if (e.status !== 404) return;
     state.containers.delete(name);
   }
-  renderTable();
-  if (state.selected === name) showDetail(name);
+  containers.changed(name);
 }
 
 async function reloadAll() {
   try {
-    const { containers } = await api("GET", "/api/v1/containers");
-    state.containers = new Map(containers.map((c) => [c.name, c]));
-    renderTable();
+    const { containers: cs } = await api("GET", "/api/v1/containers");
+    state.containers = new Map(cs.map((c) => [c.name, c]));
+    containers.changed(null);
   } catch { /* the next event or reconnect tries again */ }
 }
-
-// --- containers ----------------------------------------------------------
-
-function renderTable() {
-  const body = $("#containers tbody");
-  const rows = [...state.containers.values()].sort((a, b) => a.name.localeCompare(b.name));
-  body.replaceChildren(...rows.map(row));
-  $("#empty").hidden = rows.length > 0;
-}
-
-function row(c) {
-  const actions = el("td", { class: "actions" });
-  if (can("operator")) {
-    const act = (label, fn) => el("button", { text: label, "data-action": label.toLowerCase(), onclick: fn });
-    if (c.desired_state === "running") {
-      actions.append(act("Stop", () => op(c.name, "POST", "stop")), act("Restart", () => op(c.name, "POST", "restart")));
-    } else {
-      actions.append(act("Start", () => op(c.name, "POST", "start")));
-    }
-    const replicas = el("input", { type: "number", min: "0", max: "20", value: String(c.replicas), class: "replicas", "aria-label": "replicas" });
-    actions.append(replicas, act("Scale", () => op(c.name, "POST", "scale", { replicas: Number(replicas.value) })));
-    const rm = act("Remove", () => {
-      if (rm.dataset.armed) return op(c.name, "DELETE");
-      rm.dataset.armed = "1";
-      rm.textContent = "Really remove?";
-      setTimeout(() => { delete rm.dataset.armed; rm.textContent = "Remove"; }, 4000);
-    });
-    actions.append(rm);
-  }
-  const url = c.url ? el("a", { href: c.url, target: "_blank", rel: "noopener noreferrer", text: c.url }) : "";
-  return el("tr", { "data-name": c.name },
-    el("td", {}, el("button", { class: "name", text: c.name, onclick: () => showDetail(c.name) })),
-    el("td", { text: c.type }),
-    el("td", {}, el("span", { class: `status ${c.status}`, title: c.status_reason || "", text: c.status })),
-    el("td", { text: String(c.replicas) }),
-    el("td", { text: c.internal_ip || "" }),
-    el("td", {}, url),
-    actions);
-}
-
-async function op(name, method, action, body) {
-  const path = `/api/v1/containers/${encodeURIComponent(name)}` + (action ? `/${action}` : "");
-  try {
-    const c = await api(method, path, body);
-    if (c && c.name) { state.containers.set(c.name, c); renderTable(); }
-  } catch (e) {
-    alertLine(`${name}: ${e.message}`);
-  }
-}
-
-function alertLine(msg) {
-  $("#deploy-error").textContent = msg;
-}
-
-async function showDetail(name) {
-  state.selected = name;
-  const c = state.containers.get(name);
-  $("#detail").hidden = false;
-  $("#detail-name").textContent = name;
-  $("#detail-reason").textContent = c?.status_reason || "";
-  try {
-    const { history } = await api("GET", `/api/v1/containers/${encodeURIComponent(name)}/history`);
-    $("#detail-history").replaceChildren(...history.map((h) =>
-      el("li", { text: `${new Date(h.time).toLocaleString()} ${h.action} by ${h.actor}` })));
-  } catch (e) {
-    $("#detail-history").replaceChildren(el("li", { text: e.message }));
-  }
-  $("#detail-logs-box").hidden = !can("operator") || !c;
-  if (can("operator") && c) loadLogs(name);
-}
-
-async function loadLogs(name) {
-  try {
-    const text = await api("GET", `/api/v1/containers/${encodeURIComponent(name)}/logs?tail=200`);
-    $("#detail-logs").textContent = typeof text === "string" ? text : JSON.stringify(text);
-  } catch (e) {
-    $("#detail-logs").textContent = e.message;
-  }
-}
-
-$("#detail-logs-refresh").addEventListener("click", () => state.selected && loadLogs(state.selected));
-
-// --- deploy --------------------------------------------------------------
-
-function fillTypes() {
-  const sel = field($("#deploy-form"), "type");
-  const types = [...state.types.values()].sort((a, b) => a.title.localeCompare(b.title));
-  sel.replaceChildren(...types.map((t) => el("option", { value: t.id, text: `${t.title} (${t.id})` })));
-  fillEnv();
-}
-
-function fillEnv() {
-  const t = state.types.get(field($("#deploy-form"), "type").value);
-  const box = $("#env");
-  box.replaceChildren(el("legend", { text: "Settings" }));
-  for (const e of t?.env || []) {
-    const name = `env.${e.name}`;
-    let input;
-    if (e.choices?.length) {
-      input = el("select", { name }, ...(e.required ? [] : [el("option", { value: "", text: e.default ? `default (${e.default})` : "—" })]),
-        ...e.choices.map((c) => el("option", { value: c, text: c })));
-    } else {
-      const placeholder = e.generate ? "generated" : e.default || "";
-      input = el("input", { name, placeholder, type: e.secret ? "password" : "text", autocomplete: "off",
-        required: e.required && !e.default && !e.generate });
-    }
-    box.append(el("label", { title: e.description || "" }, e.label || e.name, input));
-  }
-}
-
-field($("#deploy-form"), "type").addEventListener("change", fillEnv);
-
-$("#deploy-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = ev.target;
-  for (const bad of f.querySelectorAll(".bad")) bad.classList.remove("bad");
-  $("#deploy-error").textContent = "";
-  const env = {};
-  for (const input of f.querySelectorAll("#env [name]")) {
-    if (input.value !== "") env[input.name.slice(4)] = input.value;
-  }
-  const req = { name: field(f, "name").value.trim(), type: field(f, "type").value, replicas: Number(field(f, "replicas").value) || 1, env };
-  try {
-    const c = await api("POST", "/api/v1/containers", req);
-    state.containers.set(c.name, c);
-    renderTable();
-    field(f, "name").value = "";
-  } catch (e) {
-    $("#deploy-error").textContent = e.message;
-    const input = e.field && f.querySelector(`[name="${CSS.escape(e.field)}"]`);
-    if (input) { input.classList.add("bad"); input.focus(); }
-  }
-});
 
 start();

@@ -1,0 +1,372 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// tab is a browser tab on a moor, with the checks every dashboard page
+// gets: screenshots at desktop and phone width, nothing wider than a phone,
+// every control named.
+type tab struct {
+	t        *testing.T
+	ctx      context.Context
+	m        *Moor
+	problems func() []string
+	who      string // in screenshot names
+}
+
+func openPage(t *testing.T, m *Moor, who string) *tab {
+	ctx, problems := browser(t)
+	p := &tab{t: t, ctx: ctx, m: m, problems: problems, who: who}
+	p.do(chromedp.EmulateViewport(1280, 900))
+	return p
+}
+
+func (p *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// eval returns what a script gives.
+func eval[T any](p *tab, expr string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// until waits for a script to give true.
+func (p *tab) until(expr, what string, timeout time.Duration) {
+	p.t.Helper()
+	if _, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
+		text, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+		p.t.Fatalf("%s: not within %v (%v); the page shows:\n%s", what, timeout, err, text)
+	}
+}
+
+// text is the trimmed text of the first element sel matches ("" if none).
+func (p *tab) text(sel string) string {
+	return strings.TrimSpace(eval[string](p, fmt.Sprintf(`(document.querySelector(%q)||{}).textContent||""`, sel)))
+}
+
+func (p *tab) waitText(sel, want string, timeout time.Duration) {
+	p.t.Helper()
+	p.until(fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"").trim() === %q`, sel, want),
+		fmt.Sprintf("%s showing %q (it shows %q)", sel, want, p.text(sel)), timeout)
+}
+
+func (p *tab) waitContains(sel, want string, timeout time.Duration) {
+	p.t.Helper()
+	p.until(fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"").includes(%q)`, sel, want),
+		fmt.Sprintf("%s containing %q", sel, want), timeout)
+}
+
+// visit loads a path of the dashboard anew (as a bookmark or a reload would).
+func (p *tab) visit(path string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(p.m.URL + path))
+	p.until(`document.readyState === "complete" && [...document.querySelectorAll("main > section")].some(s => !s.hidden)`, "the page to show", 10*time.Second)
+}
+
+// click follows an in-page link or presses a button.
+func (p *tab) click(sel string) {
+	p.t.Helper()
+	p.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// setValue fills a control as typing would: the value, then input and
+// change events.
+func (p *tab) setValue(sel, v string) {
+	p.t.Helper()
+	ok := eval[bool](p, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.value = %q;
+		e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`, sel, v))
+	if !ok {
+		p.t.Fatalf("no %s to fill", sel)
+	}
+}
+
+// outputDir is where screenshots go: $MOOR_TEST_OUTPUT/ui, by default
+// test-output/ui at the top of the repository.
+func outputDir(t *testing.T) string {
+	dir := os.Getenv("MOOR_TEST_OUTPUT")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "test-output")
+	}
+	dir = filepath.Join(dir, "ui")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// check takes the page as it is now at desktop and at phone width: a
+// screenshot of each, no sideways scrolling on the phone, and every visible
+// control with a name a screen reader can say.
+func (p *tab) check(name string) {
+	p.t.Helper()
+	dir := outputDir(p.t)
+	for _, size := range []struct {
+		label         string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
+		opts := []chromedp.EmulateViewportOption{}
+		if size.mobile {
+			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+		}
+		p.do(chromedp.EmulateViewport(size.width, size.height, opts...))
+		time.Sleep(150 * time.Millisecond) // layout and fonts settle
+		if size.mobile {
+			if wide := eval[string](p, overflowing); wide != "" {
+				p.t.Errorf("%s at phone width: wider than the screen: %s", name, wide)
+			}
+		}
+		if unnamed := eval[[]string](p, unnamedControls); len(unnamed) > 0 {
+			p.t.Errorf("%s (%s): controls without a name: %v", name, size.label, unnamed)
+		}
+		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			p.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.png", name, p.who, size.label))
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	p.do(chromedp.EmulateViewport(1280, 900))
+}
+
+// overflowing names what sticks out to the right of the viewport, if
+// anything does.
+const overflowing = `(() => {
+  if (document.documentElement.scrollWidth <= window.innerWidth + 1) return "";
+  const out = [];
+  for (const e of document.querySelectorAll("body *")) {
+    const r = e.getBoundingClientRect();
+    if (r.width && r.right > window.innerWidth + 1) out.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + "." + e.className + " right=" + Math.round(r.right));
+  }
+  return "page " + document.documentElement.scrollWidth + "px wide: " + out.slice(0, 5).join(", ");
+})()`
+
+// unnamedControls lists visible controls with no accessible name: no label,
+// aria-label(ledby), title, or text of their own.
+const unnamedControls = `(() => {
+  const bad = [];
+  for (const e of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+    if (e.type === "hidden" || e.closest("[hidden]") || !e.getClientRects().length) continue;
+    const byRef = (e.getAttribute("aria-labelledby") || "").split(" ").map(id => (document.getElementById(id) || {}).textContent || "").join("");
+    const name = [e.getAttribute("aria-label"), e.labels ? [...e.labels].map(l => l.textContent).join("") : "", byRef,
+      ["BUTTON", "A"].includes(e.tagName) ? e.textContent : "", e.title].map(s => (s || "").trim()).find(Boolean);
+    if (!name) bad.push(e.outerHTML.slice(0, 100));
+  }
+  return bad;
+})()`
+
+// noProblems fails the test for any script error or CSP refusal the page
+// reported (a 401 on purpose aside).
+func (p *tab) noProblems(allow ...string) {
+	p.t.Helper()
+outer:
+	for _, pr := range p.problems() {
+		for _, a := range allow {
+			if strings.Contains(pr, a) {
+				continue outer
+			}
+		}
+		p.t.Errorf("%s's page reported: %s", p.who, pr)
+	}
+}
+
+func (p *tab) signIn(user string) {
+	p.t.Helper()
+	p.visit("/")
+	p.until(`!document.querySelector("#login").hidden`, "the sign-in form", 10*time.Second)
+	p.setValue(`#login-form [name=username]`, user)
+	p.setValue(`#login-form [name=password]`, testPassword)
+	p.click(`#login-form button[type=submit]`)
+	p.until(`!document.querySelector("#nav").hidden`, "signed in", 10*time.Second)
+}
+
+// TestDashboardCatalogAndDeploy: the sign-in page is clean; the catalog's
+// cards are searched and filtered by category, by mouse and by keyboard;
+// the deploy form puts the server's errors next to their fields; a deploy
+// lands on the container's own page, which follows it live to running
+// with its URL, DNS names, ports, image and replicas with health.
+func TestDashboardCatalogAndDeploy(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	e.runInput(testPassword+"\n", "user", "add", "--username", "uma", "--role", "operator")
+	p := openPage(t, m, "operator")
+
+	// Sign-in: no live badge, no field red before anything was typed.
+	p.visit("/")
+	p.until(`!document.querySelector("#login").hidden`, "the sign-in form", 10*time.Second)
+	if eval[bool](p, `!document.querySelector("#live").hidden || !document.querySelector("#nav").hidden`) {
+		t.Error("the sign-in page shows the live badge or the navigation")
+	}
+	if red := eval[int](p, `[...document.querySelectorAll("#login-form input")].filter(i => getComputedStyle(i).borderColor !== getComputedStyle(document.querySelector("#login-form button:not(.primary), #theme")).borderColor).length`); red != 0 {
+		t.Errorf("%d sign-in fields have a border of another colour before any input", red)
+	}
+	p.check("signin")
+	p.setValue(`#login-form [name=username]`, "uma")
+	p.setValue(`#login-form [name=password]`, "not the password")
+	p.click(`#login-form button[type=submit]`)
+	p.waitText("#login-error", "wrong user name or password", 10*time.Second)
+	p.signIn("uma")
+	p.waitText("#whoami", "uma (operator)", 10*time.Second)
+	p.waitText("#live", "live", 10*time.Second)
+	p.until(`!document.querySelector("#containers-empty").hidden`, "the empty state", 5*time.Second)
+	p.check("containers-empty")
+	if eval[bool](p, `document.querySelector('#nav a[href="/admin/users"]').hidden === false`) {
+		t.Error("an operator sees the admin pages in the navigation")
+	}
+
+	// The catalog: every type a card; search narrows; categories filter.
+	status, body := m.Do("GET", "/api/v1/types", nil)
+	var types struct{ Types []struct{ ID, Title string } }
+	if status != 200 || json.Unmarshal(body, &types) != nil {
+		t.Fatalf("types: %d %s", status, body)
+	}
+	p.click(`#nav a[href="/catalog"]`)
+	p.until(fmt.Sprintf(`document.querySelectorAll("#catalog .card").length === %d`, len(types.Types)), "a card per type", 5*time.Second)
+	if got := eval[string](p, `location.pathname`); got != "/catalog" {
+		t.Errorf("the catalog's address: %s", got)
+	}
+	p.check("catalog")
+	// Keyboard: "/" jumps to the search.
+	p.do(chromedp.KeyEvent("/"))
+	if !eval[bool](p, `document.activeElement === document.querySelector("#catalog-search")`) {
+		t.Error(`"/" does not focus the catalog search`)
+	}
+	// (The protocol's synthetic "/" may still type itself; a real key does not.)
+	p.do(js(`document.querySelector("#catalog-search").value = ""`), chromedp.KeyEvent("redis"))
+	p.until(`[...document.querySelectorAll("#catalog .card")].map(c => c.dataset.type).join() === "redis"`, "the search to leave only redis", 5*time.Second)
+	p.setValue("#catalog-search", "no such thing at all")
+	p.waitContains("#catalog-count", "No type matches", 5*time.Second)
+	p.setValue("#catalog-search", "")
+	p.click(`#catalog-categories button[data-category="testing"]`)
+	p.until(`[...document.querySelectorAll("#catalog .card")].every(c => [...c.querySelectorAll(".tag")].some(t => t.textContent === "testing"))
+		&& document.querySelector('#catalog .card[data-type="testapp"]')
+		&& !document.querySelector('#catalog .card[data-type="redis"]')`, "the testing category only", 5*time.Second)
+	if pressed := p.text(`#catalog-categories button[aria-pressed="true"]`); !strings.HasPrefix(pressed, "testing") {
+		t.Errorf("the pressed category chip: %q", pressed)
+	}
+
+	// Keyboard: Enter on the card's link opens the deploy form.
+	p.do(js(`document.querySelector('#catalog .card[data-type="testapp"] a').focus()`), chromedp.KeyEvent("\r"))
+	p.until(`location.pathname === "/catalog/testapp" && !document.querySelector("#page-deploy").hidden`, "the deploy page", 5*time.Second)
+	if !eval[bool](p, `document.activeElement === document.querySelector("#deploy-title")`) {
+		t.Error("after navigating, the focus is not on the new page's heading")
+	}
+	p.waitText("#deploy-title", "Test app", 5*time.Second)
+	p.check("deploy-form")
+
+	// A bad name: the server's error is next to the name field.
+	p.setValue(`#deploy-form [name=name]`, "-bad-")
+	p.click(`#deploy-form button[type=submit]`)
+	p.until(`document.querySelector('#deploy-form [name=name]').getAttribute("aria-invalid") === "true"`, "the name field marked", 10*time.Second)
+	msg := eval[string](p, `document.querySelector('#deploy-form [name=name]').closest("label").nextElementSibling.textContent`)
+	if !strings.Contains(msg, "name") {
+		t.Errorf("the error next to the name field: %q", msg)
+	}
+	// A value the type refuses: next to that variable's field.
+	p.setValue(`#deploy-form [name=name]`, "ok-name")
+	p.do(js(`(() => { const s = document.querySelector('#deploy-form [name="env.MODE"]'); s.append(new Option("bogus", "bogus")); s.value = "bogus"; })()`))
+	p.click(`#deploy-form button[type=submit]`)
+	p.until(`document.querySelector('#deploy-form [name="env.MODE"]').getAttribute("aria-invalid") === "true"`, "the MODE field marked", 10*time.Second)
+	if eval[bool](p, `document.querySelector('#deploy-form [name=name]').getAttribute("aria-invalid") === "true"`) {
+		t.Error("the earlier error on the name field stayed")
+	}
+	p.check("deploy-errors")
+	p.do(js(`document.querySelector('#deploy-form [name="env.MODE"]').value = ""`))
+
+	// Deploy by keyboard: type the name and press Enter.
+	name := "ui-" + randSuffix()
+	p.do(js(`document.querySelector('#deploy-form [name=name]').value = ""`))
+	p.do(chromedp.SendKeys(chromedp.CSS(`#deploy-form [name=name]`), name+"\r"))
+	p.until(fmt.Sprintf(`location.pathname === "/containers/%s"`, name), "the container's page", 10*time.Second)
+	p.waitText("#c-name", name, 5*time.Second)
+	p.waitText("#c-status", "running", 90*time.Second)
+	c := m.WaitStatus(name, "running", 30*time.Second)
+	p.until(`document.querySelector("#c-replicas tbody tr td:nth-child(3)").textContent === "healthy"`, "the replica healthy", 30*time.Second)
+	overview := p.text("#c-overview")
+	for _, want := range []string{c.URL, c.DNS.Host, c.DNS.Container, "moor-testapp:latest", "8080/tcp", c.InternalIP, "by user:uma"} {
+		if want == "" || !strings.Contains(overview, want) {
+			t.Errorf("the overview lacks %q:\n%s", want, overview)
+		}
+	}
+	if got := p.text(`#c-replicas tbody tr td:nth-child(5) code`); len(c.Instances) != 1 || !strings.HasPrefix(c.Instances[0].DockerID, got) || got == "" {
+		t.Errorf("the replica's Docker id shown: %q (%+v)", got, c.Instances)
+	}
+	// The URL on the page answers (the embedded router).
+	href := eval[string](p, `document.querySelector("#c-overview a[target=_blank]").href`)
+	if status, body := getURL(t, href); status != 200 || !strings.Contains(body, "hello") {
+		t.Errorf("the page's URL %s: %d %q", href, status, body)
+	}
+	p.check("container-running")
+
+	// The containers page lists it with its URL; the filter finds it.
+	p.click(`#nav a[href="/"]`)
+	row := fmt.Sprintf(`#containers tr[data-name=%q]`, name)
+	p.waitText(row+" .status", "running", 10*time.Second)
+	p.waitText(row+" td.replicas", "1/1", 10*time.Second)
+	p.setValue("#containers-filter", "zzz")
+	p.until(fmt.Sprintf(`!document.querySelector(%q)`, row), "the filter to hide the row", 5*time.Second)
+	p.setValue("#containers-filter", name[:6])
+	p.until(fmt.Sprintf(`!!document.querySelector(%q)`, row), "the filter to show the row", 5*time.Second)
+	p.check("containers")
+	p.noProblems("401")
+}
+
+// getURL fetches a URL as a browser would: *.localhost is loopback.
+func getURL(t *testing.T, url string) (int, string) {
+	t.Helper()
+	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, _ := net.SplitHostPort(addr)
+			if strings.HasSuffix(host, ".localhost") {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return dial(ctx, network, addr)
+		}}}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// setMedia emulates a preferred colour scheme ("" for none).
+func setMedia(scheme string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		var features []*emulation.MediaFeature
+		if scheme != "" {
+			features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features})
+		return chromedp.Void{}, err
+	}
+}

@@ -1,0 +1,221 @@
+// Admin pages (users, API keys, webhooks) and the signed-in user's own
+// account page.
+
+import { $, el, api, seg, field, keyed, confirmButton, showFieldError, clearFieldErrors, copyText, timeEl, ago } from "./lib.js";
+import { state } from "./state.js";
+
+for (const b of document.querySelectorAll("[data-copy]")) {
+  b.addEventListener("click", () => copyText($(`#${b.dataset.copy}`).textContent));
+}
+
+// A page of one kind of record: list, add, remove.
+function listPage({ title, load, render, errBox }) {
+  return {
+    show() {
+      document.title = `${title} · moor`;
+      this.load();
+    },
+    async load() {
+      try {
+        render(await load());
+      } catch (e) {
+        $(errBox).textContent = e.message;
+      }
+    },
+  };
+}
+
+// --- users ---------------------------------------------------------------------
+
+export const users = listPage({
+  title: "Users",
+  errBox: "#users-error",
+  load: async () => (await api("GET", "/api/v1/users")).users,
+  render(list) {
+    $("#users-error").textContent = "";
+    keyed($("#users tbody"), list, (u) => u.username, (u) => JSON.stringify(u), (u) => {
+      const me = u.username === state.user.name;
+      return el("tr", { "data-user": u.username },
+        el("td", { "data-label": "User" }, el("strong", { text: u.username }), me ? el("span", { class: "sub", text: "you" }) : null),
+        el("td", { "data-label": "Role", text: u.role }),
+        el("td", { "data-label": "Signed in", text: u.sessions ? `${u.sessions} session${u.sessions > 1 ? "s" : ""}` : "no" }),
+        el("td", { "data-label": "Added" }, timeEl(u.created_at, ago)),
+        el("td", { class: "actions" }, el("div", { class: "actions" },
+          el("button", { type: "button", "data-action": "password", text: "Set password", onclick: () => openReset(u.username) }),
+          me ? null : confirmButton("Remove", "Really remove?", () => removeUser(u.username), { "data-action": "remove", "aria-label": `Remove ${u.username}` }))));
+    });
+  },
+});
+
+async function removeUser(name) {
+  try {
+    await api("DELETE", `/api/v1/users/${seg(name)}`);
+    users.load();
+  } catch (e) {
+    $("#users-error").textContent = e.message;
+  }
+}
+
+$("#user-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  clearFieldErrors(f);
+  try {
+    await api("POST", "/api/v1/users", { username: field(f, "username").value.trim(), role: field(f, "role").value, password: field(f, "password").value });
+    f.reset();
+    users.load();
+  } catch (e) {
+    showFieldError(f, e, $("#user-error"));
+  }
+});
+
+function openReset(name) {
+  const f = $("#reset-form");
+  clearFieldErrors(f);
+  f.reset();
+  field(f, "username").value = name;
+  $("#reset-title").textContent = `New password for ${name}`;
+  f.hidden = false;
+  field(f, "password").focus();
+}
+$("#reset-cancel").addEventListener("click", () => { $("#reset-form").hidden = true; });
+$("#reset-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  clearFieldErrors(f);
+  try {
+    await api("PUT", `/api/v1/users/${seg(field(f, "username").value)}/password`, { password: field(f, "password").value });
+    f.hidden = true;
+    users.load();
+  } catch (e) {
+    showFieldError(f, e, $("#reset-error"));
+  }
+});
+
+// --- API keys -----------------------------------------------------------------
+
+export const keys = listPage({
+  title: "API keys",
+  errBox: "#keys-error",
+  load: async () => (await api("GET", "/api/v1/apikeys")).apikeys,
+  render(list) {
+    $("#keys-error").textContent = "";
+    // Revoked keys last.
+    list.sort((a, b) => (!!a.revoked_at - !!b.revoked_at) || a.name.localeCompare(b.name));
+    keyed($("#keys tbody"), list, (k) => k.name, (k) => JSON.stringify(k), (k) => el("tr", { "data-key-name": k.name, class: k.revoked_at ? "revoked" : "" },
+      el("td", { "data-label": "Name" }, el("strong", { text: k.name }), k.revoked_at ? el("span", { class: "sub", text: "revoked" }) : null),
+      el("td", { "data-label": "Role", text: k.role }),
+      el("td", { "data-label": "Created" }, timeEl(k.created_at, ago)),
+      el("td", { "data-label": "Last used" }, k.last_used_at ? timeEl(k.last_used_at, ago) : "never"),
+      el("td", { class: "actions" }, k.revoked_at ? "" : confirmButton("Revoke", "Really revoke?", () => revokeKey(k.name),
+        { "data-action": "revoke", "aria-label": `Revoke ${k.name}` }))));
+  },
+});
+
+async function revokeKey(name) {
+  try {
+    await api("DELETE", `/api/v1/apikeys/${seg(name)}`);
+    keys.load();
+  } catch (e) {
+    $("#keys-error").textContent = e.message;
+  }
+}
+
+$("#key-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  clearFieldErrors(f);
+  $("#key-new").hidden = true;
+  try {
+    const k = await api("POST", "/api/v1/apikeys", { name: field(f, "name").value.trim(), role: field(f, "role").value });
+    f.reset();
+    $("#key-new-name").textContent = k.name;
+    $("#key-new-value").textContent = k.key;
+    $("#key-new").hidden = false;
+    keys.load();
+  } catch (e) {
+    showFieldError(f, e, $("#key-error"));
+  }
+});
+
+// --- webhooks -------------------------------------------------------------------
+
+export const webhooks = listPage({
+  title: "Webhooks",
+  errBox: "#webhooks-error",
+  load: async () => (await api("GET", "/api/v1/webhooks")).webhooks,
+  render(list) {
+    $("#webhooks-error").textContent = "";
+    keyed($("#webhooks tbody"), list, (h) => h.name, (h) => JSON.stringify(h), (h) => el("tr", { "data-webhook": h.name },
+      el("td", { "data-label": "Name" }, el("strong", { text: h.name })),
+      el("td", { "data-label": "URL" }, el("code", { text: h.url })),
+      el("td", { "data-label": "Events", text: (h.events || []).join(", ") }),
+      el("td", { "data-label": "Delivery" }, h.failures ? el("span", { class: "error", text: `${h.failures} failed: ${h.last_error || ""}` }) :
+        h.last_delivered_at ? el("span", {}, "delivered ", timeEl(h.last_delivered_at, ago)) : "nothing sent yet"),
+      el("td", { class: "actions" }, confirmButton("Remove", "Really remove?", () => removeWebhook(h.name),
+        { "data-action": "remove", "aria-label": `Remove webhook ${h.name}` }))));
+  },
+});
+
+async function removeWebhook(name) {
+  try {
+    await api("DELETE", `/api/v1/webhooks/${seg(name)}`);
+    webhooks.load();
+  } catch (e) {
+    $("#webhooks-error").textContent = e.message;
+  }
+}
+
+$("#webhook-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  clearFieldErrors(f);
+  $("#webhook-new").hidden = true;
+  const events = field(f, "events").value.split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    const h = await api("POST", "/api/v1/webhooks", { name: field(f, "name").value.trim(), url: field(f, "url").value.trim(), events: events.length ? events : ["*"] });
+    f.reset();
+    $("#webhook-new-name").textContent = h.name;
+    $("#webhook-new-value").textContent = h.secret;
+    $("#webhook-new").hidden = false;
+    webhooks.load();
+  } catch (e) {
+    // "events[2]" is reported on the events field.
+    showFieldError(f, e, $("#webhook-error"));
+  }
+});
+
+// --- your account ------------------------------------------------------------------
+
+export const account = {
+  show() {
+    document.title = "Your account · moor";
+    const u = state.user;
+    $("#account-who").textContent = `Signed in as ${u.name}, ${u.role}.`;
+    const f = $("#password-form");
+    f.reset();
+    clearFieldErrors(f);
+    field(f, "username").value = u.name;
+    f.hidden = u.kind !== "user";
+  },
+};
+
+$("#password-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  clearFieldErrors(f);
+  if (field(f, "password").value !== field(f, "confirm").value) {
+    showFieldError(f, { field: "confirm", message: "the two new passwords differ" }, $("#password-error"));
+    return;
+  }
+  try {
+    await api("PUT", `/api/v1/users/${seg(state.user.name)}/password`,
+      { current_password: field(f, "current_password").value, password: field(f, "password").value });
+    f.reset();
+    field(f, "username").value = state.user.name;
+    $("#password-error").textContent = "";
+    $("#account-who").textContent = `Signed in as ${state.user.name}, ${state.user.role}. Password changed; your other sign-ins ended.`;
+  } catch (e) {
+    showFieldError(f, e, $("#password-error"));
+  }
+});
