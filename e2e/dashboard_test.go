@@ -370,3 +370,189 @@ func setMedia(scheme string) chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, err
 	}
 }
+
+// recordStates keeps every word the status pill of sel shows from now on,
+// so a transition that lasts a moment is seen.
+func (p *tab) recordStates(sel string) {
+	p.t.Helper()
+	p.do(js(fmt.Sprintf(`(() => {
+		window.__states = [];
+		const note = () => { const e = document.querySelector(%[1]q); const s = e ? e.textContent : ""; if (window.__states[window.__states.length - 1] !== s) window.__states.push(s); };
+		note();
+		if (window.__observer) window.__observer.disconnect();
+		window.__observer = new MutationObserver(note);
+		window.__observer.observe(document.querySelector("main"), {subtree: true, childList: true, characterData: true});
+	})()`, sel)))
+}
+
+func (p *tab) states() []string { return eval[[]string](p, `window.__states || []`) }
+
+// TestDashboardContainerPage: a container's own page, as an operator uses
+// it: history of this container only (not of an earlier one of the same
+// name), credentials revealed on click, settings edited (a rolling
+// update), logs followed live, each action's transitional state
+// (stopping, starting, restarting, removing), errors next to what caused
+// them; a reload keeps the event log; a viewer sees neither values nor
+// controls.
+func TestDashboardContainerPage(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	e.runInput(testPassword+"\n", "user", "add", "--username", "uma", "--role", "operator")
+	e.runInput(testPassword+"\n", "user", "add", "--username", "val", "--role", "viewer")
+
+	// An earlier container of the same name, made and removed with the API key.
+	name := "page-" + randSuffix()
+	m.Create(map[string]any{"name": name, "type": "testapp", "env": map[string]any{"GREETING": "earlier"}})
+	m.WaitStatus(name, "running", 60*time.Second)
+	if status, body := m.Do("DELETE", "/api/v1/containers/"+name, nil); status != 202 {
+		t.Fatalf("remove: %d %s", status, body)
+	}
+	m.WaitFor(name, 60*time.Second, "gone", func(_ Container, ok bool) bool { return !ok })
+
+	p := openPage(t, m, "operator")
+	p.signIn("uma")
+	p.visit("/catalog/testapp")
+	p.setValue(`#deploy-form [name=name]`, name)
+	p.setValue(`#deploy-form [name="env.GREETING"]`, "ahoy")
+	p.click(`#deploy-form button[type=submit]`)
+	p.until(fmt.Sprintf(`location.pathname === "/containers/%s"`, name), "the container's page", 10*time.Second)
+	p.waitText("#c-status", "running", 90*time.Second)
+
+	// History: this container's only.
+	p.waitContains("#c-history", "by user:uma", 10*time.Second)
+	if h := p.text("#c-history"); strings.Contains(h, "apikey:") || strings.Contains(h, "removed") {
+		t.Errorf("the history shows the earlier container of the same name:\n%s", h)
+	}
+
+	// Credentials: hidden until asked, then the stored values.
+	if eval[bool](p, `!document.querySelector("#c-creds").hidden`) {
+		t.Error("credentials shown before Reveal")
+	}
+	status, body := m.Do("GET", "/api/v1/containers/"+name+"/credentials", nil)
+	var creds struct{ Credentials map[string]string }
+	if status != 200 || json.Unmarshal(body, &creds) != nil || creds.Credentials["SECRET_TOKEN"] == "" {
+		t.Fatalf("credentials: %d %s", status, body)
+	}
+	p.click("#creds-reveal")
+	p.waitText("#cred-SECRET_TOKEN", creds.Credentials["SECRET_TOKEN"], 10*time.Second)
+	if got := eval[string](p, `document.querySelector("#creds-reveal").getAttribute("aria-expanded")`); got != "true" {
+		t.Errorf("Reveal's aria-expanded: %s", got)
+	}
+	p.check("container-credentials")
+	p.click("#creds-reveal")
+	p.until(`document.querySelector("#c-creds").hidden && !document.querySelector("#c-creds").textContent`, "credentials hidden again", 5*time.Second)
+
+	// Logs, followed: what the replica writes arrives without a reload.
+	p.waitContains("#c-logs", "testapp: ready", 20*time.Second)
+	p.click("#logs-follow")
+	p.until(`document.querySelector("#logs-follow").getAttribute("aria-pressed") === "true"`, "follow on", 5*time.Second)
+	p.waitContains("#c-logs", "listening on", 10*time.Second)
+
+	// Stop: "stopping" at once, then stopped; the followed log shows the
+	// shutdown and the follow ends with the replica.
+	p.recordStates("#c-status")
+	p.click(`#c-actions button[data-action=stop]`)
+	p.waitText("#c-status", "stopped", 60*time.Second)
+	p.waitContains("#c-logs", "shutting down", 10*time.Second)
+	p.waitContains("#logs-state", "follow ended", 10*time.Second)
+	if s := p.states(); !slicesContains(s, "stopping") {
+		t.Errorf("the pill went %v: no stopping", s)
+	}
+	p.recordStates("#c-status")
+	p.click(`#c-actions button[data-action=start]`)
+	p.waitText("#c-status", "running", 60*time.Second)
+	if s := p.states(); !slicesContains(s, "starting") {
+		t.Errorf("the pill went %v: no starting", s)
+	}
+
+	// Edit settings: a rolling update through PATCH.
+	p.click("#edit-open")
+	p.until(`!document.querySelector("#edit-form").hidden`, "the edit form", 5*time.Second)
+	if v := eval[string](p, `document.querySelector('#edit-form [name="env.SECRET_TOKEN"]').value`); v != "" {
+		t.Errorf("the edit form shows a secret's value: %q", v)
+	}
+	// A bad image: the error is next to the image field.
+	p.setValue(`#edit-form [name=image]`, "somewhere-else/other:1")
+	p.click(`#edit-form button[type=submit]`)
+	p.until(`document.querySelector('#edit-form [name=image]').getAttribute("aria-invalid") === "true"`, "the image field marked", 10*time.Second)
+	p.setValue(`#edit-form [name=image]`, "moor-testapp:latest")
+	p.setValue(`#edit-form [name="env.GREETING"]`, "howdy")
+	before := m.WaitStatus(name, "running", 5*time.Second)
+	p.recordStates("#c-status")
+	p.click(`#edit-form button[type=submit]`)
+	p.until(`document.querySelector("#edit-form").hidden`, "the edit form closed", 10*time.Second)
+	p.until(`[...document.querySelectorAll("#c-env tbody tr")].some(r => r.textContent.includes("GREETING") && r.textContent.includes("howdy"))`,
+		"the new value in the settings", 10*time.Second)
+	after := m.WaitFor(name, 90*time.Second, "rolled out", func(c Container, ok bool) bool {
+		return ok && c.Status == "running" && c.ConfigVersion > before.ConfigVersion && c.ObservedGeneration >= c.Generation
+	})
+	if after.Env["GREETING"] != "howdy" {
+		t.Errorf("env after the edit: %v", after.Env)
+	}
+	p.waitText("#c-status", "running", 60*time.Second)
+	if s := p.states(); !slicesContains(s, "updating") {
+		t.Errorf("the pill went %v: no updating", s)
+	}
+	p.waitContains("#c-history", "settings changed", 10*time.Second)
+
+	// Restart from the page; scale beyond the limit: the error by the field.
+	p.recordStates("#c-status")
+	p.click(`#c-actions button[data-action=restart]`)
+	p.until(`window.__states.includes("restarting")`, "restarting shown", 10*time.Second)
+	p.waitText("#c-status", "running", 60*time.Second)
+	p.setValue(`#scale-form [name=replicas]`, "21")
+	p.do(js(`document.querySelector("#scale-form [name=replicas]").removeAttribute("max")`))
+	p.click(`#scale-form button[type=submit]`)
+	p.until(`document.querySelector('#scale-form [name=replicas]').getAttribute("aria-invalid") === "true"`, "the replicas field marked", 10*time.Second)
+	if msg := p.text("#scale-form .field-error"); !strings.Contains(msg, "replicas") {
+		t.Errorf("the scale error: %q", msg)
+	}
+	p.check("container-page")
+
+	// A reload: the event log is there at once, the page the same.
+	p.visit("/")
+	p.until(fmt.Sprintf(`[...document.querySelectorAll('#event-log li[data-kind="container.running"]')].some(li => li.textContent.includes(%q))`, name),
+		"the event log backfilled after a reload", 10*time.Second)
+	p.visit("/containers/" + name)
+	p.waitText("#c-status", "running", 10*time.Second)
+
+	// A viewer: no values, no credentials, no controls.
+	v := openPage(t, m, "viewer")
+	v.signIn("val")
+	v.visit("/containers/" + name)
+	v.waitText("#c-status", "running", 10*time.Second)
+	if n := eval[int](v, `[...document.querySelectorAll("#page-container button, #page-container form")].filter(e => e.getClientRects().length).length`); n != 0 {
+		t.Errorf("a viewer sees %d controls on the container page", n)
+	}
+	if txt := v.text("#c-env"); strings.Contains(txt, "howdy") || !strings.Contains(txt, "GREETING") {
+		t.Errorf("a viewer's settings table: %q", txt)
+	}
+	v.check("container-viewer")
+
+	// Remove, two presses of the keyboard: "removing", then the page says
+	// it is gone and keeps the history.
+	p.recordStates("#c-status")
+	p.do(js(`document.querySelector("#c-actions button[data-action=remove]").focus()`), chromedp.KeyEvent("\r"))
+	p.waitText(`#c-actions button[data-action=remove]`, "Really remove?", 5*time.Second)
+	p.do(chromedp.KeyEvent("\r"))
+	p.until(`!document.querySelector("#c-gone").hidden`, "the page to say the container is gone", 60*time.Second)
+	if s := p.states(); !slicesContains(s, "removing") {
+		t.Errorf("the pill went %v: no removing", s)
+	}
+	p.waitContains("#c-history", "removed", 10*time.Second)
+	if eval[bool](p, `!document.querySelector("#c-overview-box").hidden || document.querySelector("#c-error").textContent !== ""`) {
+		t.Error("the removed container's details or an old error stayed")
+	}
+	v.until(fmt.Sprintf(`!document.querySelector("#c-gone").hidden`), "the viewer's page to follow the removal", 30*time.Second)
+	p.noProblems("401")
+	v.noProblems("401")
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -286,7 +286,12 @@ type Container struct {
 	Env          map[string]string `json:"env"`
 	DNS          struct{ Host, Container string }
 	URL          string `json:"url"`
-	Instances    []struct {
+	// Generation rises with each change; ObservedGeneration follows once
+	// the change is real.
+	Generation         int64 `json:"generation"`
+	ObservedGeneration int64 `json:"observed_generation"`
+	ConfigVersion      int   `json:"config_version"`
+	Instances          []struct {
 		Index      int    `json:"index"`
 		DockerID   string `json:"docker_id"`
 		InternalIP string `json:"internal_ip"`

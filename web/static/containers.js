@@ -257,7 +257,12 @@ export const detail = {
       clearTimeout(this.historyTimer);
       this.historyTimer = setTimeout(() => this.loadHistory(), 150);
     }
-    if (ev.kind === "container.running" && this.follow === false && can("operator")) this.loadLogs();
+    // Not following: a replica that (re)started or became ready has new
+    // lines; read them again.
+    if (["container.running", "container.replicas"].includes(ev.kind) && !this.logAbort && can("operator")) {
+      clearTimeout(this.logTimer);
+      this.logTimer = setTimeout(() => { if (!this.logAbort && this.name === ev.container) this.loadLogs(); }, 300);
+    }
   },
 
   async loadHistory() {
@@ -294,7 +299,6 @@ export const detail = {
   },
 
   // --- logs ---
-  follow: false,
   async loadLogs() {
     this.stopFollow();
     const name = this.name;
@@ -316,7 +320,6 @@ export const detail = {
     const name = this.name;
     const abort = new AbortController();
     this.logAbort = abort;
-    this.follow = true;
     $("#logs-follow").setAttribute("aria-pressed", "true");
     $("#logs-state").textContent = "following…";
     const out = $("#c-logs");
@@ -339,7 +342,6 @@ export const detail = {
     } finally {
       if (this.logAbort === abort) {
         this.logAbort = null;
-        this.follow = false;
         $("#logs-follow").setAttribute("aria-pressed", "false");
       }
     }
@@ -348,7 +350,6 @@ export const detail = {
   stopFollow() {
     if (this.logAbort) this.logAbort.abort();
     this.logAbort = null;
-    this.follow = false;
     $("#logs-follow").setAttribute("aria-pressed", "false");
     $("#logs-state").textContent = "";
   },
