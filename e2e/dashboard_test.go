@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/moorhq/moor/internal/testenv"
 )
 
 // tab is a browser tab on a moor, with the checks every dashboard page
@@ -555,4 +557,198 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestDashboardPullProgress: a deploy whose image is being pulled shows a
+// progress bar with the bytes so far; a reload in the middle shows the
+// same pull, not an empty page; the bar completes and the container runs.
+func TestDashboardPullProgress(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	ref := reg.PushImage(t, testenv.TestImage(t), fmt.Sprintf("moor-uipull-%s:v1", randSuffix()))
+	t.Cleanup(func() { dockerQuiet("rmi", "-f", ref) })
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("id: pulled\ntitle: Pulled app\nimage: %s\ncategories: [test]\nports:\n  - name: http\n    port: 8080\n    http: true\n", ref)
+	if err := os.WriteFile(filepath.Join(dir, "pulled.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
+	m := e.Start()
+	e.runInput(testPassword+"\n", "user", "add", "--username", "uma", "--role", "operator")
+	release := reg.HoldBlobs()
+	t.Cleanup(release)
+
+	p := openPage(t, m, "operator")
+	p.signIn("uma")
+	name := "pull-" + randSuffix()
+	p.visit("/catalog/pulled")
+	p.setValue(`#deploy-form [name=name]`, name)
+	p.click(`#deploy-form button[type=submit]`)
+	p.until(fmt.Sprintf(`location.pathname === "/containers/%s"`, name), "the container's page", 10*time.Second)
+	p.until(`!document.querySelector("#c-pull").hidden && document.querySelector("#c-pull-bar").value > 0`, "a pull progress bar with bytes in", 60*time.Second)
+	label := p.text("#c-pull-label")
+	if !strings.Contains(label, "Pulling "+ref) || !strings.Contains(label, " of ") {
+		t.Errorf("the pull's label: %q", label)
+	}
+	if st := p.text(`#c-steps li[data-state=active]`); st != "Image" {
+		t.Errorf("the active deploy step: %q", st)
+	}
+	p.check("container-pulling")
+
+	// A reload in the middle of the pull: the same pull, the same progress.
+	was := eval[float64](p, `document.querySelector("#c-pull-bar").value`)
+	p.visit("/containers/" + name)
+	p.until(`!document.querySelector("#c-pull").hidden`, "the pull shown after a reload", 10*time.Second)
+	if got := eval[float64](p, `document.querySelector("#c-pull-bar").value`); got < was || got >= 1 {
+		t.Errorf("after a reload the bar is at %v (was %v)", got, was)
+	}
+	if got := p.text("#c-pull-label"); !strings.Contains(got, "Pulling "+ref) {
+		t.Errorf("after a reload the pull's label: %q", got)
+	}
+
+	release()
+	p.waitText("#c-status", "running", 90*time.Second)
+	p.until(`document.querySelector("#c-pull-bar").value === 1 && document.querySelector("#c-pull-label").textContent.startsWith("Pulled ")`,
+		"the bar complete", 10*time.Second)
+	p.noProblems("401")
+}
+
+// TestDashboardAdmin: an admin manages users, API keys and webhooks from
+// their pages, errors next to their fields; a new key is shown once and
+// works, revoked it stops; a user changes their own password; themes
+// switch, and the system's dark preference is followed.
+func TestDashboardAdmin(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start("MOOR_WEBHOOK_ALLOWED_HOSTS=127.0.0.1")
+	e.runInput(testPassword+"\n", "user", "add", "--username", "ada", "--role", "admin")
+	p := openPage(t, m, "admin")
+	p.signIn("ada")
+
+	// Users.
+	p.click(`#nav a[href="/admin/users"]`)
+	p.until(`document.querySelector('#users tr[data-user="ada"]')`, "the users list", 10*time.Second)
+	if eval[bool](p, `!!document.querySelector('#users tr[data-user="ada"] button[data-action=remove]')`) {
+		t.Error("an admin is offered to remove themselves")
+	}
+	p.setValue(`#user-form [name=username]`, "bob")
+	p.setValue(`#user-form [name=password]`, "short")
+	p.click(`#user-form button[type=submit]`)
+	p.until(`document.querySelector('#user-form [name=password]').getAttribute("aria-invalid") === "true"`, "the password field marked", 10*time.Second)
+	p.setValue(`#user-form [name=password]`, testPassword)
+	p.setValue(`#user-form [name=role]`, "viewer")
+	p.click(`#user-form button[type=submit]`)
+	p.until(`document.querySelector('#users tr[data-user="bob"]')`, "bob in the list", 10*time.Second)
+	if role := p.text(`#users tr[data-user="bob"] td:nth-child(2)`); role != "viewer" {
+		t.Errorf("bob's role: %q", role)
+	}
+	p.check("users")
+	// Set bob's password, then remove him (two clicks).
+	p.click(`#users tr[data-user="bob"] button[data-action=password]`)
+	p.setValue(`#reset-form [name=password]`, "another long passphrase")
+	p.click(`#reset-form button[type=submit]`)
+	p.until(`document.querySelector("#reset-form").hidden`, "the password set", 10*time.Second)
+	b := newBrowserish(t, m)
+	if status, body, _ := b.do("POST", "/api/v1/session", map[string]any{"username": "bob", "password": "another long passphrase"}); status != 200 {
+		t.Errorf("bob signs in with the password the admin set: %d %s", status, body)
+	}
+	p.click(`#users tr[data-user="bob"] button[data-action=remove]`)
+	p.click(`#users tr[data-user="bob"] button[data-action=remove]`)
+	p.until(`!document.querySelector('#users tr[data-user="bob"]')`, "bob gone", 10*time.Second)
+	if n := e.Count(`SELECT count(*) FROM users WHERE username = 'bob'`); n != 0 {
+		t.Error("bob is still in the database")
+	}
+
+	// API keys: created, shown once, working; revoked, refused.
+	p.click(`#nav a[href="/admin/keys"]`)
+	p.until(`document.querySelector('#keys tr[data-key-name="test-admin"]')`, "the keys list", 10*time.Second)
+	p.setValue(`#key-form [name=name]`, "Bad Name!")
+	p.click(`#key-form button[type=submit]`)
+	p.until(`document.querySelector('#key-form [name=name]').getAttribute("aria-invalid") === "true"`, "the key name marked", 10*time.Second)
+	p.setValue(`#key-form [name=name]`, "ci")
+	p.setValue(`#key-form [name=role]`, "viewer")
+	p.click(`#key-form button[type=submit]`)
+	p.until(`!document.querySelector("#key-new").hidden`, "the new key shown", 10*time.Second)
+	key := p.text("#key-new-value")
+	if status, _ := m.Do("GET", "/api/v1/containers", nil, key); status != 200 {
+		t.Errorf("the key shown works: %d", status)
+	}
+	p.check("keys")
+	p.click(`#keys tr[data-key-name="ci"] button[data-action=revoke]`)
+	p.click(`#keys tr[data-key-name="ci"] button[data-action=revoke]`)
+	p.waitContains(`#keys tr[data-key-name="ci"]`, "revoked", 10*time.Second)
+	if status, _ := m.Do("GET", "/api/v1/containers", nil, key); status != 401 {
+		t.Errorf("a revoked key: %d", status)
+	}
+
+	// Webhooks.
+	p.click(`#nav a[href="/admin/webhooks"]`)
+	p.until(`!document.querySelector("#page-webhooks").hidden`, "the webhooks page", 10*time.Second)
+	p.setValue(`#webhook-form [name=name]`, "n8n")
+	p.setValue(`#webhook-form [name=url]`, "ftp://example.com/x")
+	p.click(`#webhook-form button[type=submit]`)
+	p.until(`document.querySelector('#webhook-form [name=url]').getAttribute("aria-invalid") === "true"`, "the URL marked", 10*time.Second)
+	p.setValue(`#webhook-form [name=url]`, "http://127.0.0.1:9/hook")
+	p.setValue(`#webhook-form [name=events]`, "container.*")
+	p.click(`#webhook-form button[type=submit]`)
+	p.until(`!document.querySelector("#webhook-new").hidden && document.querySelector('#webhooks tr[data-webhook="n8n"]')`, "the webhook and its secret", 10*time.Second)
+	if secret := p.text("#webhook-new-value"); len(secret) < 16 {
+		t.Errorf("the webhook's secret: %q", secret)
+	}
+	p.check("webhooks")
+	p.click(`#webhooks tr[data-webhook="n8n"] button[data-action=remove]`)
+	p.click(`#webhooks tr[data-webhook="n8n"] button[data-action=remove]`)
+	p.until(`!document.querySelector('#webhooks tr[data-webhook="n8n"]')`, "the webhook gone", 10*time.Second)
+
+	// The events page lists what happened, filterable.
+	p.click(`#nav a[href="/events"]`)
+	p.until(`document.querySelectorAll('#events-table tr[data-kind="webhook.created"]').length === 1`, "the events page", 10*time.Second)
+	p.setValue("#events-filter", "apikey")
+	p.until(`[...document.querySelectorAll("#events-table tbody tr")].every(r => r.dataset.kind.startsWith("apikey"))`, "the filter", 5*time.Second)
+	p.check("events")
+
+	// Own password: the current one is checked, next to its field.
+	p.click("#whoami")
+	p.until(`!document.querySelector("#page-account").hidden`, "the account page", 10*time.Second)
+	p.setValue(`#password-form [name=current_password]`, "wrong wrong wrong")
+	p.setValue(`#password-form [name=password]`, "a brand new passphrase")
+	p.setValue(`#password-form [name=confirm]`, "a brand new passphrase")
+	p.click(`#password-form button[type=submit]`)
+	p.until(`document.querySelector('#password-form [name=current_password]').getAttribute("aria-invalid") === "true"`, "the current password marked", 10*time.Second)
+	p.setValue(`#password-form [name=current_password]`, testPassword)
+	p.setValue(`#password-form [name=password]`, "a brand new passphrase")
+	p.setValue(`#password-form [name=confirm]`, "a brand new passphrase")
+	p.click(`#password-form button[type=submit]`)
+	p.waitContains("#account-who", "Password changed", 10*time.Second)
+	if status, _, _ := newBrowserish(t, m).do("POST", "/api/v1/session", map[string]any{"username": "ada", "password": "a brand new passphrase"}); status != 200 {
+		t.Errorf("signing in with the new password: %d", status)
+	}
+	p.check("account")
+
+	// Themes: the button goes automatic -> light -> dark; each is another
+	// look, kept across a reload; automatic follows the system.
+	bg := func() string { return eval[string](p, `getComputedStyle(document.body).backgroundColor`) }
+	p.do(setMedia("light"))
+	light := bg()
+	p.do(setMedia("dark"))
+	if dark := bg(); dark == light {
+		t.Errorf("automatic theme ignores the system's dark preference (%s)", dark)
+	}
+	p.click("#theme")
+	if got := eval[string](p, `document.documentElement.dataset.theme || ""`); got != "light" || bg() != light {
+		t.Errorf("after one press the theme is %q with background %s", got, bg())
+	}
+	p.click("#theme")
+	dark := bg()
+	if dark == light {
+		t.Error("the dark theme looks like the light one")
+	}
+	p.visit("/admin/users")
+	if bg() != dark {
+		t.Error("the chosen theme is lost on reload")
+	}
+	p.check("users-dark")
+	p.visit("/containers/nosuch")
+	p.until(`!document.querySelector("#c-gone").hidden`, "a missing container's page", 10*time.Second)
+	p.visit("/catalog/nosuch")
+	p.waitText("#deploy-title", "No type “nosuch”", 10*time.Second)
+	p.noProblems("401", "404")
 }

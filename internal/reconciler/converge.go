@@ -103,7 +103,10 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing m
 	if _, ok := r.present.Load("image:" + c.Image); ok {
 		cached = true
 	} else {
-		if err := r.engine.EnsureImage(ctx, c.Image, r.pullProgress(ctx, c)); err != nil {
+		progress, stop := r.pullProgress(ctx, c)
+		err := r.engine.EnsureImage(ctx, c.Image, progress)
+		stop()
+		if err != nil {
 			return false, fmt.Errorf("image %s: %w", c.Image, err)
 		}
 		r.present.Store("image:"+c.Image, struct{}{})

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -79,23 +80,75 @@ func (r *Reconciler) instanceLabels(c domain.Container, replica int) map[string]
 	return labels
 }
 
-// pullProgress records image pull progress as events: layer completions and
-// the final status always, byte counts at most four times a second (each
-// event is a transaction).
-func (r *Reconciler) pullProgress(ctx context.Context, c domain.Container) func(domain.PullProgress) {
-	var last time.Time
-	return func(p domain.PullProgress) {
-		final := strings.Contains(p.Status, "complete") || strings.HasPrefix(p.Status, "Status:") || strings.HasPrefix(p.Status, "Digest:")
-		if !final && time.Since(last) < 250*time.Millisecond {
-			return
-		}
-		last = time.Now()
+// pullProgress records image pull progress as events: each new state of
+// a layer (waiting, downloading, extracting, complete) and the final
+// status at once, byte counts at most four times a second per pull (each
+// event is a transaction). A byte count held back is written when the
+// quarter second is over even if nothing else comes, so a stalled pull
+// shows how far it got. stop ends it (call it when the pull returns).
+func (r *Reconciler) pullProgress(ctx context.Context, c domain.Container) (progress func(domain.PullProgress), stop func()) {
+	const every = 250 * time.Millisecond
+	var (
+		mu      sync.Mutex
+		last    time.Time
+		state   = map[string]string{}              // layer -> the status word last written
+		pending = map[string]domain.PullProgress{} // layer -> byte counts not yet written
+		timer   *time.Timer
+		stopped bool
+	)
+	write := func(p domain.PullProgress) {
 		if _, err := r.store.AppendEvent(ctx, "image.pull", c.ID, c.Name, map[string]any{
 			"image": c.Image, "layer": p.ID, "status": p.Status, "current": p.Current, "total": p.Total,
 		}); err != nil {
 			r.logger.Warn("record pull progress", "err", err)
 		}
 	}
+	flush := func() { // mu held
+		for _, p := range pending {
+			write(p)
+		}
+		clear(pending)
+		last = time.Now()
+	}
+	progress = func(p domain.PullProgress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		word, _, _ := strings.Cut(p.Status, " ")
+		final := strings.HasPrefix(p.Status, "Status:") || strings.HasPrefix(p.Status, "Digest:")
+		if final || state[p.ID] != word || p.Total == 0 {
+			delete(pending, p.ID)
+			state[p.ID] = word
+			write(p)
+			return
+		}
+		pending[p.ID] = p
+		if time.Since(last) >= every {
+			flush()
+			return
+		}
+		if timer == nil {
+			timer = time.AfterFunc(every, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				timer = nil
+				if !stopped {
+					flush()
+				}
+			})
+		}
+	}
+	stop = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+	return progress, stop
 }
 
 // configVersion is the label value of c's configuration version.

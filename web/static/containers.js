@@ -230,7 +230,7 @@ export const detail = {
     const steps = [
       ["Recorded", "done"],
       ["Image", this.pull.active ? "active" : pulled || running ? "done" : failed ? "failed" : "waiting"],
-      ["Replicas", running ? "done" : failed ? (pulled ? "failed" : "waiting") : pulled || c.status === "creating" ? "active" : "waiting"],
+      ["Replicas", running ? "done" : failed ? (pulled ? "failed" : "waiting") : this.pull.active ? "waiting" : pulled || c.status === "creating" ? "active" : "waiting"],
       ["Ready", running ? "done" : "waiting"],
     ];
     $("#c-steps").replaceChildren(...steps.map(([label, st]) => el("li", { "data-state": st, text: label })));
@@ -311,7 +311,8 @@ export const detail = {
       if (!$("#c-logs").textContent) $("#logs-state").textContent = "no log lines yet";
       $("#c-logs").scrollTop = $("#c-logs").scrollHeight;
     } catch (e) {
-      $("#logs-state").textContent = e.message;
+      // No replica yet (being deployed): nothing to show, not an error.
+      $("#logs-state").textContent = e.status === 404 && state.containers.has(name) ? "no log lines yet: the replica has not started" : e.message;
     }
   },
 

@@ -104,19 +104,17 @@ export class Pull {
 
   get active() { return this.image !== "" && !this.done; }
 
-  // progress is the share downloaded, from 0 to 1 (layers of unknown size
-  // count when they are done).
+  // progress is the share of the bytes downloaded, from 0 to 1; before any
+  // size is known, the share of the layers done.
   progress() {
-    let cur = 0, tot = 0, n = 0, finished = 0;
+    if (this.done) return 1;
+    let cur = 0, tot = 0, finished = 0;
     for (const l of this.layers.values()) {
-      n++;
       if (l.done) finished++;
       if (l.total) { tot += l.total; cur += Math.min(l.current, l.total); }
     }
-    if (this.done) return 1;
-    if (!n) return 0;
-    const bytesShare = tot ? cur / tot : 0;
-    return Math.min(0.99, Math.max(bytesShare * 0.9 + (finished / n) * 0.1, finished / n));
+    if (tot) return Math.min(0.99, cur / tot);
+    return this.layers.size ? Math.min(0.99, finished / this.layers.size) : 0;
   }
 
   label() {
