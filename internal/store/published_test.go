@@ -14,7 +14,7 @@ import (
 // publishing is a container of one replica publishing bindings.
 func publishing(n int, name string, ps ...domain.PublishedPort) domain.NewContainer {
 	return domain.NewContainer{ID: fmt.Sprintf("6f1c1b8e-0000-4000-8000-%012d", n), Name: name, Type: "t", Image: "i", Replicas: 1,
-		Spec: domain.Type{ID: "t", Ports: []domain.PortSpec{{Name: "pg", Port: 5432, Protocol: "tcp"}, {Name: "dns", Port: 53, Protocol: "udp"}}},
+		Spec:      domain.Type{ID: "t", Ports: []domain.PortSpec{{Name: "pg", Port: 5432, Protocol: "tcp"}, {Name: "dns", Port: 53, Protocol: "udp"}}},
 		Published: ps}
 }
 
