@@ -244,7 +244,7 @@ func TestPublishPortsOperatorRange(t *testing.T) {
 // TestPublishPortTakenOnHost: a host port another program listens on makes
 // the deploy fail with words saying what to do; once the program lets go,
 // moor's retry starts the container and the port answers. A port another
-// Docker container publishes says so.
+// Docker container publishes, or an address the host has not, says so.
 func TestPublishPortTakenOnHost(t *testing.T) {
 	e := NewEnv(t)
 	m := e.Start()
@@ -273,6 +273,13 @@ func TestPublishPortTakenOnHost(t *testing.T) {
 	m.Create(map[string]any{"name": "db2", "type": "testapp", "publish": []map[string]any{{"port": 8080, "host_port": byDocker}}})
 	c = m.WaitStatus("db2", "failed", 60*time.Second)
 	if want := fmt.Sprintf("host port %d (127.0.0.1) is already in use on this host (by a Docker container moor does not manage", byDocker); !strings.HasPrefix(c.StatusReason, want) {
+		t.Fatalf("status reason %q, want it to start %q", c.StatusReason, want)
+	}
+
+	// An address the host has not (TEST-NET-1, never assigned).
+	m.Create(map[string]any{"name": "db3", "type": "testapp", "publish": []map[string]any{{"port": 8080, "host_port": byDocker, "host_ip": "192.0.2.1"}}})
+	c = m.WaitStatus("db3", "failed", 60*time.Second)
+	if want := "host address 192.0.2.1 is not one of this host's addresses: choose another host_ip with PATCH /api/v1/containers/db3"; !strings.HasPrefix(c.StatusReason, want) {
 		t.Fatalf("status reason %q, want it to start %q", c.StatusReason, want)
 	}
 }

@@ -255,6 +255,7 @@ func (rs PortRanges) String() string {
 const (
 	PortHeldByProgram = "program" // a process of the host listens on it
 	PortHeldByDocker  = "docker"  // another Docker container publishes it
+	PortNoSuchAddress = "address" // the host has no such address
 )
 
 // PortInUseError is a host port the runtime could not bind for a replica,
@@ -262,7 +263,7 @@ const (
 type PortInUseError struct {
 	HostIP   string // "" when the runtime did not say
 	HostPort int
-	By       string // PortHeldByProgram, PortHeldByDocker or ""
+	By       string // PortHeldByProgram, PortHeldByDocker, PortNoSuchAddress or ""
 	// Container is the moor container that asked for it ("": unknown);
 	// the words then name it in the change to make.
 	Container string
@@ -289,7 +290,11 @@ func (e *PortInUseError) Error() string {
 	}
 	how := "PATCH the container's publish"
 	if e.Container != "" {
-		how = "PATCH /api/v1/containers/" + e.Container + ` {"publish": [...]} (moor update ` + e.Container + " -p HOST_PORT:PORT)"
+		how = "PATCH /api/v1/containers/" + e.Container + ` {"publish": [...]} (moor update ` + e.Container + " -p [HOST_IP:]HOST_PORT:PORT)"
+	}
+	if e.By == PortNoSuchAddress {
+		return "host address " + e.HostIP + " is not one of this host's addresses: choose another host_ip with " + how +
+			" (" + e.Err.Error() + ")"
 	}
 	return where + " is already in use on this host" + by + ": choose another host_port with " + how +
 		", or stop what holds it (" + e.Err.Error() + ")"

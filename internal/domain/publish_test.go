@@ -156,9 +156,13 @@ func TestParsePortRanges(t *testing.T) {
 func TestPortInUseWords(t *testing.T) {
 	err := &PortInUseError{HostIP: "127.0.0.1", HostPort: 15432, By: PortHeldByProgram, Container: "db", Err: errors.New("bind: address already in use")}
 	want := `host port 15432 (127.0.0.1) is already in use on this host (by another program: ss -tulpn shows which): ` +
-		`choose another host_port with PATCH /api/v1/containers/db {"publish": [...]} (moor update db -p HOST_PORT:PORT), or stop what holds it (bind: address already in use)`
+		`choose another host_port with PATCH /api/v1/containers/db {"publish": [...]} (moor update db -p [HOST_IP:]HOST_PORT:PORT), or stop what holds it (bind: address already in use)`
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
+	}
+	err = &PortInUseError{HostIP: "10.9.9.9", HostPort: 1, By: PortNoSuchAddress, Container: "db", Err: errors.New("x")}
+	if s := err.Error(); !strings.HasPrefix(s, "host address 10.9.9.9 is not one of this host's addresses: choose another host_ip with PATCH /api/v1/containers/db") {
+		t.Errorf("no such address: %s", s)
 	}
 	err = &PortInUseError{By: PortHeldByDocker, Err: errors.New("x")}
 	if s := err.Error(); !strings.HasPrefix(s, "a host port is already in use") || !strings.Contains(s, "publish=PORT") {

@@ -260,8 +260,8 @@ func (d *Docker) Start(ctx context.Context, id string) error {
 // already in use". The first HOST:PORT in the message is the host side.
 var hostPortRE = regexp.MustCompile(`(\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\b`)
 
-// portInUse recognises a start refused for a taken host port (nil: not
-// that).
+// portInUse recognises a start refused for a host port it cannot bind:
+// taken, or on an address the host has not (nil: not that).
 func portInUse(err error) *domain.PortInUseError {
 	msg := err.Error()
 	var by string
@@ -270,6 +270,8 @@ func portInUse(err error) *domain.PortInUseError {
 		by = domain.PortHeldByDocker
 	case strings.Contains(msg, "address already in use"):
 		by = domain.PortHeldByProgram
+	case strings.Contains(msg, "cannot assign requested address"):
+		by = domain.PortNoSuchAddress
 	default:
 		return nil
 	}

@@ -310,6 +310,8 @@ func TestPortInUse(t *testing.T) {
 		{"failed to set up container networking: driver failed programming external connectivity on endpoint moor-db-0 (1234): " +
 			"failed to bind host port for 0.0.0.0:8080:172.17.0.2:80/tcp: address already in use", domain.PortHeldByProgram, "0.0.0.0", 8080},
 		{"Error starting userland proxy: listen tcp6 [::1]:15432: bind: address already in use", domain.PortHeldByProgram, "::1", 15432},
+		{"driver failed programming external connectivity on endpoint moor-db-0 (715151df6b25): " +
+			"Error starting userland proxy: listen tcp4 10.99.99.99:38200: bind: cannot assign requested address", domain.PortNoSuchAddress, "10.99.99.99", 38200},
 	} {
 		pe := portInUse(errors.New(c.msg))
 		if pe == nil || pe.By != c.by || pe.HostIP != c.ip || pe.HostPort != c.hostPort {
