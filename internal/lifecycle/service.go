@@ -322,10 +322,9 @@ func (s *Service) change(ctx context.Context, name string, ch domain.Change) (do
 		return domain.Container{}, err
 	}
 	if ch.Action == domain.ActionScale {
+		// The published ports are checked by the store, under the lock
+		// a change of them takes too.
 		if err := replicasFit(cur.Spec, ch.Replicas); err != nil {
-			return domain.Container{}, err
-		}
-		if err := domain.PublishFits("replicas", ch.Replicas, cur.Published); err != nil {
 			return domain.Container{}, err
 		}
 	}

@@ -216,20 +216,12 @@ func (s *Store) fillDetails(ctx context.Context, cs []domain.Container) error {
 	if err != nil {
 		return mapErr(err, "ports")
 	}
-	rows, err = s.pool.Query(ctx, `
-		SELECT container_id::text, port_name, container_port, protocol, host(host_ip), host_port
-		FROM container_published_ports WHERE container_id = ANY($1::uuid[]) ORDER BY container_id, host_port, protocol, host_ip`, ids)
-	if err != nil {
-		return mapErr(err, "published ports")
-	}
-	var pp domain.PublishedPort
-	_, err = pgx.ForEachRow(rows, []any{&id, &pp.Name, &pp.Port, &pp.Protocol, &pp.HostIP, &pp.HostPort}, func() error {
+	err = eachPublished(ctx, s.pool, ids, func(id string, p domain.PublishedPort) {
 		i := idx[id]
-		cs[i].Published = append(cs[i].Published, pp)
-		return nil
+		cs[i].Published = append(cs[i].Published, p)
 	})
 	if err != nil {
-		return mapErr(err, "published ports")
+		return err
 	}
 	for i := range cs {
 		for _, in := range cs[i].Instances {
@@ -272,6 +264,15 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Chan
 		case domain.ActionRestart:
 			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'running', restart_at = clock_timestamp(), generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID)
 		case domain.ActionScale:
+			// Checked under the row lock a PATCH of the published ports
+			// takes too, so neither slips in between check and change.
+			var published []domain.PublishedPort
+			if err := eachPublished(ctx, tx, []string{c.ID}, func(_ string, p domain.PublishedPort) { published = append(published, p) }); err != nil {
+				return err
+			}
+			if err := domain.PublishFits("replicas", ch.Replicas, published); err != nil {
+				return err
+			}
 			details["from"], details["to"] = c.Replicas, ch.Replicas
 			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
 		case domain.ActionRemove:

@@ -25,6 +25,29 @@ type publishTaken struct {
 func (e *publishTaken) Error() string { return e.err.Error() }
 func (e *publishTaken) Unwrap() error { return e.err }
 
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// eachPublished calls fn with the published ports of the containers ids,
+// in the order domain.SortPublished gives.
+func eachPublished(ctx context.Context, q querier, ids []string, fn func(id string, p domain.PublishedPort)) error {
+	rows, err := q.Query(ctx, `
+		SELECT container_id::text, port_name, container_port, protocol, host(host_ip), host_port
+		FROM container_published_ports WHERE container_id = ANY($1::uuid[]) ORDER BY container_id, host_port, protocol, host_ip`, ids)
+	if err != nil {
+		return mapErr(err, "published ports")
+	}
+	var id string
+	var p domain.PublishedPort
+	_, err = pgx.ForEachRow(rows, []any{&id, &p.Name, &p.Port, &p.Protocol, &p.HostIP, &p.HostPort}, func() error {
+		fn(id, p)
+		return nil
+	})
+	return mapErr(err, "published ports")
+}
+
 // insertPublished records a container's host ports; a port another
 // container holds is a *publishTaken.
 func insertPublished(ctx context.Context, tx pgx.Tx, containerID string, ps []domain.PublishedPort) error {

@@ -29,8 +29,9 @@ func bind(ip string, port int, proto string) domain.PublishedPort {
 // TestPublishedPortsClaimed: a host address and port of one protocol is
 // one container's: an overlapping claim (the same address, or the
 // wildcard of its family) is a conflict naming the holder, whether it comes
-// at create or in an update, and of two concurrent claims one wins. An
-// update or a removal frees what it gives up.
+// at create or in an update, and of two concurrent claims one wins. A
+// publishing container has one replica at most. An update or a removal
+// frees what it gives up.
 func TestPublishedPortsClaimed(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
@@ -76,6 +77,15 @@ func TestPublishedPortsClaimed(t *testing.T) {
 	}
 	if won != 1 {
 		t.Errorf("%d of %d concurrent claims won", won, len(errs))
+	}
+
+	// One replica at most, checked under the row lock.
+	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionScale, Replicas: 2}, "t"); !errors.Is(err, domain.ErrInvalid) ||
+		!strings.Contains(err.Error(), "replicas: must be 0 or 1") {
+		t.Errorf("scale to 2: %v", err)
+	}
+	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionScale, Replicas: 0}, "t"); err != nil {
+		t.Errorf("scale to 0: %v", err)
 	}
 
 	// An update moves a's port: the old one is free, the new one held,
