@@ -124,9 +124,9 @@ var ops = map[string]op{
 	"GET /api/v1/types":             {summary: "Catalog of container types", query: []param{{"category", "string", "only types in this category"}}, status: 200, resp: typeList{}},
 	"GET /api/v1/types/{id}":        {summary: "One container type", status: 200, resp: domain.Type{}},
 	"GET /api/v1/containers":        {summary: "Managed containers", status: 200, resp: containerList{}},
-	"POST /api/v1/containers":       {summary: "Deploy a container of a catalog type", body: domain.CreateRequest{}, status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers":       {summary: "Deploy a container of a catalog type (publish: some of its ports on the host)", body: domain.CreateRequest{}, status: 202, resp: domain.Container{}},
 	"GET /api/v1/containers/{name}": {summary: "One container", status: 200, resp: domain.Container{}},
-	"PATCH /api/v1/containers/{name}": {summary: "Change env (null: leave empty), image tag or replicas; a new image or env replaces the replicas one at a time",
+	"PATCH /api/v1/containers/{name}": {summary: "Change env (null: leave empty), image tag, replicas or the ports published on the host; a new image, env or publish list replaces the replicas one at a time",
 		body: domain.Patch{}, status: 202, resp: domain.Container{}},
 	"DELETE /api/v1/containers/{name}": {summary: "Remove a container (volumes too, unless keep_volumes)",
 		query: []param{{"keep_volumes", "boolean", "keep the container's named volumes"}}, status: 202, resp: domain.Container{}},
@@ -265,6 +265,7 @@ type schemaGen struct {
 
 var timeType = reflect.TypeOf(time.Time{})
 var rawType = reflect.TypeOf(json.RawMessage{})
+var portRefType = reflect.TypeOf(domain.PortRef(""))
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	switch {
@@ -272,6 +273,9 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "format": "date-time"}
 	case t == rawType:
 		return map[string]any{"description": "any JSON value", "nullable": true}
+	case t == portRefType:
+		return map[string]any{"description": "one of the type's ports, by number or name",
+			"oneOf": []any{map[string]any{"type": "integer"}, map[string]any{"type": "string"}}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

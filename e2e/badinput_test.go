@@ -42,6 +42,11 @@ func TestBadInput(t *testing.T) {
 		{"undeclared env", map[string]any{"name": "a", "type": "testapp", "env": map[string]string{"LD_PRELOAD": "/x.so"}}, 422, "env.LD_PRELOAD"},
 		{"too many replicas", map[string]any{"name": "a", "type": "testapp", "replicas": 1000}, 422, "replicas"},
 		{"negative replicas", map[string]any{"name": "a", "type": "testapp", "replicas": -1}, 422, "replicas"},
+		{"publish undeclared port", map[string]any{"name": "a", "type": "testapp", "publish": []map[string]any{{"port": 22, "host_port": 2222}}}, 422, "publish[0].port"},
+		{"publish port of another kind", map[string]any{"name": "a", "type": "testapp", "publish": []map[string]any{{"port": true, "host_port": 2222}}}, 422, "publish[0].port"},
+		{"publish host port 0", map[string]any{"name": "a", "type": "testapp", "publish": []map[string]any{{"port": "http", "host_port": 0}}}, 422, "publish[0].host_port"},
+		{"publish host name", map[string]any{"name": "a", "type": "testapp", "publish": []map[string]any{{"port": "http", "host_port": 2222, "host_ip": "evil.example"}}}, 422, "publish[0].host_ip"},
+		{"publish unknown field", `{"name":"a","type":"testapp","publish":[{"port":8080,"host_port":2222,"privileged":true}]}`, 400, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/moorhq/moor/internal/testenv"
 )
 
 // TestOpenAPIMatchesAnswers: the document moor serves describes what moor
@@ -99,6 +101,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	call("GET", "/api/v1/containers/"+name+"/logs?tail=5", nil, 200)
 	call("POST", "/api/v1/containers/"+name+"/scale", map[string]any{"replicas": 1}, 202)
 	call("PATCH", "/api/v1/containers/"+name, map[string]any{"env": map[string]any{"MODE": "worker", "GREETING": nil}}, 202)
+	call("PATCH", "/api/v1/containers/"+name, map[string]any{"publish": []map[string]any{{"port": "http", "host_port": testenv.FreeTCPPort(t)}}}, 202)
 	call("POST", "/api/v1/containers/"+name+"/stop", nil, 202)
 	call("POST", "/api/v1/containers/"+name+"/start", nil, 202)
 	call("POST", "/api/v1/containers/"+name+"/restart", nil, 202)

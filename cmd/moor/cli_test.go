@@ -165,6 +165,9 @@ func TestUsageErrors(t *testing.T) {
 		{"deploy", "testapp", "blog", "-e", "=x"},
 		{"deploy", "testapp", "blog", "--replicas", "two"},
 		{"scale", "blog", "many"},
+		{"deploy", "testapp", "blog", "-p", "8080"},
+		{"deploy", "testapp", "blog", "-p", "web:8080"},
+		{"update", "blog", "-p", "1:2", "--no-publish"},
 		{"logs"},
 		{"start"},
 		{"keys", "create"},
@@ -209,6 +212,39 @@ func TestDeployRequest(t *testing.T) {
 	f.answer("DELETE /api/v1/containers/blog", 202, `{"name":"blog","status":"removing"}`)
 	if code, stdout, _ := runCLI(env, "", "rm", "blog", "--keep-volumes"); code != 0 || f.last().query != "keep_volumes=true" || stdout != "blog: removing\n" {
 		t.Fatalf("rm --keep-volumes: exit %d %q query %q", code, stdout, f.last().query)
+	}
+}
+
+// TestPublishFlags: -p [HOST_IP:]HOST_PORT:PORT becomes the publish list
+// (PORT a number or a name, an IPv6 address in brackets); update's -p
+// replaces the list and --no-publish empties it.
+func TestPublishFlags(t *testing.T) {
+	f := newFakeAPI(t)
+	env := clientEnv(t, f)
+	f.answer("POST /api/v1/containers", 202, `{"name":"db","type":"postgres","status":"pending","desired_state":"running","replicas":1}`)
+	if code, _, stderr := runCLI(env, "", "deploy", "postgres", "db", "-p", "15432:5432", "-p", "0.0.0.0:30080:http", "-p", "[::1]:15433:5432"); code != 0 {
+		t.Fatalf("deploy: exit %d %s", code, stderr)
+	}
+	body, _ := json.Marshal(f.last().body)
+	want := `{"name":"db","publish":[{"host_port":15432,"port":5432},{"host_ip":"0.0.0.0","host_port":30080,"port":"http"},{"host_ip":"::1","host_port":15433,"port":5432}],"type":"postgres"}`
+	if string(body) != want {
+		t.Fatalf("deploy sent %s\nwant %s", body, want)
+	}
+	f.answer("PATCH /api/v1/containers/db", 202, `{"name":"db","status":"running","replicas":1}`)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-p", "127.0.0.1:15434:db"}, `{"publish":[{"host_ip":"127.0.0.1","host_port":15434,"port":"db"}]}`},
+		{[]string{"--no-publish"}, `{"publish":[]}`},
+		{[]string{"-e", "A=1"}, `{"env":{"A":"1"}}`},
+	} {
+		if code, _, stderr := runCLI(env, "", append([]string{"update", "db"}, c.args...)...); code != 0 {
+			t.Fatalf("update %v: exit %d %s", c.args, code, stderr)
+		}
+		if body, _ := json.Marshal(f.last().body); string(body) != c.want {
+			t.Errorf("update %v sent %s, want %s", c.args, body, c.want)
+		}
 	}
 }
 

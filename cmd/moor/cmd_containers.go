@@ -113,10 +113,10 @@ func (a *app) lsCommand() *cobra.Command {
 				}
 				return nil
 			}
-			t := newTable(a.stdout, "NAME", "TYPE", "STATUS", "READY", "URL", "CREATED")
+			t := newTable(a.stdout, "NAME", "TYPE", "STATUS", "READY", "PUBLISHED", "URL", "CREATED")
 			now := time.Now()
 			for _, c := range cs {
-				t.row(c.Name, c.Type, statusText(c), ready(c), c.URL, ago(c.CreatedAt, now))
+				t.row(c.Name, c.Type, statusText(c), ready(c), strings.Join(domain.PublishedStrings(c.Published), ", "), c.URL, ago(c.CreatedAt, now))
 			}
 			return t.flush()
 		},
@@ -203,6 +203,7 @@ func printContainer(w io.Writer, c domain.Container) {
 		ports = append(ports, s)
 	}
 	t.row("ports:", strings.Join(ports, ", "))
+	t.row("published:", strings.Join(domain.PublishedStrings(c.Published), ", "))
 	var env []string
 	if c.Env != nil {
 		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
@@ -232,6 +233,7 @@ func (a *app) deployCommand() *cobra.Command {
 		aliases  []string
 		path     string
 		httpPort int
+		publish  []string
 		wait     bool
 		timeout  time.Duration
 		out      outputFormat
@@ -243,13 +245,18 @@ func (a *app) deployCommand() *cobra.Command {
 label). With --wait, follow the image pull and the deploy steps until
 the container runs (exit 0) or fails (exit 6, with moor's reason).`,
 		Example: `  moor deploy testapp blog --wait
-  moor deploy testapp blog -e MODE=worker -e GREETING= --replicas 2`,
+  moor deploy testapp blog -e MODE=worker -e GREETING= --replicas 2
+  moor deploy postgres db -p 15432:5432          # 127.0.0.1:15432 on the host (moor's default address)
+  moor deploy testapp web -p 0.0.0.0:30080:http  # every IPv4 address, the type's port named http`,
 		Args:              exactArgs("TYPE", "NAME"),
 		ValidArgsFunction: a.completeTypes,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := domain.CreateRequest{Type: args[0], Name: args[1], Aliases: aliases, Path: path, HTTPPort: httpPort}
 			var err error
 			if req.Env, req.LeaveEmpty, err = parseEnvFlags(env); err != nil {
+				return err
+			}
+			if req.Publish, err = parsePublishFlags(publish); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("replicas") {
@@ -288,6 +295,7 @@ the container runs (exit 0) or fails (exit 6, with moor's reason).`,
 	f.StringArrayVar(&aliases, "alias", nil, "another `HOST` name Traefik routes to it (repeat it)")
 	f.StringVar(&path, "path", "", "route only this path `PREFIX`")
 	f.IntVar(&httpPort, "http-port", 0, "the type's TCP `PORT` Traefik routes to (default: the type's choice)")
+	f.StringArrayVarP(&publish, "publish", "p", nil, publishUsage)
 	f.BoolVar(&wait, "wait", false, "follow the pull and deploy until the container runs or fails")
 	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
 	addOutput(cmd, &out, "the container as the API shows it")
@@ -422,7 +430,8 @@ func (a *app) scaleCommand() *cobra.Command {
 }
 
 func (a *app) updateCommand() *cobra.Command {
-	var env []string
+	var env, publish []string
+	var noPublish bool
 	var image string
 	var replicas int
 	var wait bool
@@ -430,9 +439,11 @@ func (a *app) updateCommand() *cobra.Command {
 	var out outputFormat
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change a container's variables, image tag or replicas; its replicas are replaced one at a time",
+		Short: "Change a container's variables, image tag, replicas or published ports; its replicas are replaced one at a time",
 		Example: `  moor update blog -e MODE=worker
-  moor update blog --image moor-testapp:v2 --wait`,
+  moor update blog --image moor-testapp:v2 --wait
+  moor update db -p 15433:5432    # the published ports become exactly these
+  moor update db --no-publish     # publish nothing`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: a.completeOneContainer,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -444,6 +455,18 @@ func (a *app) updateCommand() *cobra.Command {
 			p.Image = image
 			if cmd.Flags().Changed("replicas") {
 				p.Replicas = &replicas
+			}
+			switch {
+			case noPublish && len(publish) > 0:
+				return usagef("--no-publish and -p: give one or the other")
+			case noPublish:
+				p.Publish = &[]domain.PublishRequest{}
+			case len(publish) > 0:
+				reqs, err := parsePublishFlags(publish)
+				if err != nil {
+					return err
+				}
+				p.Publish = &reqs
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -472,6 +495,8 @@ func (a *app) updateCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVarP(&env, "env", "e", nil, "set a variable, `KEY=VALUE` (repeat it; KEY= leaves it empty)")
 	f.StringVar(&image, "image", "", "another tag or digest of the container's image, `IMAGE:TAG`")
+	f.StringArrayVarP(&publish, "publish", "p", nil, publishUsage+"; replaces every published port")
+	f.BoolVar(&noPublish, "no-publish", false, "publish no port on the host any more")
 	f.IntVar(&replicas, "replicas", 1, "the number of replicas, `N`")
 	f.BoolVar(&wait, "wait", false, "wait until every replica runs again")
 	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
@@ -641,6 +666,40 @@ func (a *app) credsCommand() *cobra.Command {
 	}
 	addOutput(cmd, &out, "an object of names and values")
 	return cmd
+}
+
+const publishUsage = "publish one of the type's ports on the host, `[HOST_IP:]HOST_PORT:PORT` " +
+	"(PORT: its number or name; HOST_IP: moor's default, 127.0.0.1 unless MOOR_PUBLISH_ADDR says otherwise; repeat it)"
+
+// parsePublishFlags reads -p flags, [HOST_IP:]HOST_PORT:PORT as docker run
+// takes them (an IPv6 HOST_IP in brackets); moor checks the rest.
+func parsePublishFlags(flags []string) ([]domain.PublishRequest, error) {
+	var out []domain.PublishRequest
+	for _, f := range flags {
+		rest, port, ok := cutLast(f, ":")
+		if !ok || port == "" {
+			return nil, usagef("-p %q: must be [HOST_IP:]HOST_PORT:PORT, e.g. 15432:5432 or 0.0.0.0:8080:http", f)
+		}
+		ip, hostPort, _ := cutLast(rest, ":")
+		if hostPort == "" {
+			hostPort, ip = rest, ""
+		}
+		n, err := strconv.Atoi(hostPort)
+		if err != nil {
+			return nil, usagef("-p %q: HOST_PORT must be a number, got %q", f, hostPort)
+		}
+		out = append(out, domain.PublishRequest{Port: domain.PortRef(port), HostPort: n, HostIP: strings.Trim(ip, "[]")})
+	}
+	return out, nil
+}
+
+// cutLast is strings.Cut at the last sep: ("", s, false) without one.
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return "", s, false
+	}
+	return s[:i], s[i+len(sep):], true
 }
 
 // parseEnvFlags reads -e flags: KEY=VALUE sets a variable, KEY= leaves it

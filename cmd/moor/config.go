@@ -15,6 +15,7 @@ import (
 	"github.com/moorhq/moor/api"
 	"github.com/moorhq/moor/internal/domain"
 	"github.com/moorhq/moor/internal/egress"
+	"github.com/moorhq/moor/internal/lifecycle"
 )
 
 // config is moor's configuration: each environment variable has a flag of
@@ -43,6 +44,10 @@ type config struct {
 	WSReplayRate int
 	// AliasDomains: domains under which operators may add aliases.
 	AliasDomains string
+	// PublishAddr is the host address of published ports that name none;
+	// PublishPorts the host ports operators may publish (admins: any).
+	PublishAddr  string
+	PublishPorts string
 	// WebhookAllowedHosts are destinations webhooks may reach besides
 	// public addresses and the container networks.
 	WebhookAllowedHosts string
@@ -119,6 +124,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.WSPerKey, "ws-per-key", c.envInt("ws-per-key", "MOOR_WS_PER_KEY", api.DefaultLimits.Websockets), "websockets open at once per key or user (MOOR_WS_PER_KEY)")
 	fs.IntVar(&c.WSReplayRate, "ws-replay-rate", c.envInt("ws-replay-rate", "MOOR_WS_REPLAY_RATE", api.DefaultLimits.ReplayRate), "events per second a websocket replays while catching up (MOOR_WS_REPLAY_RATE)")
 	fs.StringVar(&c.AliasDomains, "alias-domains", envOr("MOOR_ALIAS_DOMAINS", ""), "domains under which operators may give containers aliases, besides the host zone; other names are admin-only (MOOR_ALIAS_DOMAINS)")
+	fs.StringVar(&c.PublishAddr, "publish-addr", envOr("MOOR_PUBLISH_ADDR", lifecycle.DefaultPublishAddr), "host address of a published port whose request names none (MOOR_PUBLISH_ADDR)")
+	fs.StringVar(&c.PublishPorts, "publish-ports", envOr("MOOR_PUBLISH_PORTS", ""), "host ports operators may publish, comma-separated ports and ranges such as 30000-30999; empty: only admins publish (MOOR_PUBLISH_PORTS)")
 	fs.StringVar(&c.WebhookAllowedHosts, "webhook-allowed-hosts", envOr("MOOR_WEBHOOK_ALLOWED_HOSTS", ""), "destinations webhooks may reach besides public addresses and the container networks (MOOR_DNS_CONTAINER_CIDRS): comma-separated CIDRs, IP addresses or host names (MOOR_WEBHOOK_ALLOWED_HOSTS)")
 	fs.DurationVar(&c.EventRetention, "event-retention", c.envDuration("event-retention", "MOOR_EVENT_RETENTION", "720h"), "how long events are kept at least; the newest 4,096 and those a webhook has yet to deliver stay longer; 0 keeps all (MOOR_EVENT_RETENTION)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", envOr("MOOR_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client, for the sign-in throttle; empty: the direct peer is the client (MOOR_TRUSTED_PROXIES)")
@@ -242,6 +249,12 @@ func (c *config) validate() error {
 		if err := validZone(d); err != nil {
 			return fmt.Errorf("MOOR_ALIAS_DOMAINS[%d]: %v", i, err)
 		}
+	}
+	if a, err := netip.ParseAddr(c.PublishAddr); err != nil || a.Zone() != "" {
+		return fmt.Errorf("MOOR_PUBLISH_ADDR: must be an IP address such as 127.0.0.1 or 0.0.0.0: %q", c.PublishAddr)
+	}
+	if _, err := domain.ParsePortRanges(c.PublishPorts); err != nil {
+		return fmt.Errorf("MOOR_PUBLISH_PORTS: %w", err)
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // TestEventRetentionSetting: 720h by default, 0 turns pruning off, and a
@@ -73,6 +75,45 @@ func TestTrustedProxiesSetting(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, c.err)
 			case c.err == "" && (err != nil || got != c.want):
 				t.Errorf("proxies %s, %v; want %s", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestPublishSettings: ports are published on 127.0.0.1 and only by admins
+// by default; the address must be an IP address, the operators' ports
+// ports and ranges; the flag wins.
+func TestPublishSettings(t *testing.T) {
+	for _, c := range []struct {
+		addr, ports string
+		args        []string
+		wantAddr    string
+		wantPorts   string
+		err         string
+	}{
+		{"", "", nil, "127.0.0.1", "", ""},
+		{"0.0.0.0", "30000-30999, 25565", nil, "0.0.0.0", "30000-30999,25565", ""},
+		{"::1", "", nil, "::1", "", ""},
+		{"localhost", "", nil, "", "", "MOOR_PUBLISH_ADDR: must be an IP address"},
+		{"", "30999-30000", nil, "", "", `MOOR_PUBLISH_PORTS: "30999-30000" is not a port`},
+		{"", "all", []string{"-publish-ports", "8000-8099"}, "127.0.0.1", "8000-8099", ""},
+	} {
+		t.Run(c.addr+"|"+c.ports, func(t *testing.T) {
+			t.Setenv("MOOR_PUBLISH_ADDR", c.addr)
+			t.Setenv("MOOR_PUBLISH_PORTS", c.ports)
+			cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, c.args...), io.Discard, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.validate()
+			switch {
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Errorf("error %v, want one containing %q", err, c.err)
+			case c.err == "":
+				ports, perr := domain.ParsePortRanges(cfg.PublishPorts)
+				if err != nil || perr != nil || cfg.PublishAddr != c.wantAddr || ports.String() != c.wantPorts {
+					t.Errorf("addr %q ports %q, %v %v; want %q %q", cfg.PublishAddr, ports, err, perr, c.wantAddr, c.wantPorts)
+				}
 			}
 		})
 	}

@@ -261,7 +261,8 @@ func serve(args []string, usage, stderr io.Writer) error {
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); c.EmbeddedRouter && err == nil && port != "80" {
 		zones.URLPort = port
 	}
-	svc := lifecycle.New(cat, st, box, docker, zones, logger)
+	operatorPorts, _ := domain.ParsePortRanges(c.PublishPorts) // checked by validate
+	svc := lifecycle.New(cat, st, box, docker, zones, lifecycle.Publishing{Addr: c.PublishAddr, OperatorPorts: operatorPorts}, logger)
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
 		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Setup: st, Events: st, Sessions: st, Logger: logger, Version: version,

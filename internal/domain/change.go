@@ -21,6 +21,8 @@ type CreateRequest struct {
 	// HTTPPort picks which of the type's TCP ports Traefik routes to,
 	// instead of the type's choice.
 	HTTPPort int `json:"http_port,omitempty"`
+	// Publish asks for some of the type's ports on the host.
+	Publish []PublishRequest `json:"publish,omitempty"`
 }
 
 // NewContainer is a validated container, ready to be recorded with desired
@@ -35,6 +37,8 @@ type NewContainer struct {
 	Secrets  []byte // sealed
 	Replicas int
 	DNS      []DNSEntry
+	// Published are the host ports it publishes (ResolvePublish).
+	Published []PublishedPort
 }
 
 // Action is a user's request to move a container's desired state; it names
@@ -115,6 +119,9 @@ type Patch struct {
 	// Image is the same repository with another tag or digest.
 	Image    string `json:"image,omitempty"`
 	Replicas *int   `json:"replicas,omitempty"`
+	// Publish replaces the host ports published ([]: none); nil keeps
+	// them.
+	Publish *[]PublishRequest `json:"publish,omitempty"`
 }
 
 // Update is a validated Patch, ready to be stored.
@@ -124,6 +131,7 @@ type Update struct {
 	Env         map[string]string
 	Secrets     []byte // sealed
 	Replicas    int
-	Reconfigure bool           // image or environment changed: replace the replicas
-	Details     map[string]any // for the history: what changed (variable names, not values)
+	Published   []PublishedPort // the host ports, changed or not
+	Reconfigure bool            // image, environment or host ports changed: replace the replicas
+	Details     map[string]any  // for the history: what changed (variable names, not values)
 }

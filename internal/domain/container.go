@@ -53,22 +53,25 @@ type Container struct {
 	Spec        Type  `json:"-"`
 	KeepVolumes bool  `json:"-"`
 	Generation  int64 `json:"generation"`
-	// ConfigVersion rises with each change of image or environment; each
-	// replica carries the one it was created with (LabelConfig).
+	// ConfigVersion rises with each change of image, environment or
+	// published ports; each replica carries the one it was created with
+	// (LabelConfig).
 	ConfigVersion int `json:"config_version"`
 	// ObservedGeneration is the generation the reconciler last made real:
 	// a change is done when it reaches the change's generation.
 	ObservedGeneration int64 `json:"observed_generation"`
 	// RestartAt asks for every replica started before it to be restarted.
-	RestartAt  time.Time  `json:"-"`
-	Instances  []Instance `json:"instances"`
-	Ports      []Port     `json:"ports"`
-	DNS        DNSNames   `json:"dns"`
-	InternalIP string     `json:"internal_ip"`
-	URL        string     `json:"url,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	CreatedBy  string     `json:"created_by"`
+	RestartAt time.Time  `json:"-"`
+	Instances []Instance `json:"instances"`
+	Ports     []Port     `json:"ports"`
+	// Published are the ports published on the host.
+	Published  []PublishedPort `json:"published"`
+	DNS        DNSNames        `json:"dns"`
+	InternalIP string          `json:"internal_ip"`
+	URL        string          `json:"url,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	CreatedBy  string          `json:"created_by"`
 }
 
 // Instance is one replica: its own runtime instance (a Docker container)

@@ -34,8 +34,10 @@ type InstanceSpec struct {
 	Restart    RestartPolicy
 	DNS        []string // resolver IPs for the instance (nil: the runtime's default)
 	Privileged bool
-	Ports      []PortSpec // exposed only (no host publishing)
-	Hostname   string     // "": the runtime's default
+	Ports      []PortSpec // exposed
+	// Published are bound on the host (none with HostNetwork).
+	Published []PublishedPort
+	Hostname  string // "": the runtime's default
 	// HostNetwork shares the host's network stack: Network and Aliases
 	// are then ignored, and the instance has no address of its own.
 	HostNetwork bool

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,16 +83,22 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 	if len(spec.Ports) > 0 {
 		cfg.ExposedPorts = network.PortSet{}
 		for _, p := range spec.Ports {
-			proto := network.IPProtocol(strings.ToLower(p.Protocol))
-			if proto == "" {
-				proto = network.TCP
+			port, err := enginePort("ports", p.Port, p.Protocol)
+			if err != nil {
+				return client.ContainerCreateOptions{}, err
 			}
-			if p.Port < 1 || p.Port > math.MaxUint16 {
-				return client.ContainerCreateOptions{}, domain.Invalid("ports", "port %d is out of range", p.Port)
-			}
-			port, _ := network.PortFrom(uint16(p.Port), proto)
 			cfg.ExposedPorts[port] = struct{}{}
 		}
+	}
+	bindings, err := portBindings(spec.Published)
+	if err != nil {
+		return client.ContainerCreateOptions{}, err
+	}
+	for port := range bindings {
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
 	}
 	if h := spec.Health; h != nil && len(h.Test) > 0 {
 		cfg.Healthcheck = &container.HealthConfig{
@@ -104,6 +111,7 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 	}
 
 	hc := &container.HostConfig{
+		PortBindings:  bindings,
 		RestartPolicy: restartPolicy(spec.Restart),
 		Privileged:    spec.Privileged,
 		Resources: container.Resources{
@@ -180,6 +188,46 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 	}, nil
 }
 
+// enginePort is a container port in the engine's terms (TCP when the
+// protocol is empty).
+func enginePort(field string, n int, protocol string) (network.Port, error) {
+	proto := network.IPProtocol(strings.ToLower(protocol))
+	if proto == "" {
+		proto = network.TCP
+	}
+	if n < 1 || n > math.MaxUint16 {
+		return network.Port{}, domain.Invalid(field, "port %d is out of range", n)
+	}
+	port, ok := network.PortFrom(uint16(n), proto)
+	if !ok {
+		return network.Port{}, domain.Invalid(field, "protocol %q is not tcp or udp", protocol)
+	}
+	return port, nil
+}
+
+// portBindings are the host ports to bind (nil: none).
+func portBindings(published []domain.PublishedPort) (network.PortMap, error) {
+	if len(published) == 0 {
+		return nil, nil
+	}
+	m := network.PortMap{}
+	for _, p := range published {
+		port, err := enginePort("published", p.Port, p.Protocol)
+		if err != nil {
+			return nil, err
+		}
+		ip, err := netip.ParseAddr(p.HostIP)
+		if err != nil {
+			return nil, domain.Invalid("published", "host address %q is not an IP address", p.HostIP)
+		}
+		if p.HostPort < 1 || p.HostPort > math.MaxUint16 {
+			return nil, domain.Invalid("published", "host port %d is out of range", p.HostPort)
+		}
+		m[port] = append(m[port], network.PortBinding{HostIP: ip, HostPort: strconv.Itoa(p.HostPort)})
+	}
+	return m, nil
+}
+
 func restartPolicy(p domain.RestartPolicy) container.RestartPolicy {
 	switch p {
 	case domain.RestartAlways:
@@ -197,7 +245,42 @@ func (d *Docker) Start(ctx context.Context, id string) error {
 	if err == nil || cerrdefs.IsNotModified(err) {
 		return nil
 	}
+	if pe := portInUse(err); pe != nil {
+		return fmt.Errorf("start container %s: %w", id, pe)
+	}
 	return wrap("start container "+id, err)
+}
+
+// The engine's words for a host port it could not bind: a program holds it
+// (the userland proxy's or the engine's own bind failed), or another
+// container publishes it. Engine 20.10 says "Error starting userland proxy:
+// listen tcp4 127.0.0.1:15432: bind: address already in use" and "Bind for
+// 127.0.0.1:15432 failed: port is already allocated"; newer engines
+// "failed to bind host port for 0.0.0.0:15432:172.17.0.2:80/tcp: address
+// already in use". The first HOST:PORT in the message is the host side.
+var hostPortRE = regexp.MustCompile(`(\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\b`)
+
+// portInUse recognises a start refused for a host port it cannot bind:
+// taken, or on an address the host has not (nil: not that).
+func portInUse(err error) *domain.PortInUseError {
+	msg := err.Error()
+	var by string
+	switch {
+	case strings.Contains(msg, "port is already allocated"):
+		by = domain.PortHeldByDocker
+	case strings.Contains(msg, "address already in use"):
+		by = domain.PortHeldByProgram
+	case strings.Contains(msg, "cannot assign requested address"):
+		by = domain.PortNoSuchAddress
+	default:
+		return nil
+	}
+	pe := &domain.PortInUseError{By: by, Err: err}
+	if m := hostPortRE.FindStringSubmatch(msg); m != nil {
+		pe.HostIP = strings.Trim(m[1], "[]")
+		pe.HostPort, _ = strconv.Atoi(m[2])
+	}
+	return pe
 }
 
 // Stop sends the container its stop signal (SIGTERM unless the image says

@@ -268,3 +268,57 @@ func TestLabelFilters(t *testing.T) {
 		t.Error("hasLabels")
 	}
 }
+
+// TestPublishedBindings: published ports become the engine's port bindings
+// (and are exposed), several host addresses for one container port too.
+func TestPublishedBindings(t *testing.T) {
+	o, err := createOptions(domain.InstanceSpec{Name: "moor-db-0", Image: "pg", Published: []domain.PublishedPort{
+		{Port: 5432, Protocol: "tcp", HostIP: "127.0.0.1", HostPort: 15432},
+		{Port: 5432, Protocol: "tcp", HostIP: "::1", HostPort: 15432},
+		{Port: 53, Protocol: "udp", HostIP: "0.0.0.0", HostPort: 5353},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(o.HostConfig.PortBindings)
+	want := "map[53/udp:[{0.0.0.0 5353}] 5432/tcp:[{127.0.0.1 15432} {::1 15432}]]"
+	if got != want {
+		t.Errorf("bindings %s, want %s", got, want)
+	}
+	for _, p := range []string{"5432/tcp", "53/udp"} {
+		if _, ok := o.Config.ExposedPorts[network.MustParsePort(p)]; !ok {
+			t.Errorf("%s not exposed", p)
+		}
+	}
+	if _, err := createOptions(domain.InstanceSpec{Image: "pg", Published: []domain.PublishedPort{{Port: 1, Protocol: "tcp", HostIP: "localhost", HostPort: 1}}}); !errors.Is(err, domain.ErrInvalid) {
+		t.Errorf("a host name as address: %v", err)
+	}
+}
+
+// TestPortInUse: the engines' words for a taken host port, as 20.10 and
+// newer engines say them, become a domain.PortInUseError with the port.
+func TestPortInUse(t *testing.T) {
+	for _, c := range []struct {
+		msg      string
+		by, ip   string
+		hostPort int
+	}{
+		{"driver failed programming external connectivity on endpoint moor-db-0 (0d1260a080489cee9b3deeba7db069cc9a4b7412a48cab36e515bec8a7c5a099): " +
+			"Error starting userland proxy: listen tcp4 127.0.0.1:38123: bind: address already in use", domain.PortHeldByProgram, "127.0.0.1", 38123},
+		{"driver failed programming external connectivity on endpoint moor-db-0 (e7a3cdd241b2ad70678a46fb5f68784f1c141b53ca1481bea73fa05cbaf41a05): " +
+			"Bind for 127.0.0.1:38124 failed: port is already allocated", domain.PortHeldByDocker, "127.0.0.1", 38124},
+		{"failed to set up container networking: driver failed programming external connectivity on endpoint moor-db-0 (1234): " +
+			"failed to bind host port for 0.0.0.0:8080:172.17.0.2:80/tcp: address already in use", domain.PortHeldByProgram, "0.0.0.0", 8080},
+		{"Error starting userland proxy: listen tcp6 [::1]:15432: bind: address already in use", domain.PortHeldByProgram, "::1", 15432},
+		{"driver failed programming external connectivity on endpoint moor-db-0 (715151df6b25): " +
+			"Error starting userland proxy: listen tcp4 10.99.99.99:38200: bind: cannot assign requested address", domain.PortNoSuchAddress, "10.99.99.99", 38200},
+	} {
+		pe := portInUse(errors.New(c.msg))
+		if pe == nil || pe.By != c.by || pe.HostIP != c.ip || pe.HostPort != c.hostPort {
+			t.Errorf("%s:\n got %+v", c.msg, pe)
+		}
+	}
+	if pe := portInUse(errors.New("OCI runtime create failed: no such file")); pe != nil {
+		t.Errorf("another failure read as a taken port: %+v", pe)
+	}
+}

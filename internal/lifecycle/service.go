@@ -61,6 +61,17 @@ type Zones struct {
 	URLPort string
 }
 
+// Publishing says who may publish container ports on the host, and where.
+type Publishing struct {
+	// Addr is the host address of a binding that names none
+	// (MOOR_PUBLISH_ADDR).
+	Addr string
+	// OperatorPorts are the host ports operators may publish
+	// (MOOR_PUBLISH_PORTS; none: only admins publish). Admins may publish
+	// any.
+	OperatorPorts domain.PortRanges
+}
+
 // Service validates, authorises and records lifecycle changes.
 type Service struct {
 	catalog Catalog
@@ -68,16 +79,25 @@ type Service struct {
 	sealer  Sealer
 	logs    LogReader
 	zones   Zones
+	publish Publishing
 	logger  *slog.Logger
 }
 
 // New returns a Service.
-func New(cat Catalog, st Store, sealer Sealer, logs LogReader, zones Zones, logger *slog.Logger) *Service {
+func New(cat Catalog, st Store, sealer Sealer, logs LogReader, zones Zones, publish Publishing, logger *slog.Logger) *Service {
 	if zones.TTL == 0 {
 		zones.TTL = 5
 	}
-	return &Service{catalog: cat, store: st, sealer: sealer, logs: logs, zones: zones, logger: logger}
+	if publish.Addr == "" {
+		publish.Addr = DefaultPublishAddr
+	}
+	return &Service{catalog: cat, store: st, sealer: sealer, logs: logs, zones: zones, publish: publish, logger: logger}
 }
+
+// DefaultPublishAddr is where ports are published when neither the request
+// nor MOOR_PUBLISH_ADDR names an address: loopback, so a database published
+// for a local tool is not open to the network by surprise.
+const DefaultPublishAddr = "127.0.0.1"
 
 // Create validates req and records a new container with desired state running.
 func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.Container, error) {
@@ -121,6 +141,16 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	if err := replicasFit(t, replicas); err != nil {
 		return domain.Container{}, err
 	}
+	published, err := domain.ResolvePublish(t, req.Publish, s.publish.Addr)
+	if err != nil {
+		return domain.Container{}, err
+	}
+	if err := domain.PublishFits("replicas", replicas, published); err != nil {
+		return domain.Container{}, err
+	}
+	if err := s.publishAllowed(actor, published, nil); err != nil {
+		return domain.Container{}, err
+	}
 	env, secrets, err := catalog.Resolve(t, req.Env, req.LeaveEmpty)
 	if err != nil {
 		return domain.Container{}, err
@@ -138,7 +168,7 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	}
 	c, err := s.store.CreateContainer(ctx, domain.NewContainer{
 		ID: id, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
-		Replicas: replicas, DNS: s.hostDNS(req.Name),
+		Replicas: replicas, DNS: s.hostDNS(req.Name), Published: published,
 	}, actor.String())
 	if err != nil {
 		return c, err
@@ -159,6 +189,28 @@ func (s *Service) aliasesAllowed(actor domain.Actor, aliases []string) error {
 			return fmt.Errorf("aliases[%d]: %q is reachesOutside %s; only admins may route other names: %w",
 				i, a, strings.Join(allowed, ", "), domain.ErrForbidden)
 		}
+	}
+	return nil
+}
+
+// publishAllowed refuses, for anyone but an admin, a host port outside the
+// ports operators may publish (MOOR_PUBLISH_PORTS): a host port is the
+// host's, shared with every program on it. Bindings in kept (a container's
+// current ones, which an admin may have set) stay allowed.
+func (s *Service) publishAllowed(actor domain.Actor, published, kept []domain.PublishedPort) error {
+	if actor.Role.Allows(domain.RoleAdmin) {
+		return nil
+	}
+	for i, p := range published {
+		if slices.Contains(kept, p) || s.publish.OperatorPorts.Contains(p.HostPort) {
+			continue
+		}
+		if len(s.publish.OperatorPorts) == 0 {
+			return fmt.Errorf("publish[%d].host_port: only admins may publish host ports on this moor (MOOR_PUBLISH_PORTS is empty): %w",
+				i, domain.ErrForbidden)
+		}
+		return fmt.Errorf("publish[%d].host_port: %d is outside the host ports operators may publish (%s, MOOR_PUBLISH_PORTS); only admins may publish others: %w",
+			i, p.HostPort, s.publish.OperatorPorts, domain.ErrForbidden)
 	}
 	return nil
 }
@@ -229,6 +281,9 @@ func (s *Service) decorate(c domain.Container) domain.Container {
 	if c.Env == nil {
 		c.Env = map[string]string{}
 	}
+	if c.Published == nil {
+		c.Published = []domain.PublishedPort{}
+	}
 	c.EnvNames = slices.Sorted(maps.Keys(c.Env))
 	return c
 }
@@ -267,6 +322,8 @@ func (s *Service) change(ctx context.Context, name string, ch domain.Change) (do
 		return domain.Container{}, err
 	}
 	if ch.Action == domain.ActionScale {
+		// The published ports are checked by the store, under the lock
+		// a change of them takes too.
 		if err := replicasFit(cur.Spec, ch.Replicas); err != nil {
 			return domain.Container{}, err
 		}
@@ -374,7 +431,7 @@ func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (doma
 	if err := adminOnly(ctx, cur, "change"); err != nil {
 		return domain.Container{}, err
 	}
-	u := domain.Update{Generation: cur.Generation, Image: cur.Image, Replicas: cur.Replicas, Details: map[string]any{}}
+	u := domain.Update{Generation: cur.Generation, Image: cur.Image, Replicas: cur.Replicas, Published: cur.Published, Details: map[string]any{}}
 	if p.Image != "" && p.Image != cur.Image {
 		if err := catalog.SameRepository(cur.Image, p.Image); err != nil {
 			return domain.Container{}, err
@@ -391,6 +448,9 @@ func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (doma
 		}
 		u.Replicas = *p.Replicas
 		u.Details["replicas"] = map[string]int{"from": cur.Replicas, "to": *p.Replicas}
+	}
+	if err := s.patchPublish(ctx, cur, p, &u); err != nil {
+		return domain.Container{}, err
 	}
 	// The current values (the sealed ones opened), then the patch.
 	current := maps.Clone(cur.Env)
@@ -445,6 +505,38 @@ func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (doma
 		return c, err
 	}
 	return s.decorate(c), nil
+}
+
+// patchPublish applies a PATCH's publish list to u: checked against the
+// container's type, its replicas and the caller's role; a change replaces
+// the replicas (Docker binds host ports at create).
+func (s *Service) patchPublish(ctx context.Context, cur domain.Container, p domain.Patch, u *domain.Update) error {
+	field := "replicas" // what the request changed, to blame
+	if p.Publish != nil {
+		published, err := domain.ResolvePublish(cur.Spec, *p.Publish, s.publish.Addr)
+		if err != nil {
+			return err
+		}
+		if err := s.publishAllowed(domain.ActorFrom(ctx), published, cur.Published); err != nil {
+			return err
+		}
+		if !samePublished(cur.Published, published) {
+			u.Published, u.Reconfigure = published, true
+			u.Details["publish"] = map[string][]string{"from": domain.PublishedStrings(cur.Published), "to": domain.PublishedStrings(published)}
+		}
+		if u.Replicas == cur.Replicas {
+			field = "publish"
+		}
+	}
+	return domain.PublishFits(field, u.Replicas, u.Published)
+}
+
+// samePublished reports whether a and b hold the same bindings, in any order.
+func samePublished(a, b []domain.PublishedPort) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	domain.SortPublished(a)
+	domain.SortPublished(b)
+	return slices.Equal(a, b)
 }
 
 // openSecrets returns a container's sealed values, opened.

@@ -278,7 +278,7 @@ func (r *Reconciler) recordFailure(ctx context.Context, c domain.Container, err 
 	r.failures[c.ID] = rs
 	r.mu.Unlock()
 	r.after(c.ID, delay)
-	what := explain(err)
+	what := explain(c, err)
 	reason := fmt.Sprintf("%s; moor tries again in %s, at %s UTC (attempt %d)", what, delay, retryAt.Format(time.TimeOnly), attempt+1)
 	// The same failure again is a retry, not a new failure: its event says
 	// so (the reason still moves on, with the next try's time).
@@ -310,14 +310,21 @@ func vanished(err error) error {
 	return err
 }
 
-// explain words a failure for the container's status: what happened and,
-// where moor knows, what to do. Pull failures word themselves
-// (domain.PullError).
-func explain(err error) string {
+// explain words c's failure for its status: what happened and, where moor
+// knows, what to do. Pull failures word themselves (domain.PullError), and
+// so do taken host ports (domain.PortInUseError), given the container's
+// name for the change that frees them.
+func explain(c domain.Container, err error) string {
 	var ce *createError
 	if errors.As(err, &ce) && errors.Is(err, domain.ErrConflict) {
 		return fmt.Sprintf("a Docker container named %s already exists and is not this installation's "+
 			"(another moor, or made by hand): remove it (docker rm -f %s) or deploy under another name (%v)", ce.name, ce.name, ce.err)
+	}
+	var pe *domain.PortInUseError
+	if errors.As(err, &pe) {
+		named := *pe
+		named.Container = c.Name
+		return named.Error()
 	}
 	return err.Error()
 }

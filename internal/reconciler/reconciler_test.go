@@ -265,10 +265,14 @@ func TestInstanceSpecTypeFields(t *testing.T) {
 		t.Errorf("moor's network: host %v network %q aliases %v", s0.HostNetwork, s0.Network, s0.Aliases)
 	}
 
+	c.Published = []domain.PublishedPort{{Name: "http", Port: 8080, Protocol: "tcp", HostIP: "127.0.0.1", HostPort: 15432}}
+	if s := h.r.instanceSpec(c, 0, nil); !slices.Equal(s.Published, c.Published) {
+		t.Errorf("published %+v", s.Published)
+	}
 	c.Spec.Network = domain.NetworkHost
 	s := h.r.instanceSpec(c, 0, nil)
-	if !s.HostNetwork || s.Network != "" || s.Aliases != nil || !slices.Equal(s.DNS, []string{"10.0.0.254"}) {
-		t.Errorf("host network: host %v network %q aliases %v dns %v", s.HostNetwork, s.Network, s.Aliases, s.DNS)
+	if !s.HostNetwork || s.Network != "" || s.Aliases != nil || !slices.Equal(s.DNS, []string{"10.0.0.254"}) || s.Published != nil {
+		t.Errorf("host network: host %v network %q aliases %v dns %v published %v", s.HostNetwork, s.Network, s.Aliases, s.DNS, s.Published)
 	}
 }
 
@@ -532,6 +536,21 @@ func TestEngineErrors(t *testing.T) {
 			checkRunning(t, h, "id-web", 1)
 		})
 	}
+	t.Run("host port taken", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.eng.fail["Start"] = fmt.Errorf("start container x: %w", &domain.PortInUseError{HostIP: "127.0.0.1", HostPort: 15432,
+			By: domain.PortHeldByProgram, Err: errors.New("listen tcp4 127.0.0.1:15432: bind: address already in use")})
+		h.st.put(newContainer("db"))
+		h.reconcile("id-db")
+		c := h.container("id-db")
+		want := "host port 15432 (127.0.0.1) is already in use on this host (by another program: ss -tulpn shows which): " +
+			"choose another host_port with PATCH /api/v1/containers/db"
+		if c.Status != domain.StatusFailed || !strings.HasPrefix(c.StatusReason, want) || !strings.Contains(c.StatusReason, "moor tries again in 2s") {
+			t.Fatalf("status %s %q", c.Status, c.StatusReason)
+		}
+		h.settle("id-db")
+		checkRunning(t, h, "id-db", 1)
+	})
 	t.Run("missing image, once recorded", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.st.put(newContainer("web", func(c *domain.Container) { c.Image = "nope:1" }))

@@ -48,13 +48,13 @@ func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[strin
 		Aliases:     []string{c.Name + "." + r.cfg.ContainerZone, fmt.Sprintf("%d.%s.%s", replica, c.Name, r.cfg.ContainerZone)},
 		MemoryBytes: c.Spec.Resources.MemoryMB << 20, NanoCPUs: int64(c.Spec.Resources.CPUs * 1e9),
 		Health: c.Spec.Health, Restart: c.Spec.Restart, DNS: r.cfg.DNSServers,
-		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Hostname: c.Spec.ReplicaHostname(c.Name, replica),
+		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Published: c.Published, Hostname: c.Spec.ReplicaHostname(c.Name, replica),
 		Devices: c.Spec.Devices, TTY: c.Spec.Interactive,
 	}
 	if c.Spec.Network == domain.NetworkHost {
 		// The host's network stack: no moor network, so no aliases. The
 		// resolvers stay: moor's DNS answers on a host address.
-		s.HostNetwork, s.Network, s.Aliases = true, "", nil
+		s.HostNetwork, s.Network, s.Aliases, s.Published = true, "", nil, nil
 	}
 	for _, v := range c.Spec.Volumes {
 		if v.HostPath != "" {

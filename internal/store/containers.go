@@ -79,13 +79,20 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 		if err := insertDNS(ctx, tx, nc.ID, nc.DNS); err != nil {
 			return err
 		}
-		return record(ctx, tx, ref{nc.ID, nc.Name}, "created", actor, map[string]any{
+		if err := insertPublished(ctx, tx, nc.ID, nc.Published); err != nil {
+			return err
+		}
+		details := map[string]any{
 			// Names only: history and events are for every viewer.
 			"type": nc.Type, "image": nc.Image, "replicas": nc.Replicas, "env": slices.Sorted(maps.Keys(nc.Env)),
-		})
+		}
+		if len(nc.Published) > 0 {
+			details["publish"] = domain.PublishedStrings(nc.Published)
+		}
+		return record(ctx, tx, ref{nc.ID, nc.Name}, "created", actor, details)
 	})
 	if err != nil {
-		return domain.Container{}, err
+		return domain.Container{}, s.nameHolder(ctx, err)
 	}
 	// What the transaction wrote, without reading it back.
 	c.Ports = make([]domain.Port, 0, len(nc.Spec.Ports))
@@ -93,6 +100,11 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 		c.Ports = append(c.Ports, domain.Port{Name: p.Name, Port: p.Port, Protocol: p.Protocol, HTTP: p.HTTP})
 	}
 	sortPorts(c.Ports)
+	c.Published = slices.Clone(nc.Published)
+	if c.Published == nil {
+		c.Published = []domain.PublishedPort{}
+	}
+	domain.SortPublished(c.Published)
 	c.Instances = make([]domain.Instance, nc.Replicas)
 	for i := range c.Instances {
 		c.Instances[i] = domain.Instance{Index: i, Status: domain.StatusPending, UpdatedAt: c.CreatedAt}
@@ -171,6 +183,7 @@ func (s *Store) fillDetails(ctx context.Context, cs []domain.Container) error {
 		ids[i] = c.ID
 		cs[i].Instances = []domain.Instance{}
 		cs[i].Ports = []domain.Port{}
+		cs[i].Published = []domain.PublishedPort{}
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT container_id::text, replica, runtime_id, node, coalesce(host(internal_ip), ''), status, health, updated_at
@@ -202,6 +215,13 @@ func (s *Store) fillDetails(ctx context.Context, cs []domain.Container) error {
 	})
 	if err != nil {
 		return mapErr(err, "ports")
+	}
+	err = eachPublished(ctx, s.pool, ids, func(id string, p domain.PublishedPort) {
+		i := idx[id]
+		cs[i].Published = append(cs[i].Published, p)
+	})
+	if err != nil {
+		return err
 	}
 	for i := range cs {
 		for _, in := range cs[i].Instances {
@@ -244,6 +264,15 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Chan
 		case domain.ActionRestart:
 			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'running', restart_at = clock_timestamp(), generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID)
 		case domain.ActionScale:
+			// Checked under the row lock a PATCH of the published ports
+			// takes too, so neither slips in between check and change.
+			var published []domain.PublishedPort
+			if err := eachPublished(ctx, tx, []string{c.ID}, func(_ string, p domain.PublishedPort) { published = append(published, p) }); err != nil {
+				return err
+			}
+			if err := domain.PublishFits("replicas", ch.Replicas, published); err != nil {
+				return err
+			}
 			details["from"], details["to"] = c.Replicas, ch.Replicas
 			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
 		case domain.ActionRemove:
@@ -403,10 +432,16 @@ func (s *Store) UpdateContainer(ctx context.Context, name string, u domain.Updat
 			c.ID, u.Image, env, u.Secrets, u.Replicas, bump); err != nil {
 			return mapErr(err, fmt.Sprintf("container %q", name))
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM container_published_ports WHERE container_id = $1`, c.ID); err != nil {
+			return mapErr(err, fmt.Sprintf("container %q", name))
+		}
+		if err := insertPublished(ctx, tx, c.ID, u.Published); err != nil {
+			return err
+		}
 		return record(ctx, tx, ref{c.ID, c.Name}, "update_requested", actor, u.Details)
 	})
 	if err != nil {
-		return domain.Container{}, err
+		return domain.Container{}, s.nameHolder(ctx, err)
 	}
 	return s.GetContainer(ctx, name)
 }

@@ -21,7 +21,14 @@ func TestCreateReturnsWhatGetReads(t *testing.T) {
 	nc := domain.NewContainer{ID: "6f1c1b8e-0000-4000-8000-0000000000a1", Name: "shop", Type: "t", Image: "i", Replicas: 3,
 		Env: map[string]string{"A": "1"},
 		Spec: domain.Type{ID: "t", Ports: []domain.PortSpec{
-			{Name: "metrics", Port: 9100, Protocol: "tcp"}, {Name: "http", Port: 80, Protocol: "tcp", HTTP: true}, {Name: "dns", Port: 80, Protocol: "udp"}}}}
+			{Name: "metrics", Port: 9100, Protocol: "tcp"}, {Name: "http", Port: 80, Protocol: "tcp", HTTP: true}, {Name: "dns", Port: 80, Protocol: "udp"}}},
+		// Not in the order they are read back.
+		Published: []domain.PublishedPort{
+			{Name: "dns", Port: 80, Protocol: "udp", HostIP: "127.0.0.1", HostPort: 20080},
+			{Name: "http", Port: 80, Protocol: "tcp", HostIP: "::1", HostPort: 20080},
+			{Name: "http", Port: 80, Protocol: "tcp", HostIP: "127.0.0.1", HostPort: 20080},
+			{Name: "metrics", Port: 9100, Protocol: "tcp", HostIP: "10.0.0.1", HostPort: 9100},
+		}}
 	created, err := s.CreateContainer(ctx, nc, "apikey:t")
 	if err != nil {
 		t.Fatal(err)
