@@ -216,7 +216,8 @@ func (p *tab) signIn(user string) {
 // with its URL, DNS names, ports, image and replicas with health.
 func TestDashboardCatalogAndDeploy(t *testing.T) {
 	e := NewEnv(t)
-	m := e.Start()
+	hostPort := testenv.FreeTCPPort(t)
+	m := e.Start(fmt.Sprintf("MOOR_PUBLISH_PORTS=%d", hostPort))
 	e.runInput(testPassword+"\n", "user", "add", "--username", "uma", "--role", "operator")
 	p := openPage(t, m, "operator")
 
@@ -301,6 +302,12 @@ func TestDashboardCatalogAndDeploy(t *testing.T) {
 	}
 	p.check("deploy-errors")
 	p.do(js(`document.querySelector('#deploy-form [name="env.MODE"]').value = ""`))
+	// A host port out of range: the error is by the publish field.
+	p.do(js(`document.querySelector("#deploy-routing").open = true`))
+	p.setValue(`#deploy-form [name=publish]`, "99999:8080")
+	p.click(`#deploy-form button[type=submit]`)
+	p.until(`document.querySelector('#deploy-form [name=publish]').getAttribute("aria-invalid") === "true"`, "the publish field marked", 10*time.Second)
+	p.setValue(`#deploy-form [name=publish]`, fmt.Sprintf("%d:http", hostPort))
 
 	// Deploy by keyboard: type the name and press Enter.
 	name := "ui-" + randSuffix()
@@ -312,7 +319,8 @@ func TestDashboardCatalogAndDeploy(t *testing.T) {
 	c := m.WaitStatus(name, "running", 30*time.Second)
 	p.until(`document.querySelector("#c-replicas tbody tr td:nth-child(3)").textContent === "healthy"`, "the replica healthy", 30*time.Second)
 	overview := p.text("#c-overview")
-	for _, want := range []string{c.URL, c.DNS.Host, c.DNS.Container, "moor-testapp:latest", "8080/tcp", c.InternalIP, "by user:uma"} {
+	for _, want := range []string{c.URL, c.DNS.Host, c.DNS.Container, "moor-testapp:latest", "8080/tcp", c.InternalIP, "by user:uma",
+		fmt.Sprintf("127.0.0.1:%d → 8080/tcp", hostPort)} {
 		if want == "" || !strings.Contains(overview, want) {
 			t.Errorf("the overview lacks %q:\n%s", want, overview)
 		}
@@ -324,6 +332,10 @@ func TestDashboardCatalogAndDeploy(t *testing.T) {
 	href := eval[string](p, `document.querySelector("#c-overview a[target=_blank]").href`)
 	if status, body := getURL(t, href); status != 200 || !strings.Contains(body, "hello") {
 		t.Errorf("the page's URL %s: %d %q", href, status, body)
+	}
+	// The published port answers on the host.
+	if status, body := getURL(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); status != 200 || !strings.Contains(body, "hello") {
+		t.Errorf("the published port %d: %d %q", hostPort, status, body)
 	}
 	p.check("container-running")
 

@@ -123,13 +123,14 @@ function fillRouting(t) {
   const f = $("#deploy-form");
   field(f, "aliases").value = "";
   field(f, "path").value = "";
+  field(f, "publish").value = "";
   const tcp = (t.ports || []).filter((p) => p.protocol === "tcp");
   const sel = field(f, "http_port");
   sel.replaceChildren(el("option", { value: "", text: tcp.find((p) => p.http) ? `the type's (${tcp.find((p) => p.http).port})` : "none" }),
     ...tcp.map((p) => el("option", { value: String(p.port), text: `${p.port} (${p.name})` })));
   sel.closest("label").hidden = tcp.length < 2;
   $("#deploy-routing").open = false;
-  $("#deploy-routing").hidden = !tcp.length;
+  $("#deploy-routing").hidden = !(t.ports || []).length;
 }
 
 $("#deploy-form").addEventListener("submit", async (ev) => {
@@ -145,6 +146,8 @@ $("#deploy-form").addEventListener("submit", async (ev) => {
   if (aliases.length) req.aliases = aliases;
   if (field(f, "path").value.trim()) req.path = field(f, "path").value.trim();
   if (field(f, "http_port").value) req.http_port = Number(field(f, "http_port").value);
+  const publish = parsePublish(field(f, "publish").value);
+  if (publish.length) req.publish = publish;
   const submit = f.querySelector("button[type=submit]");
   submit.disabled = true;
   try {
@@ -158,3 +161,16 @@ $("#deploy-form").addEventListener("submit", async (ev) => {
     submit.disabled = false;
   }
 });
+
+// parsePublish reads "15432:5432, 127.0.0.1:8081:http" (the CLI's -p); the
+// server checks each part and names the one it refuses.
+export function parsePublish(text) {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).map((spec) => {
+    const m = spec.match(/^(?:(\[[^\]]+\]|[^:]+):)?([^:]+):([^:]+)$/);
+    if (!m) return { port: spec };
+    const port = /^\d+$/.test(m[3]) ? Number(m[3]) : m[3];
+    const out = { port, host_port: /^\d+$/.test(m[2]) ? Number(m[2]) : m[2] };
+    if (m[1]) out.host_ip = m[1].replace(/^\[|\]$/g, "");
+    return out;
+  });
+}

@@ -117,8 +117,8 @@ export function readyCount(c) {
 export function showFieldError(form, err, fallback) {
   clearFieldErrors(form);
   const name = err.field;
-  // "aliases[1]" is reported on the aliases field as a whole.
-  const input = name && (form.querySelector(`[name="${CSS.escape(name)}"]`) || form.querySelector(`[name="${CSS.escape(name.replace(/\[\d+\]$/, ""))}"]`));
+  // "aliases[1]" or "publish[0].host_port" is reported on the field as a whole.
+  const input = name && (form.querySelector(`[name="${CSS.escape(name)}"]`) || form.querySelector(`[name="${CSS.escape(name.replace(/\[\d+\].*$/, ""))}"]`));
   if (input) {
     const fold = input.closest("details");
     if (fold) fold.open = true;
