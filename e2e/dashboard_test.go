@@ -763,4 +763,14 @@ func TestDashboardAdmin(t *testing.T) {
 	p.visit("/catalog/nosuch")
 	p.waitText("#deploy-title", "No type “nosuch”", 10*time.Second)
 	p.noProblems("401", "404")
+
+	// The watch on the page is real: content the policy refuses is reported.
+	p.do(js(`document.body.append(Object.assign(document.createElement("img"), {src: "http://127.0.0.1:9/refused.png", alt: ""}))`))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(strings.Join(p.problems(), "\n"), "refused.png") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a CSP refusal went unnoticed; reported: %v", p.problems())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
