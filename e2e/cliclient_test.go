@@ -282,11 +282,23 @@ func TestCLIClient(t *testing.T) {
 		t.Fatalf("events: %s", r)
 	}
 	r = c.ok("", "events", "--kind", "container.", "--limit", "1000", "-o", "json")
-	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		var ev struct{ Seq int64 }
-		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Seq == 0 {
-			t.Fatalf("events -o json line %q: %v", l, err)
+	seqs := func(out string) []int64 {
+		var s []int64
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var ev struct{ Seq int64 }
+			if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Seq == 0 {
+				t.Fatalf("events -o json line %q: %v", l, err)
+			}
+			s = append(s, ev.Seq)
 		}
+		return s
+	}
+	seqs(r.stdout)
+	// Without --after: the latest, oldest first; with it, the first after.
+	first := seqs(c.ok("", "events", "--container", "web1", "--after", "0", "--limit", "1", "-o", "json").stdout)
+	latest := seqs(c.ok("", "events", "--container", "web1", "--limit", "2", "-o", "json").stdout)
+	if len(first) != 1 || len(latest) != 2 || latest[0] >= latest[1] || latest[0] <= first[0] {
+		t.Fatalf("events --limit 2 gave %v, the first event is %v", latest, first)
 	}
 
 	// Keys: create (the key alone on stdout), list, use, revoke.

@@ -131,11 +131,12 @@ func (a *app) eventsCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "events",
-		Short: "List moor's events, oldest first; -f follows new ones",
-		Long: `List moor's events (container changes, image pulls, keys and users),
-oldest first, after --after SEQ. With -f, keep printing events as they
-happen: from --after when given, else from now. -o json prints one JSON
-object a line (JSON Lines), with or without -f.`,
+		Short: "List moor's latest events; -f follows new ones",
+		Long: `List moor's events (container changes, image pulls, keys and users):
+the latest --limit of them, oldest first, or with --after SEQ those after
+it. With -f, keep printing events as they happen: from --after when given,
+else from now. -o json prints one JSON object a line (JSON Lines), with or
+without -f.`,
 		Example: `  moor events --limit 20
   moor events -f --container blog
   moor events --after 1200 -o json | jq .kind`,
@@ -164,7 +165,12 @@ object a line (JSON Lines), with or without -f.`,
 				return err
 			}
 			if !follow {
-				evs, err := cl.Events(a.ctx, after, limit)
+				q := domain.EventQuery{After: after, Limit: limit, Container: container, Kind: kind}
+				paging := cmd.Flags().Changed("after")
+				if !paging {
+					q.Tail = limit // the latest, not the oldest kept
+				}
+				evs, err := cl.Events(a.ctx, q)
 				if err != nil {
 					return err
 				}
@@ -173,7 +179,7 @@ object a line (JSON Lines), with or without -f.`,
 						return err
 					}
 				}
-				if len(evs) == limit {
+				if paging && len(evs) == limit {
 					fmt.Fprintf(a.stderr, "moor: more events: moor events --after %d\n", evs[len(evs)-1].Seq)
 				}
 				return nil
@@ -191,7 +197,7 @@ object a line (JSON Lines), with or without -f.`,
 	}
 	f := cmd.Flags()
 	f.Int64Var(&after, "after", 0, "only events after this `SEQ`")
-	f.IntVar(&limit, "limit", 100, "without -f: at most `N` events, 1 to 1000")
+	f.IntVar(&limit, "limit", 100, "without -f: at most `N` events (the latest, or the first after --after), 1 to 1000")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events (Ctrl-C to end)")
 	f.StringVar(&container, "container", "", "only the events of container `NAME`")
 	f.StringVar(&kind, "kind", "", "only events whose kind starts with `PREFIX`, e.g. container. or image.pull")

@@ -175,10 +175,19 @@ func (c *Client) Credentials(ctx context.Context, name string) (map[string]strin
 }
 
 // Events lists up to limit events after seq after, oldest first.
-func (c *Client) Events(ctx context.Context, after int64, limit int) ([]domain.Event, error) {
-	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+func (c *Client) Events(ctx context.Context, eq domain.EventQuery) ([]domain.Event, error) {
+	q := url.Values{"after": {strconv.FormatInt(eq.After, 10)}}
+	if eq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(eq.Limit))
+	}
+	if eq.Tail > 0 {
+		q.Set("tail", strconv.Itoa(eq.Tail))
+	}
+	if eq.Container != "" {
+		q.Set("container", eq.Container)
+	}
+	if eq.Kind != "" {
+		q.Set("kind", eq.Kind)
 	}
 	var out struct {
 		Events []domain.Event `json:"events"`
