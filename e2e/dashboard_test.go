@@ -288,7 +288,7 @@ func TestDashboardCatalogAndDeploy(t *testing.T) {
 	p.setValue(`#deploy-form [name=name]`, "-bad-")
 	p.click(`#deploy-form button[type=submit]`)
 	p.until(`document.querySelector('#deploy-form [name=name]').getAttribute("aria-invalid") === "true"`, "the name field marked", 10*time.Second)
-	msg := eval[string](p, `document.querySelector('#deploy-form [name=name]').closest("label").nextElementSibling.textContent`)
+	msg := eval[string](p, `document.querySelector('#deploy-form [name=name]').closest("label").querySelector(".field-error").textContent`)
 	if !strings.Contains(msg, "name") {
 		t.Errorf("the error next to the name field: %q", msg)
 	}

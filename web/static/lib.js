@@ -126,7 +126,10 @@ export function showFieldError(form, err, fallback) {
     input.setAttribute("aria-invalid", "true");
     const id = `${form.id}-${input.name}-error`.replace(/[^a-zA-Z0-9_-]/g, "_");
     const msg = el("p", { class: "field-error", id, text: err.message });
-    (input.closest("label") || input).after(msg);
+    // Under the control, inside its label's block (a grid cell of its own).
+    const label = input.closest("label");
+    if (label) label.append(msg);
+    else input.after(msg);
     input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), id].filter(Boolean).join(" "));
     input.focus();
     return;
