@@ -60,7 +60,12 @@ type Container struct {
 	// a change is done when it reaches the change's generation.
 	ObservedGeneration int64 `json:"observed_generation"`
 	// RestartAt asks for every replica started before it to be restarted.
-	RestartAt  time.Time  `json:"-"`
+	RestartAt time.Time `json:"-"`
+	// RedeployAt is a redeploy asked for and not finished yet: its replicas
+	// are replaced (config_version rose with it); PullAt, its image is to be
+	// pulled again first.
+	RedeployAt time.Time  `json:"-"`
+	PullAt     time.Time  `json:"-"`
 	Instances  []Instance `json:"instances"`
 	Ports      []Port     `json:"ports"`
 	DNS        DNSNames   `json:"dns"`
