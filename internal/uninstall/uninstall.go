@@ -204,7 +204,7 @@ func removeNetwork(ctx context.Context, eng Networks, name string, patience time
 
 // Owner is an installation found on a runtime by its owner label.
 type Owner struct {
-	ID                           string
+	ID                            string
 	Containers, Volumes, Networks int
 }
 

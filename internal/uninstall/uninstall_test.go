@@ -45,7 +45,10 @@ func (f *fakeEngine) List(ctx context.Context, labels map[string]string) ([]doma
 	}
 	return out, nil
 }
-func (f *fakeEngine) Remove(ctx context.Context, id string) error { delete(f.containers, id); return nil }
+func (f *fakeEngine) Remove(ctx context.Context, id string) error {
+	delete(f.containers, id)
+	return nil
+}
 func (f *fakeEngine) ListVolumes(ctx context.Context, labels map[string]string) ([]string, error) {
 	return names(f.volumes, labels), nil
 }
