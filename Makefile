@@ -10,6 +10,7 @@
 #                  before it is reported stuck with every goroutine's stack
 #                  (default 3m, 6m with -race; 0 turns it off, e.g. in a debugger)
 #   PGDIR=.moor/pg where make run keeps its PostgreSQL cluster
+#   YES=1          make distclean removes make run's Docker objects without asking
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -102,9 +103,38 @@ pg-stop:
 clean:
 	rm -rf bin
 
-# Also stops and deletes make run's database. The secret key file (.moor/secret.key
-# unless configured otherwise) stays: it may seal credentials in another database.
-distclean: clean
+# First removes what make run's moor created on Docker (bin/moor uninstall:
+# its containers, volumes and network, listed, then a confirmation on a
+# terminal; YES=1 confirms without one), then stops and deletes make run's
+# database. When the uninstall is refused, declined or does not finish, the
+# database stays: it is what says which Docker objects are this
+# installation's. Stop make run's moor first (uninstall refuses while it
+# runs). With MOOR_DATABASE_URL set, that database's installation is
+# uninstalled (the database itself is not deleted). Without a database, the
+# installations found on Docker are listed with the command that removes
+# what each left (bin/moor uninstall --owner ID). The secret key file
+# (.moor/secret.key unless configured otherwise) stays: it may seal
+# credentials in another database.
+YES ?=
+distclean: build
+	@datadir=$$(cat '$(PGDIR)/datadir' 2>/dev/null || echo '$(PGDIR)'); \
+	if [ -n "$${MOOR_DATABASE_URL:-}" ]; then \
+		url=$$MOOR_DATABASE_URL; \
+	elif [ -f "$$datadir/data/PG_VERSION" ]; then \
+		url=$$(scripts/pg.sh start '$(PGDIR)'); \
+	else \
+		url=''; \
+	fi; \
+	if [ -n "$$url" ]; then \
+		if ! MOOR_DATABASE_URL=$$url bin/moor uninstall $(if $(YES),--yes); then \
+			echo "moor: make distclean stopped: the database in $(PGDIR) is kept (make distclean YES=1 confirms without a terminal;"; \
+			echo "moor: to delete it anyway, leaving the Docker objects: make pg-stop && rm -rf $(PGDIR))"; \
+			exit 1; \
+		fi; \
+	else \
+		echo "moor: no database in $(PGDIR): nothing tells which Docker objects were make run's."; \
+		MOOR_DATABASE_URL= bin/moor uninstall 2>&1 | sed 's/^moor: //' || true; \
+	fi
 	scripts/pg.sh stop '$(PGDIR)'
 	if [ -f '$(PGDIR)/datadir' ]; then rm -rf "$$(cat '$(PGDIR)/datadir')"; fi
-	rm -rf '$(PGDIR)'
+	rm -rf '$(PGDIR)' bin

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,17 @@ func decode(r *http.Request, v any) error {
 		}
 	}
 	return decodeJSON(http.MaxBytesReader(nil, r.Body, MaxBodyBytes), v)
+}
+
+// decodeOptional is decode for a body that may be left out (no body, or
+// an empty one): v keeps its zero value then.
+func decodeOptional(r *http.Request, v any) error {
+	body := bufio.NewReader(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	if _, err := body.Peek(1); err == io.EOF {
+		return nil
+	}
+	r.Body = io.NopCloser(body)
+	return decode(r, v)
 }
 
 func decodeJSON(body io.Reader, v any) error {

@@ -21,9 +21,11 @@ type op struct {
 	summary string
 	query   []param
 	body    any // request body, a value of its Go type; nil: none
-	status  int // success status
-	resp    any // response body, a value of its Go type; nil: none
-	text    bool
+	// optional: the body may be left out (its fields' zero values apply)
+	optional bool
+	status   int // success status
+	resp     any // response body, a value of its Go type; nil: none
+	text     bool
 }
 
 type param struct {
@@ -134,6 +136,8 @@ var ops = map[string]op{
 	"POST /api/v1/containers/{name}/stop":    {summary: "Stop (replicas drained from Traefik first)", status: 202, resp: domain.Container{}},
 	"POST /api/v1/containers/{name}/restart": {summary: "Rolling restart, one replica at a time", status: 202, resp: domain.Container{}},
 	"POST /api/v1/containers/{name}/scale":   {summary: "Change the number of replicas", body: scaleReq{}, status: 202, resp: domain.Container{}},
+	"POST /api/v1/containers/{name}/redeploy": {summary: "Replace every replica, one at a time (the body is optional); pull: pull the image again first, even if present (a moved tag)",
+		body: domain.RedeployRequest{}, optional: true, status: 202, resp: domain.Container{}},
 	"GET /api/v1/containers/{name}/logs": {summary: "Logs (text)", query: []param{{"tail", "integer", "lines, 1-10000 (200)"},
 		{"replica", "integer", "replica index (0)"}, {"follow", "boolean", "then stream new lines until the replica stops or the client leaves (counts as one of the key's websockets)"}}, status: 200, text: true},
 	"GET /api/v1/containers/{name}/history": {summary: "Deployment history (kept after removal)",
@@ -222,7 +226,7 @@ func OpenAPI(version string) map[string]any {
 			operation["parameters"] = params
 		}
 		if o.body != nil {
-			operation["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			operation["requestBody"] = map[string]any{"required": !o.optional, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(o.body))}}}
 		}
 		item[strings.ToLower(rt.method)] = operation

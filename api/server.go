@@ -30,6 +30,7 @@ type Lifecycle interface {
 	Start(ctx context.Context, name string) (domain.Container, error)
 	Stop(ctx context.Context, name string) (domain.Container, error)
 	Restart(ctx context.Context, name string) (domain.Container, error)
+	Redeploy(ctx context.Context, name string, pull bool) (domain.Container, error)
 	Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error)
 	Scale(ctx context.Context, name string, replicas int) (domain.Container, error)
 	Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error)
@@ -127,6 +128,7 @@ var routes = []route{
 	{"POST", "/api/v1/containers/{name}/stop", domain.RoleOperator, (*Server).stopContainer},
 	{"POST", "/api/v1/containers/{name}/restart", domain.RoleOperator, (*Server).restartContainer},
 	{"POST", "/api/v1/containers/{name}/scale", domain.RoleOperator, (*Server).scaleContainer},
+	{"POST", "/api/v1/containers/{name}/redeploy", domain.RoleOperator, (*Server).redeployContainer},
 	{"GET", "/api/v1/containers/{name}/logs", domain.RoleOperator, (*Server).containerLogs},
 	{"GET", "/api/v1/containers/{name}/history", domain.RoleViewer, (*Server).containerHistory},
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
@@ -400,6 +402,15 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.Lifecycle.Restart(r.Context(), mux.Vars(r)["name"])
+	return accepted(w, c, err)
+}
+
+func (s *Server) redeployContainer(w http.ResponseWriter, r *http.Request) error {
+	var req domain.RedeployRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return err
+	}
+	c, err := s.Lifecycle.Redeploy(r.Context(), mux.Vars(r)["name"], req.Pull)
 	return accepted(w, c, err)
 }
 

@@ -275,7 +275,31 @@ func TestCLIClient(t *testing.T) {
 	if got, _ := m.Get("web1"); len(got.Instances) != 2 || got.Instances[0].Status != "running" || got.Instances[1].Status != "running" {
 		t.Fatalf("after scale --wait: %+v", got.Instances)
 	}
-	c.ok("", "restart", "web1")
+	// restart --wait returns once every replica was restarted and takes
+	// traffic again (the status stays running throughout: the generation
+	// the restart's answer carried decides).
+	restartedAfter := time.Now()
+	if r := c.ok("", "restart", "web1", "--wait"); !strings.Contains(r.stdout, "web1: running") {
+		t.Fatalf("restart --wait: %s", r)
+	}
+	_, raw := m.Do("GET", "/api/v1/containers/web1", nil)
+	var gens struct {
+		G         int64 `json:"generation"`
+		OG        int64 `json:"observed_generation"`
+		Instances []struct {
+			DockerID string `json:"docker_id"`
+			Status   string `json:"status"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal(raw, &gens); err != nil || gens.OG != gens.G || len(gens.Instances) != 2 {
+		t.Fatalf("after restart --wait: %s", raw)
+	}
+	for _, in := range gens.Instances {
+		started, err := time.Parse(time.RFC3339Nano, docker(t, "inspect", "-f", "{{.State.StartedAt}}", in.DockerID))
+		if err != nil || in.Status != "running" || !started.After(restartedAfter.Add(-time.Second)) {
+			t.Fatalf("replica %s after restart --wait: %s, started %v (%v)", in.DockerID, in.Status, started, err)
+		}
+	}
 
 	// events: a table, and JSON lines.
 	if r := c.ok("", "events", "--container", "web1", "--limit", "1000"); !strings.Contains(r.stdout, "container.scale_requested") {

@@ -514,6 +514,16 @@ func TestDashboardContainerPage(t *testing.T) {
 	p.click(`#c-actions button[data-action=restart]`)
 	p.until(`window.__states.includes("restarting")`, "restarting shown", 10*time.Second)
 	p.waitText("#c-status", "running", 60*time.Second)
+
+	// Redeploy: a new Docker container, "redeploying" meanwhile.
+	oldID := eval[string](p, `document.querySelector("#c-replicas tbody tr td:nth-child(5) code").title`)
+	p.recordStates("#c-status")
+	p.click(`#c-actions button[data-action=redeploy]`)
+	p.until(fmt.Sprintf(`document.querySelector("#c-replicas tbody tr td:nth-child(5) code").title !== %q && document.querySelector("#c-status").textContent === "running"`, oldID),
+		"the replica replaced", 90*time.Second)
+	if s := p.states(); !slicesContains(s, "redeploying") {
+		t.Errorf("the pill went %v: no redeploying", s)
+	}
 	p.setValue(`#scale-form [name=replicas]`, "21")
 	p.do(js(`document.querySelector("#scale-form [name=replicas]").removeAttribute("max")`))
 	p.click(`#scale-form button[type=submit]`)

@@ -105,6 +105,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	call("POST", "/api/v1/containers/"+name+"/stop", nil, 202)
 	call("POST", "/api/v1/containers/"+name+"/start", nil, 202)
 	call("POST", "/api/v1/containers/"+name+"/restart", nil, 202)
+	call("POST", "/api/v1/containers/"+name+"/redeploy", map[string]any{"pull": false}, 202)
 	call("GET", "/api/v1/events?after=0&limit=1000", nil, 200)
 	call("POST", "/api/v1/apikeys", map[string]any{"name": "oa-key", "role": "viewer"}, 201)
 	call("GET", "/api/v1/apikeys", nil, 200)

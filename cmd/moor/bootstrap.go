@@ -61,7 +61,7 @@ func (s flagCommandSpec) printUsage(fs *flag.FlagSet) {
 			line += " " + name
 		}
 		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
-		if f.DefValue != "" && f.DefValue != "0" && f.Name != "database-url" {
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.Name != "database-url" {
 			line += fmt.Sprintf(" (default %q)", f.DefValue)
 		}
 		fmt.Fprintln(w, line)
@@ -129,6 +129,9 @@ func (a *app) serverCommands() []*cobra.Command {
 	userCmd.AddCommand(a.flagCommand(userSpec, "Add a user; the password is read from stdin", func(args []string, usage io.Writer) error {
 		return userAdd(args, usage, a.stdin, a.stdout, a.stderr)
 	}))
+	uninstallCmd := a.flagCommand(uninstallSpec, "Remove what this installation created on Docker (asks first)", func(args []string, usage io.Writer) error {
+		return runUninstall(args, usage, uninstallIO{stdin: a.stdin, tty: isTerminal(a.stdin), stdout: a.stdout, stderr: a.stderr})
+	})
 	versionCmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version (also: moor --version)",
@@ -138,5 +141,5 @@ func (a *app) serverCommands() []*cobra.Command {
 			return nil
 		},
 	}
-	return []*cobra.Command{serveCmd, migrateCmd, apikeyCmd, userCmd, versionCmd}
+	return []*cobra.Command{serveCmd, migrateCmd, apikeyCmd, userCmd, uninstallCmd, versionCmd}
 }

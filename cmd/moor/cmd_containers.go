@@ -28,8 +28,8 @@ func (a *app) containerCommands() []*cobra.Command {
 		a.lsCommand(), a.inspectCommand(), a.deployCommand(),
 		a.changeCommand("start", "Start stopped containers", "running"),
 		a.changeCommand("stop", "Stop containers (their volumes stay)", "stopped"),
-		a.changeCommand("restart", "Restart containers", ""),
-		a.scaleCommand(), a.updateCommand(), a.rmCommand(), a.logsCommand(), a.historyCommand(), a.credsCommand(),
+		a.changeCommand("restart", "Restart every replica, one at a time", "running"),
+		a.scaleCommand(), a.updateCommand(), a.redeployCommand(), a.rmCommand(), a.logsCommand(), a.historyCommand(), a.credsCommand(),
 	}
 }
 
@@ -349,7 +349,13 @@ func (a *app) changeCommand(action, short string, want domain.Status) *cobra.Com
 					return err
 				}
 				if w != nil {
-					if c, err = w.wait(waitGoal{name: name, status: want, since: c.UpdatedAt, replicas: c.Replicas, timeout: timeout}); err != nil {
+					goal := waitGoal{name: name, status: want, since: c.UpdatedAt, replicas: c.Replicas, timeout: timeout}
+					if action == "restart" {
+						// The status stays running throughout: the restart
+						// is done once moor made its generation real.
+						goal.generation = c.Generation
+					}
+					if c, err = w.wait(goal); err != nil {
 						return err
 					}
 				}
@@ -416,7 +422,7 @@ func (a *app) scaleCommand() *cobra.Command {
 				if c.DesiredState == domain.DesiredStopped {
 					want = domain.StatusStopped
 				}
-				if c, err = w.wait(waitGoal{name: c.Name, status: want, since: c.UpdatedAt, replicas: n, timeout: timeout}); err != nil {
+				if c, err = w.wait(waitGoal{name: c.Name, status: want, since: c.UpdatedAt, replicas: n, generation: c.Generation, timeout: timeout}); err != nil {
 					return err
 				}
 			}
@@ -499,6 +505,55 @@ func (a *app) updateCommand() *cobra.Command {
 	f.BoolVar(&noPublish, "no-publish", false, "publish no port on the host any more")
 	f.IntVar(&replicas, "replicas", 1, "the number of replicas, `N`")
 	f.BoolVar(&wait, "wait", false, "wait until every replica runs again")
+	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
+	addOutput(cmd, &out, "the container as the API shows it")
+	return cmd
+}
+
+func (a *app) redeployCommand() *cobra.Command {
+	var pull, wait bool
+	var timeout time.Duration
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:   "redeploy NAME",
+		Short: "Replace every replica, one at a time; --pull pulls the image again first",
+		Long: `Replace every replica of a container by a new one, one at a time as an
+update does (each out of the routes until its successor is ready). With
+--pull, moor pulls the image again first, even if the engine has it, so a
+tag that moved (:latest) gets the new image; an image built or loaded on
+the engine, from no registry, is not pulled (moor says so) and the
+replicas are replaced with it. A stopped container is started.`,
+		Example:           `  moor redeploy blog --pull --wait`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeOneContainer,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(a.ctx, timeout)
+			defer cancel()
+			var w *waiter
+			if wait {
+				w = a.newWaiter(ctx, cl)
+				defer w.close()
+			}
+			c, err := cl.Redeploy(a.ctx, args[0], pull)
+			if err != nil {
+				return err
+			}
+			if w != nil {
+				if c, err = w.wait(waitGoal{name: c.Name, status: domain.StatusRunning, since: c.UpdatedAt, replicas: c.Replicas,
+					generation: c.Generation, timeout: timeout}); err != nil {
+					return err
+				}
+			}
+			return a.printResult(c, out, wait)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&pull, "pull", false, "pull the image again first, even if the engine has it")
+	f.BoolVar(&wait, "wait", false, "follow the pull and wait until every replica is new and ready")
 	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
 	addOutput(cmd, &out, "the container as the API shows it")
 	return cmd

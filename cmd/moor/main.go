@@ -248,6 +248,14 @@ func serve(args []string, usage, stderr io.Writer) error {
 	defer docker.Close()
 	locker := st.NewLocker()
 	defer locker.Close()
+	// Held from the start: moor uninstall sees this server and refuses,
+	// and this server refuses to start while an uninstall runs.
+	if err := locker.Hold(ctx); err != nil {
+		if errors.Is(err, store.ErrUninstalling) {
+			return fmt.Errorf("%w: start moor again once it is done", store.ErrUninstalling)
+		}
+		return err
+	}
 
 	rc := reconciler.New(st, docker, locker, box, reconciler.Config{
 		InstallationID: installation, Network: c.Network, ContainerZone: c.ContainerZone,

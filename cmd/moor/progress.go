@@ -296,12 +296,20 @@ type pullEvent struct {
 	Status  string `json:"status"`
 	Current int64  `json:"current"`
 	Total   int64  `json:"total"`
+	// Local: the image was not pulled again (built or loaded on the
+	// engine, from no registry); Status says so.
+	Local bool `json:"local"`
 }
 
 // pull takes one image.pull event.
 func (p *progress) pull(ev domain.Event) {
 	var e pullEvent
 	if json.Unmarshal(ev.Data, &e) != nil || e.Image == "" {
+		return
+	}
+	if e.Local {
+		// Asked to pull again an image no registry has: said, not pulled.
+		p.stepf("%s: %s", ev.Container, e.Status)
 		return
 	}
 	ps := p.pulls[e.Image]

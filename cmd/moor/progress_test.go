@@ -111,6 +111,13 @@ func TestWaitCheck(t *testing.T) {
 		{"running before the change", waitGoal{status: "stopped", since: t0}, domain.Container{Status: "running", UpdatedAt: t0}, false, 0},
 		{"stopped", waitGoal{status: "stopped", since: t0}, domain.Container{Status: "stopped", DesiredState: "stopped", UpdatedAt: t0.Add(time.Second)}, true, 0},
 		{"stopped outside", waitGoal{status: "running", replicas: 1, since: t0}, domain.Container{Status: "stopped", DesiredState: "stopped", UpdatedAt: t0.Add(time.Second)}, false, exitFailed},
+		// A restart (or redeploy) keeps the status running: its generation decides.
+		{"restart under way", waitGoal{status: "running", replicas: 1, since: t0, generation: 5},
+			domain.Container{Status: "running", Generation: 5, ObservedGeneration: 4, UpdatedAt: t0.Add(time.Second), Instances: []domain.Instance{running}}, false, 0},
+		{"restart done", waitGoal{status: "running", replicas: 1, since: t0, generation: 5},
+			domain.Container{Status: "running", Generation: 5, ObservedGeneration: 5, UpdatedAt: t0.Add(time.Second), Instances: []domain.Instance{running}}, true, 0},
+		{"restart done, replica not ready yet", waitGoal{status: "running", replicas: 1, since: t0, generation: 5},
+			domain.Container{Status: "running", Generation: 5, ObservedGeneration: 5, UpdatedAt: t0.Add(time.Second), Instances: []domain.Instance{starting}}, false, 0},
 	} {
 		w := &waiter{progress: newProgress(&bytes.Buffer{}, false)}
 		c.goal.name = "blog"
@@ -119,5 +126,18 @@ func TestWaitCheck(t *testing.T) {
 		if done != c.done || exitCode(err) != c.code {
 			t.Errorf("%s: done %v, err %v; want %v, exit %d", c.name, done, err, c.done, c.code)
 		}
+	}
+}
+
+// TestProgressLocalImage: a pull asked of an image no registry has is one
+// line saying so, no bar.
+func TestProgressLocalImage(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, true)
+	data, _ := json.Marshal(map[string]any{"image": "app:dev", "status": "Not pulled: app:dev was built on this engine", "local": true})
+	p.pull(domain.Event{Kind: "image.pull", Container: "blog", Data: data})
+	p.end()
+	if b.String() != "blog: Not pulled: app:dev was built on this engine\n" {
+		t.Fatalf("got %q", b.String())
 	}
 }

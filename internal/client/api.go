@@ -92,6 +92,14 @@ func (c *Client) Restart(ctx context.Context, name string) (domain.Container, er
 	return c.action(ctx, name, "restart")
 }
 
+// Redeploy replaces every replica, one at a time; with pull the image is
+// pulled again first.
+func (c *Client) Redeploy(ctx context.Context, name string, pull bool) (domain.Container, error) {
+	var out domain.Container
+	err := c.do(ctx, "POST", "/api/v1/containers/"+seg(name)+"/redeploy", nil, domain.RedeployRequest{Pull: pull}, &out)
+	return out, err
+}
+
 func (c *Client) action(ctx context.Context, name, action string) (domain.Container, error) {
 	var out domain.Container
 	err := c.do(ctx, "POST", "/api/v1/containers/"+seg(name)+"/"+action, nil, nil, &out)

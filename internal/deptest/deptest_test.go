@@ -59,7 +59,7 @@ func TestCoreUsesNoAdapter(t *testing.T) {
 	core := []string{
 		module + "/api", module + "/dnsserver", module + "/provider", module + "/web",
 		module + "/internal/lifecycle", module + "/internal/reconciler", module + "/internal/catalog",
-		module + "/internal/auth", module + "/internal/webhook", module + "/internal/metrics",
+		module + "/internal/auth", module + "/internal/webhook", module + "/internal/metrics", module + "/internal/uninstall",
 	}
 	forbidden := []string{
 		module + "/internal/store", module + "/internal/engine",

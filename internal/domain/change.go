@@ -51,6 +51,9 @@ const (
 	ActionRestart Action = "restart"
 	ActionRemove  Action = "remove"
 	ActionScale   Action = "scale"
+	// ActionRedeploy replaces every replica (and with Pull, pulls the image
+	// again first).
+	ActionRedeploy Action = "redeploy"
 )
 
 // Change is one Action with its arguments.
@@ -58,6 +61,14 @@ type Change struct {
 	Action      Action
 	Replicas    int  // ActionScale
 	KeepVolumes bool // ActionRemove
+	Pull        bool // ActionRedeploy
+}
+
+// RedeployRequest is the body of POST /api/v1/containers/{name}/redeploy.
+type RedeployRequest struct {
+	// Pull pulls the image again before the replicas are replaced, even
+	// when the engine has it: a tag such as :latest may have moved.
+	Pull bool `json:"pull,omitempty"`
 }
 
 // Cause says, in a form code can test, why a container has its status;
@@ -91,6 +102,11 @@ type Observation struct {
 	// RestartDone clears a pending restart requested at this time (a newer
 	// request stays pending).
 	RestartDone time.Time
+	// RedeployDone finishes a redeploy requested at this time: recorded as
+	// "container.redeployed" (a newer request stays pending). PullDone
+	// clears its pull, done.
+	RedeployDone time.Time
+	PullDone     time.Time
 	// Event, when set, is written to history and as event "container.<Event>".
 	Event string
 	Data  any

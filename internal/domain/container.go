@@ -61,9 +61,14 @@ type Container struct {
 	// a change is done when it reaches the change's generation.
 	ObservedGeneration int64 `json:"observed_generation"`
 	// RestartAt asks for every replica started before it to be restarted.
-	RestartAt time.Time  `json:"-"`
-	Instances []Instance `json:"instances"`
-	Ports     []Port     `json:"ports"`
+	RestartAt time.Time `json:"-"`
+	// RedeployAt is a redeploy asked for and not finished yet: its replicas
+	// are replaced (config_version rose with it); PullAt, its image is to be
+	// pulled again first.
+	RedeployAt time.Time  `json:"-"`
+	PullAt     time.Time  `json:"-"`
+	Instances  []Instance `json:"instances"`
+	Ports      []Port     `json:"ports"`
 	// Published are the ports published on the host.
 	Published  []PublishedPort `json:"published"`
 	DNS        DNSNames        `json:"dns"`

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"strconv"
 	"time"
 )
@@ -158,3 +159,37 @@ func (e *PullError) Error() string {
 }
 
 func (e *PullError) Unwrap() error { return e.Err }
+
+// NameTakenError is a runtime name held by an instance that is not the one
+// being created: another moor installation's (Owner is its LabelOwner),
+// one of this installation's that is not this container's, or one made by
+// hand (Owner ""). It unwraps to ErrConflict.
+type NameTakenError struct {
+	Name      string // the runtime's name, e.g. moor-blog-0
+	RuntimeID string // the holder's runtime id
+	Owner     string // the holder's LabelOwner ("": not made by moor)
+	ID        string // the holder's LabelID
+}
+
+func (e *NameTakenError) Error() string {
+	holder := "a container not made by moor"
+	if e.Owner != "" {
+		holder = "moor installation " + e.Owner
+	}
+	return "the name " + e.Name + " is taken by container " + shortID(e.RuntimeID) + " of " + holder
+}
+
+func (e *NameTakenError) Unwrap() error { return ErrConflict }
+
+// shortID is a runtime id as docker ps shows it.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// ErrLocalImage: an image asked to be pulled again exists on the engine
+// only (built or loaded there, never pulled or pushed: no registry digest),
+// so there is nothing to pull it from; the local image is used.
+var ErrLocalImage = errors.New("image is local to the engine")

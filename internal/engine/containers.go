@@ -26,7 +26,8 @@ import (
 // Create creates the container spec describes (without starting it) and
 // returns its ID. If a container named spec.Name exists and carries the same
 // domain.LabelID value (a retry after a crash), its ID is returned; a container of
-// that name that belongs to something else wraps domain.ErrConflict.
+// that name that belongs to something else is a *domain.NameTakenError
+// (domain.ErrConflict) naming its holder.
 // A missing image wraps domain.ErrNotFound.
 func (d *Docker) Create(ctx context.Context, spec domain.InstanceSpec) (string, error) {
 	opts, err := createOptions(spec)
@@ -60,8 +61,9 @@ func (d *Docker) Create(ctx context.Context, spec domain.InstanceSpec) (string, 
 	if strings.TrimPrefix(existing.Container.Name, "/") == spec.Name && want != "" && labels[domain.LabelID] == want {
 		return existing.Container.ID, nil
 	}
-	return "", fmt.Errorf("create container %s: the name is taken by container %.12s (%s=%q): %w",
-		spec.Name, existing.Container.ID, domain.LabelID, labels[domain.LabelID], domain.ErrConflict)
+	// Whose it is, in domain terms: the caller words the way out.
+	return "", fmt.Errorf("create container %s: %w", spec.Name, &domain.NameTakenError{
+		Name: spec.Name, RuntimeID: existing.Container.ID, Owner: labels[domain.LabelOwner], ID: labels[domain.LabelID]})
 }
 
 func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, error) {

@@ -249,6 +249,11 @@ func TestContainerLifecycle(t *testing.T) {
 		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("Create with another %s = %v; want ErrConflict", domain.LabelID, err)
 		}
+		// The holder is named in domain terms: its owner and id labels.
+		var nt *domain.NameTakenError
+		if !errors.As(err, &nt) || nt.Name != name || nt.RuntimeID != id || nt.ID != moorID || nt.Owner != spec.Labels[domain.LabelOwner] {
+			t.Fatalf("Create with another %s = %#v; want a NameTakenError naming %s", domain.LabelID, err, id)
+		}
 		noID := spec
 		noID.Labels = testLabels()
 		if _, err := d.Create(ctx, noID); !errors.Is(err, domain.ErrConflict) {

@@ -167,6 +167,11 @@ func (d *Docker) EnsureImage(ctx context.Context, image string, progress func(do
 		return wrap("inspect image "+image, err)
 	}
 
+	return d.pull(ctx, image, progress)
+}
+
+// pull pulls image, reporting progress, and checks it is there after.
+func (d *Docker) pull(ctx context.Context, image string, progress func(domain.PullProgress)) error {
 	d.log.Info("pulling image", "image", image)
 	resp, err := d.cli.ImagePull(ctx, image, client.ImagePullOptions{})
 	if err != nil {
@@ -247,4 +252,60 @@ func isMissingImageMessage(msg string) bool {
 		}
 	}
 	return strings.Contains(msg, "manifest for ") && strings.Contains(msg, " not found")
+}
+
+// ListNetworks returns the names of the networks that carry all labels (an
+// empty value matches any value), sorted.
+func (d *Docker) ListNetworks(ctx context.Context, labels map[string]string) ([]string, error) {
+	res, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: labelFilters(labels)})
+	if err != nil {
+		return nil, wrap("list networks", err)
+	}
+	names := make([]string, 0, len(res.Items))
+	for _, n := range res.Items {
+		if hasLabels(n.Labels, labels) {
+			names = append(names, n.Name)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// RemoveNetwork removes the network name; a missing network is not an
+// error. A network still used by containers wraps domain.ErrConflict and
+// names them, so the caller can say what holds it.
+func (d *Docker) RemoveNetwork(ctx context.Context, name string) error {
+	_, err := d.cli.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if res, ierr := d.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); ierr == nil && len(res.Network.Containers) > 0 {
+		var users []string
+		for _, ep := range res.Network.Containers {
+			users = append(users, ep.Name)
+		}
+		slices.Sort(users)
+		return fmt.Errorf("remove network %s: still used by %s: %w", name, strings.Join(users, ", "), domain.ErrConflict)
+	}
+	return wrap("remove network "+name, err)
+}
+
+// PullImage pulls image again even when it is present (a tag such as
+// :latest may have moved in its registry), calling progress for every
+// message of the pull. An image present only on this engine (built or
+// loaded there: no registry digest) is not pulled: there is no registry to
+// ask, and pulling its name could replace a local build with another
+// image; that wraps domain.ErrLocalImage. Failures are as EnsureImage's.
+func (d *Docker) PullImage(ctx context.Context, image string, progress func(domain.PullProgress)) error {
+	if image == "" {
+		return fmt.Errorf("pull image: %w", domain.Invalid("image", "is required"))
+	}
+	res, err := d.cli.ImageInspect(ctx, image)
+	switch {
+	case err == nil && len(res.RepoDigests) == 0:
+		return fmt.Errorf("image %s was built or loaded on this engine and comes from no registry: %w", image, domain.ErrLocalImage)
+	case err != nil && !cerrdefs.IsNotFound(err):
+		return wrap("inspect image "+image, err)
+	}
+	return d.pull(ctx, image, progress)
 }

@@ -364,6 +364,13 @@ func (s *Service) Restart(ctx context.Context, name string) (domain.Container, e
 	return s.change(ctx, name, domain.Change{Action: domain.ActionRestart})
 }
 
+// Redeploy asks for every replica to be replaced, one at a time as a
+// rolling update does, with the image pulled again first when pull (a tag
+// such as :latest may have moved). A stopped container is started.
+func (s *Service) Redeploy(ctx context.Context, name string, pull bool) (domain.Container, error) {
+	return s.change(ctx, name, domain.Change{Action: domain.ActionRedeploy, Pull: pull})
+}
+
 // Remove asks for the container to go; its volumes stay only if keepVolumes.
 func (s *Service) Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error) {
 	return s.change(ctx, name, domain.Change{Action: domain.ActionRemove, KeepVolumes: keepVolumes})

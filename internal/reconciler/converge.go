@@ -100,7 +100,11 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing m
 		r.present.Store("network:"+r.cfg.Network, struct{}{})
 	}
 	r.step("network")
-	if _, ok := r.present.Load("image:" + c.Image); ok {
+	if !c.PullAt.IsZero() {
+		if err := r.pullAgain(ctx, c); err != nil {
+			return false, err
+		}
+	} else if _, ok := r.present.Load("image:" + c.Image); ok {
 		cached = true
 	} else {
 		progress, stop := r.pullProgress(ctx, c)
@@ -127,6 +131,33 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing m
 	}
 	r.step("volumes")
 	return cached, nil
+}
+
+// pullAgain pulls c's image again for a redeploy that asked for it (a tag
+// such as :latest may have moved), then records the pull done, so a later
+// pass of the same redeploy does not pull again (a crash before that
+// record pulls once more: harmless). An image local to the engine is not
+// pulled, and an image.pull event says so where the pull's progress would
+// be: the redeploy goes on with the local image.
+func (r *Reconciler) pullAgain(ctx context.Context, c domain.Container) error {
+	progress, stop := r.pullProgress(ctx, c)
+	err := r.engine.PullImage(ctx, c.Image, progress)
+	stop()
+	switch {
+	case errors.Is(err, domain.ErrLocalImage):
+		if _, err := r.store.AppendEvent(ctx, "image.pull", c.ID, c.Name, map[string]any{
+			"image": c.Image, "local": true,
+			"status": "Not pulled: " + c.Image + " was built or loaded on this engine and comes from no registry; the replicas are replaced with the local image",
+		}); err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("image %s: %w", c.Image, err)
+	}
+	r.present.Store("image:"+c.Image, struct{}{})
+	return r.store.RecordObservation(ctx, domain.Observation{
+		ID: c.ID, Name: c.Name, Status: c.Status, Cause: c.StatusCause, Reason: c.StatusReason, PullDone: c.PullAt,
+	})
 }
 
 // forgetPresent makes the next pass check c's network and image again.

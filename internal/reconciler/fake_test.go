@@ -150,6 +150,13 @@ func (s *memStore) RecordObservation(ctx context.Context, o domain.Observation) 
 	if !o.RestartDone.IsZero() && c.RestartAt.Equal(o.RestartDone) {
 		c.RestartAt = time.Time{}
 	}
+	if !o.PullDone.IsZero() && c.PullAt.Equal(o.PullDone) {
+		c.PullAt = time.Time{}
+	}
+	if !o.RedeployDone.IsZero() && c.RedeployAt.Equal(o.RedeployDone) {
+		c.RedeployAt = time.Time{}
+		s.appendLocked("container.redeployed", c.ID, c.Name, nil)
+	}
 	if o.Instances != nil {
 		c.Instances = slices.Clone(o.Instances)
 		c.InternalIP = ""
@@ -314,7 +321,8 @@ func (e *fakeEngine) Create(ctx context.Context, spec domain.InstanceSpec) (stri
 			if st.Labels[domain.LabelID] == spec.Labels[domain.LabelID] {
 				return st.RuntimeID, nil
 			}
-			return "", fmt.Errorf("name %s taken: %w", spec.Name, domain.ErrConflict)
+			return "", fmt.Errorf("create %s: %w", spec.Name, &domain.NameTakenError{
+				Name: spec.Name, RuntimeID: st.RuntimeID, Owner: st.Labels[domain.LabelOwner], ID: st.Labels[domain.LabelID]})
 		}
 	}
 	e.next++
@@ -467,6 +475,24 @@ func (e *fakeEngine) EnsureImage(ctx context.Context, image string, progress fun
 		return fmt.Errorf("pull %s: manifest unknown: %w", image, domain.ErrNotFound)
 	}
 	progress(domain.PullProgress{ID: "l1", Status: "Downloading", Current: 1, Total: 2})
+	progress(domain.PullProgress{ID: "l1", Status: "Pull complete"})
+	progress(domain.PullProgress{ID: image, Status: "Status: Downloaded newer image for " + image})
+	e.images[image] = true
+	return nil
+}
+
+func (e *fakeEngine) PullImage(ctx context.Context, image string, progress func(domain.PullProgress)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.call("PullImage"); err != nil {
+		return err
+	}
+	if e.images[image] && !e.known[image] {
+		return fmt.Errorf("image %s: %w", image, domain.ErrLocalImage)
+	}
+	if !e.known[image] {
+		return fmt.Errorf("pull %s: manifest unknown: %w", image, domain.ErrNotFound)
+	}
 	progress(domain.PullProgress{ID: "l1", Status: "Pull complete"})
 	progress(domain.PullProgress{ID: image, Status: "Status: Downloaded newer image for " + image})
 	e.images[image] = true

@@ -278,7 +278,7 @@ func (r *Reconciler) recordFailure(ctx context.Context, c domain.Container, err 
 	r.failures[c.ID] = rs
 	r.mu.Unlock()
 	r.after(c.ID, delay)
-	what := explain(c, err)
+	what := r.explain(c, err)
 	reason := fmt.Sprintf("%s; moor tries again in %s, at %s UTC (attempt %d)", what, delay, retryAt.Format(time.TimeOnly), attempt+1)
 	// The same failure again is a retry, not a new failure: its event says
 	// so (the reason still moves on, with the next try's time).
@@ -313,12 +313,27 @@ func vanished(err error) error {
 // explain words c's failure for its status: what happened and, where moor
 // knows, what to do. Pull failures word themselves (domain.PullError), and
 // so do taken host ports (domain.PortInUseError), given the container's
-// name for the change that frees them.
-func explain(c domain.Container, err error) string {
+// name for the change that frees them; a Docker name held by someone else
+// says whose it is and the way out.
+func (r *Reconciler) explain(c domain.Container, err error) string {
+	var nt *domain.NameTakenError
+	if errors.As(err, &nt) {
+		switch nt.Owner {
+		case "":
+			return fmt.Sprintf("a Docker container named %s already exists and was not made by moor (made by hand or by another tool): "+
+				"remove it (docker rm -f %s) or deploy under another name", nt.Name, nt.Name)
+		case r.cfg.InstallationID:
+			return fmt.Sprintf("the Docker container name %s is held by another container of this installation (moor.id %s), "+
+				"being removed: moor tries again; if it stays, docker rm -f %s", nt.Name, nt.ID, nt.Name)
+		}
+		return fmt.Sprintf("the Docker container name %s is held by moor installation %s: "+
+			"run `moor uninstall --owner %s` to remove what it left, or `docker rm -f %s`, or deploy under another name",
+			nt.Name, nt.Owner, nt.Owner, nt.Name)
+	}
 	var ce *createError
 	if errors.As(err, &ce) && errors.Is(err, domain.ErrConflict) {
-		return fmt.Sprintf("a Docker container named %s already exists and is not this installation's "+
-			"(another moor, or made by hand): remove it (docker rm -f %s) or deploy under another name (%v)", ce.name, ce.name, ce.err)
+		return fmt.Sprintf("a Docker container named %s already exists and is not this installation's: "+
+			"remove it (docker rm -f %s) or deploy under another name (%v)", ce.name, ce.name, ce.err)
 	}
 	var pe *domain.PortInUseError
 	if errors.As(err, &pe) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/moorhq/moor/internal/domain"
 )
@@ -32,13 +33,19 @@ func (r *Reconciler) observe(ctx context.Context, c domain.Container, want domai
 			}
 		}
 	}
+	// A redeploy is done once every replica was replaced and runs: a
+	// stopped container's replicas are replaced when it starts again.
+	var redeployed time.Time
+	if want == domain.StatusRunning {
+		redeployed = c.RedeployAt
+	}
 	if status == c.Status && reason == c.StatusReason && cause == c.StatusCause && c.ObservedGeneration == c.Generation &&
-		c.RestartAt.IsZero() && sameInstances(ins, c.Instances) {
+		c.RestartAt.IsZero() && redeployed.IsZero() && sameInstances(ins, c.Instances) {
 		return nil
 	}
 	o := domain.Observation{
 		ID: c.ID, Name: c.Name, Status: status, Cause: cause, Reason: reason, Instances: ins,
-		ObservedGeneration: c.Generation, ContainerDNS: dns, RestartDone: c.RestartAt,
+		ObservedGeneration: c.Generation, ContainerDNS: dns, RestartDone: c.RestartAt, RedeployDone: redeployed,
 	}
 	if status != c.Status {
 		o.Event = string(status)

@@ -84,6 +84,9 @@ type Resources interface {
 	// instance on the host's network stack is reached from it.
 	NetworkGateway(ctx context.Context, name string) (string, error)
 	EnsureImage(ctx context.Context, image string, progress func(domain.PullProgress)) error
+	// PullImage pulls image even when present (a redeploy with pull); an
+	// image local to the engine is not pulled and wraps domain.ErrLocalImage.
+	PullImage(ctx context.Context, image string, progress func(domain.PullProgress)) error
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	RemoveVolume(ctx context.Context, name string) error
 	ListVolumes(ctx context.Context, labels map[string]string) ([]string, error)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -17,20 +18,25 @@ import (
 
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
 	status_cause, status_reason, replicas, keep_volumes, generation, observed_generation,
-	restart_at, created_by, created_at, updated_at, config_version`
+	restart_at, created_by, created_at, updated_at, config_version, redeploy_at, pull_at`
 
 func scanContainer(row pgx.Row) (domain.Container, error) {
 	var c domain.Container
 	var spec, env []byte
-	var restartAt *time.Time
+	var restartAt, redeployAt, pullAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
 		&c.StatusCause, &c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
-		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion)
+		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion, &redeployAt, &pullAt)
 	if err != nil {
 		return c, err
 	}
-	if restartAt != nil {
-		c.RestartAt = *restartAt
+	for _, t := range []struct {
+		from *time.Time
+		to   *time.Time
+	}{{restartAt, &c.RestartAt}, {redeployAt, &c.RedeployAt}, {pullAt, &c.PullAt}} {
+		if t.from != nil {
+			*t.to = *t.from
+		}
 	}
 	if err := json.Unmarshal(spec, &c.Spec); err != nil {
 		return c, fmt.Errorf("container %s spec: %w", c.Name, err)
@@ -275,6 +281,14 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Chan
 			}
 			details["from"], details["to"] = c.Replicas, ch.Replicas
 			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
+		case domain.ActionRedeploy:
+			// A new config_version makes every replica outdated: the
+			// reconciler replaces them one at a time. A redeploy without
+			// pull drops a pull still pending (one that keeps failing).
+			details["pull"] = ch.Pull
+			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'running', config_version = config_version + 1,
+				redeploy_at = clock_timestamp(), pull_at = CASE WHEN $2 THEN clock_timestamp() END,
+				generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Pull)
 		case domain.ActionRemove:
 			details["keep_volumes"] = ch.KeepVolumes
 			_, err = tx.Exec(ctx, `UPDATE containers SET desired_state = 'removed', status = 'removing', keep_volumes = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.KeepVolumes)
@@ -314,6 +328,25 @@ func (s *Store) RecordObservation(ctx context.Context, o domain.Observation) err
 		}
 		if !o.RestartDone.IsZero() {
 			if _, err := tx.Exec(ctx, `UPDATE containers SET restart_at = NULL WHERE id = $1 AND restart_at = $2`, o.ID, o.RestartDone); err != nil {
+				return err
+			}
+		}
+		if !o.PullDone.IsZero() {
+			if _, err := tx.Exec(ctx, `UPDATE containers SET pull_at = NULL WHERE id = $1 AND pull_at = $2`, o.ID, o.PullDone); err != nil {
+				return err
+			}
+		}
+		if !o.RedeployDone.IsZero() {
+			var version int
+			err := tx.QueryRow(ctx, `UPDATE containers SET redeploy_at = NULL WHERE id = $1 AND redeploy_at = $2
+				RETURNING config_version`, o.ID, o.RedeployDone).Scan(&version)
+			switch {
+			case err == nil:
+				if err := record(ctx, tx, ref{o.ID, o.Name}, "redeployed", domain.System.String(),
+					map[string]any{"config_version": version, "replicas": len(o.Instances)}); err != nil {
+					return err
+				}
+			case !errors.Is(err, pgx.ErrNoRows): // no rows: done already, or a newer request pending
 				return err
 			}
 		}

@@ -21,6 +21,7 @@ type Locker struct {
 	conn    *pgx.Conn
 	session context.Context // ends when conn is lost
 	lost    context.CancelFunc
+	held    bool // Hold was called: Run reconnects a lost session
 }
 
 // NewLocker returns a Locker on its own connection to the database.
@@ -32,13 +33,24 @@ func lockKey(id string) int64 {
 	return int64(h.Sum64())
 }
 
-// connect opens the session if needed; l.mu is held.
+// connect opens the session if needed, holding servingLock shared on it
+// (moor uninstall looks for that); l.mu is held. While an uninstall holds
+// it, it fails wrapping ErrUninstalling: no container is locked, so the
+// reconciler does not act on what the uninstall removes.
 func (l *Locker) connect(ctx context.Context) error {
 	if l.conn != nil && !l.conn.IsClosed() {
 		return nil
 	}
-	c, err := pgx.Connect(ctx, l.url)
+	c, err := connectAs(ctx, l.url, appServe)
 	if err != nil {
+		return fmt.Errorf("lock connection: %w", err)
+	}
+	var ok bool
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1)`, servingLock).Scan(&ok); err != nil || !ok {
+		c.Close(context.WithoutCancel(ctx))
+		if err == nil {
+			err = ErrUninstalling
+		}
 		return fmt.Errorf("lock connection: %w", err)
 	}
 	l.conn = c
@@ -56,6 +68,16 @@ func (l *Locker) drop() {
 		l.lost()
 		l.lost = nil
 	}
+}
+
+// Hold opens the lock session now rather than at the first lock, so a
+// `moor uninstall` sees this process from its start; it fails wrapping
+// ErrUninstalling while an uninstall runs.
+func (l *Locker) Hold(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = true
+	return l.connect(ctx)
 }
 
 // TryLock takes the lock for id without waiting. The context it returns ends
@@ -98,13 +120,17 @@ func (l *Locker) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		l.mu.Lock()
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if l.conn != nil {
-			pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if err := l.conn.Ping(pingCtx); err != nil {
 				l.drop()
 			}
-			cancel()
+		} else if l.held {
+			// Back as soon as the database is, so moor uninstall sees
+			// this server again (not only at its next container lock).
+			_ = l.connect(pingCtx)
 		}
+		cancel()
 		l.mu.Unlock()
 	}
 }

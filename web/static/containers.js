@@ -27,13 +27,16 @@ async function act(c, action, errBox, body) {
   }
 }
 
-function actionButtons(c, errBox) {
+// actionButtons are a container's controls; full adds the redeploys (the
+// container's own page).
+function actionButtons(c, errBox, full = false) {
   if (!can("operator") || c.desired_state === "removed") return [];
-  const b = (label, action) => el("button", { type: "button", text: label, "data-action": action,
-    onclick: () => act(c, action, errBox).catch(() => {}) });
+  const b = (label, action, body, key = action) => el("button", { type: "button", text: label, "data-action": key,
+    onclick: () => act(c, action, errBox, body).catch(() => {}) });
   const out = [];
   if (c.desired_state === "running") out.push(b("Stop", "stop"), b("Restart", "restart"));
   else out.push(b("Start", "start"));
+  if (full) out.push(b("Redeploy", "redeploy"), b("Pull and redeploy", "redeploy", { pull: true }, "pull-redeploy"));
   out.push(confirmButton("Remove", "Really remove?", () => act(c, "remove", errBox).catch(() => {}), { "data-action": "remove" }));
   return out;
 }
@@ -145,7 +148,7 @@ export const detail = {
     for (const id of ["#c-overview-box", "#c-replicas-box", "#c-settings-box", "#c-logs-box", "#c-creds-box"]) {
       $(id).hidden = gone || ($(id).dataset.role && !can($(id).dataset.role));
     }
-    $("#c-actions").replaceChildren(...(c ? actionButtons(c, $("#c-error")) : []));
+    $("#c-actions").replaceChildren(...(c ? actionButtons(c, $("#c-error"), true) : []));
     if (gone) {
       $("#c-status").textContent = "";
       $("#c-status").className = "status";

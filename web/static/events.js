@@ -21,6 +21,7 @@ const words = {
   "container.remove_requested": "remove asked",
   "container.update_requested": "settings changed",
   "container.redeploy_requested": "redeploy asked",
+  "container.redeployed": "redeployed",
   "image.pull": "pulling image",
   "apikey.created": "API key created",
   "apikey.revoked": "API key revoked",
@@ -84,6 +85,11 @@ export class Pull {
       this.started = ev.time;
     }
     const status = d.status || "";
+    if (d.local) { // a redeploy's pull of an image no registry has: not pulled
+      this.done = true;
+      this.summary = status;
+      return;
+    }
     if (/^Status:/.test(status)) {
       this.done = true;
       this.summary = status.replace(/^Status:\s*/, "");
@@ -124,6 +130,7 @@ export class Pull {
       if (l.done) finished++;
     }
     const n = this.layers.size;
+    if (this.done && /^Not pulled/.test(this.summary)) return this.summary;
     if (this.done) return `Pulled ${this.image}${tot ? ` (${bytes(tot)})` : ""}: ${this.summary}`;
     const size = tot ? `, ${bytes(cur)} of ${bytes(tot)}` : "";
     return `Pulling ${this.image}: ${finished} of ${n} layers${size}`;

@@ -103,7 +103,8 @@ export function displayState(c, asked) {
 }
 
 // The verb of an action while it is in progress.
-export const progressive = { start: "starting", stop: "stopping", restart: "restarting", scale: "scaling", update: "updating", remove: "removing" };
+export const progressive = { start: "starting", stop: "stopping", restart: "restarting", scale: "scaling", update: "updating",
+  redeploy: "redeploying", remove: "removing" };
 
 export function readyCount(c) {
   const ready = (c.instances || []).filter((i) => i.status === "running" && i.health !== "unhealthy" && i.health !== "starting").length;

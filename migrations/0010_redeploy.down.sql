@@ -1,0 +1,1 @@
+ALTER TABLE containers DROP COLUMN redeploy_at, DROP COLUMN pull_at;
