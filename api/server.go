@@ -84,6 +84,9 @@ type Server struct {
 	LastEvent func() int64
 	Logger    *slog.Logger
 	Version   string
+	// NotFoundPage answers a browser's GET of an address no route has
+	// (outside /api/): the dashboard's own "not found" (nil: JSON 404).
+	NotFoundPage http.Handler
 
 	// Limits bound each caller (DefaultLimits where a field is 0).
 	Limits Limits
@@ -153,6 +156,11 @@ var routes = []route{
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if s.NotFoundPage != nil && req.Method == http.MethodGet && !strings.HasPrefix(req.URL.Path, "/api/") &&
+			strings.Contains(req.Header.Get("Accept"), "text/html") {
+			s.NotFoundPage.ServeHTTP(w, req)
+			return
+		}
 		writeError(w, req, s.Logger, &requestError{http.StatusNotFound, "not_found", "no such endpoint"})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

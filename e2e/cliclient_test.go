@@ -396,6 +396,18 @@ func TestCLIClient(t *testing.T) {
 	if _, ok := m.Get("slow"); ok {
 		t.Fatal("slow still there after rm --wait")
 	}
+	// history: kept after removal; a new web1 has its own, --all both.
+	if r := c.ok("", "history", "web1"); !strings.Contains(r.stdout, "removed") || !strings.Contains(r.stdout, "scale_requested") {
+		t.Fatalf("history after removal: %s", r)
+	}
+	c.ok("", "deploy", "testapp", "web1")
+	if r := c.ok("", "history", "web1"); strings.Contains(r.stdout, "scale_requested") || !strings.Contains(r.stdout, "created") {
+		t.Fatalf("history of the new web1 shows the old one's: %s", r)
+	}
+	if r := c.ok("", "history", "web1", "--all"); !strings.Contains(r.stdout, "scale_requested") {
+		t.Fatalf("history --all lacks the old web1's: %s", r)
+	}
+	c.ok("", "rm", "web1", "--wait")
 	if ids := e.DockerIDs("web1"); len(ids) != 0 {
 		t.Fatalf("docker containers left after rm --wait: %v", ids)
 	}

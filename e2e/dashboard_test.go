@@ -772,6 +772,13 @@ func TestDashboardAdmin(t *testing.T) {
 	p.until(`!document.querySelector("#c-gone").hidden`, "a missing container's page", 10*time.Second)
 	p.visit("/catalog/nosuch")
 	p.waitText("#deploy-title", "No type “nosuch”", 10*time.Second)
+	// A mistyped address: the dashboard's own not-found page (the API's
+	// paths keep their JSON 404).
+	p.visit("/no/such/page")
+	p.until(`!document.querySelector("#page-missing").hidden`, "the not-found page", 10*time.Second)
+	if status, body := m.Do("GET", "/api/v1/nosuch", nil); status != 404 || !strings.Contains(string(body), `"not_found"`) {
+		t.Errorf("an unknown API path: %d %s", status, body)
+	}
 	p.noProblems("401", "404")
 
 	// The watch on the page is real: content the policy refuses is reported.

@@ -37,6 +37,23 @@ func Register(mux *http.ServeMux) {
 	mux.Handle("GET /ui/", headers(assets))
 }
 
+// NotFound is the dashboard's page answering 404: for a browser that asked
+// for an address nothing serves (a mistyped one), the page says so in its
+// own words.
+func NotFound() http.Handler {
+	files, _ := fs.Sub(static, "static")
+	return headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := fs.ReadFile(files, "index.html")
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write(b)
+	}))
+}
+
 func headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()

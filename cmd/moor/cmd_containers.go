@@ -649,9 +649,10 @@ func (a *app) logsCommand() *cobra.Command {
 
 func (a *app) historyCommand() *cobra.Command {
 	var out outputFormat
+	var all bool
 	cmd := &cobra.Command{
 		Use:               "history NAME",
-		Short:             "Show a container's deployment history (kept after removal)",
+		Short:             "Show a container's deployment history (kept after removal); --all: of earlier containers of that name too",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: a.completeOneContainer,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -659,7 +660,7 @@ func (a *app) historyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h, err := cl.History(a.ctx, args[0])
+			h, err := cl.History(a.ctx, args[0], all)
 			if err != nil {
 				return err
 			}
@@ -685,6 +686,7 @@ func (a *app) historyCommand() *cobra.Command {
 			return t.flush()
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "also the history of earlier containers of the same name")
 	addOutput(cmd, &out, "an array of history entries")
 	return cmd
 }

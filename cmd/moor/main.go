@@ -274,8 +274,9 @@ func serve(args []string, usage, stderr io.Writer) error {
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
 		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Setup: st, Events: st, Sessions: st, Logger: logger, Version: version,
-		Limits: api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
-		SignIn: api.SignInLimits{TrustedProxies: proxies},
+		NotFoundPage: web.NotFound(),
+		Limits:       api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
+		SignIn:       api.SignInLimits{TrustedProxies: proxies},
 		Ready: map[string]api.Check{
 			"database": st.Ping,
 			"docker": func(ctx context.Context) error {

@@ -164,12 +164,17 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 	return resp.Body, nil
 }
 
-// History is a container's deployment history (kept after removal).
-func (c *Client) History(ctx context.Context, name string) ([]domain.HistoryEntry, error) {
+// History is a container's deployment history (kept after removal); with
+// all, of earlier containers of the same name too.
+func (c *Client) History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error) {
 	var out struct {
 		History []domain.HistoryEntry `json:"history"`
 	}
-	err := c.do(ctx, "GET", "/api/v1/containers/"+seg(name)+"/history", nil, nil, &out)
+	var q url.Values
+	if all {
+		q = url.Values{"all": {"true"}}
+	}
+	err := c.do(ctx, "GET", "/api/v1/containers/"+seg(name)+"/history", q, nil, &out)
 	return out.History, err
 }
 
