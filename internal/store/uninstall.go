@@ -53,10 +53,24 @@ func (s *Store) LockOut(ctx context.Context) (release func(), err error) {
 	if err != nil {
 		return nil, mapErr(err, "database")
 	}
+	// A server that has just stopped (Ctrl-C, then make distclean) still
+	// holds the lock until its backend has exited: a moment later it is
+	// free, so a held lock is asked again for up to two seconds.
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, servingLock).Scan(&ok); err != nil {
-		conn.Close(ctx)
-		return nil, mapErr(err, "database")
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, servingLock).Scan(&ok); err != nil {
+			conn.Close(ctx)
+			return nil, mapErr(err, "database")
+		}
+		if ok || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if ok {
 		return func() { conn.Close(context.WithoutCancel(ctx)) }, nil
