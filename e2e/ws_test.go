@@ -83,6 +83,12 @@ func TestEventStream(t *testing.T) {
 	evs := readUntil(t, live, 90*time.Second, name+" running", func(ev streamEvent) bool {
 		return ev.Container == name && ev.Kind == "container.running"
 	})
+	// The stream starts with the next event moor's hub hears of: the key
+	// made just before may come first (the hub hears of it a moment after
+	// it was committed); nothing of the container may be missing.
+	for len(evs) > 1 && evs[0].Kind == "apikey.created" {
+		evs = evs[1:]
+	}
 	if evs[0].Kind != "container.created" || evs[0].Container != name || evs[0].Actor == "" {
 		t.Errorf("first event of the live stream: %+v, want %s's container.created with its actor", evs[0], name)
 	}
