@@ -110,6 +110,19 @@ func TestHTTPLimits(t *testing.T) {
 		}
 		c.Close()
 	}
+	// The refused one's slot is free once the server has seen it close;
+	// until then it would count against the cap below.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		lim.mu.Lock()
+		n := lim.count
+		lim.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ordinary connections still counted after the refused long poll closed", n)
+		}
+	}
 
 	var held []*rawConn
 	for range maxConns {
