@@ -136,9 +136,12 @@ func TestUninstallOwner(t *testing.T) {
 	other := "e2e-lost-" + randSuffix()
 	name := "held" + randSuffix()
 	held := "moor-" + name + "-0"
+	// Another name whose data volume only is the lost installation's.
+	vname := "vheld" + randSuffix()
+	heldVolume := "moor-" + vname + "_data_0"
 	test := testenv.TestLabel + "=1"
-	docker(t, "volume", "create", "--label", "moor.owner="+other, "--label", test, "moor-"+name+"_data_0")
-	t.Cleanup(func() { dockerQuiet("volume", "rm", "-f", "moor-"+name+"_data_0") })
+	docker(t, "volume", "create", "--label", "moor.owner="+other, "--label", test, heldVolume)
+	t.Cleanup(func() { dockerQuiet("volume", "rm", "-f", heldVolume) })
 	docker(t, "network", "create", "--label", "moor.owner="+other, "--label", test, "moor-lost-"+name)
 	t.Cleanup(func() { dockerQuiet("network", "rm", "moor-lost-"+name) })
 	docker(t, "create", "--name", held, "--label", "moor.owner="+other, "--label", "moor.id=theirs", "--label", test,
@@ -153,6 +156,18 @@ func TestUninstallOwner(t *testing.T) {
 		if !strings.Contains(c.StatusReason, want) {
 			t.Errorf("reason %q does not say %q", c.StatusReason, want)
 		}
+	}
+	// Its volume is not taken over: that data is the other installation's.
+	m.Create(map[string]any{"name": vname, "type": "testapp"})
+	vc := m.WaitStatus(vname, "failed", 60*time.Second)
+	for _, want := range []string{"the Docker volume " + heldVolume + " is held by moor installation " + other,
+		"moor uninstall --owner " + other, "docker volume rm " + heldVolume} {
+		if !strings.Contains(vc.StatusReason, want) {
+			t.Errorf("reason %q does not say %q", vc.StatusReason, want)
+		}
+	}
+	if ids := e.DockerIDs(vname); len(ids) != 0 {
+		t.Errorf("a replica was created on the other installation's volume: %v", ids)
 	}
 
 	// Without a database: the owners found, with the command for each.
@@ -172,6 +187,7 @@ func TestUninstallOwner(t *testing.T) {
 			t.Errorf("%s: %v left", kind, left)
 		}
 	}
-	// moor retries the failed deploy by itself.
+	// moor retries the failed deploys by itself.
 	m.WaitStatus(name, "running", 60*time.Second)
+	m.WaitStatus(vname, "running", 60*time.Second)
 }

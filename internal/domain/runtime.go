@@ -181,6 +181,20 @@ func (e *NameTakenError) Error() string {
 
 func (e *NameTakenError) Unwrap() error { return ErrConflict }
 
+// VolumeTakenError is a volume that exists under the name moor would give a
+// replica's volume, made by another moor installation: using it would hand
+// that installation's data to this container.
+type VolumeTakenError struct {
+	Name  string // e.g. moor-blog_data_0
+	Owner string // the holder's LabelOwner
+}
+
+func (e *VolumeTakenError) Error() string {
+	return "the Docker volume " + e.Name + " belongs to moor installation " + e.Owner
+}
+
+func (e *VolumeTakenError) Unwrap() error { return ErrConflict }
+
 // shortID is a runtime id as docker ps shows it.
 func shortID(id string) string {
 	if len(id) > 12 {

@@ -200,6 +200,19 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Fatalf("ListVolumes(key only) = %v, %v; want it to hold %s", vols, err, volName)
 	}
 
+	// A volume of that name made by another installation is not taken over;
+	// one without moor's labels (seeded by hand) is used as it is.
+	theirs := name + "-theirs"
+	ensureVolumeForTest(t, d, theirs, testLabels(domain.LabelOwner, "someone-else"))
+	err = d.EnsureVolume(ctx, theirs, testLabels(domain.LabelOwner, "us"))
+	var taken *domain.VolumeTakenError
+	if !errors.As(err, &taken) || taken.Owner != "someone-else" || taken.Name != theirs || !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("EnsureVolume over another installation's volume = %v", err)
+	}
+	if err := d.EnsureVolume(ctx, volName, testLabels(domain.LabelOwner, "us")); err != nil {
+		t.Fatalf("EnsureVolume over a volume without an owner = %v", err)
+	}
+
 	moorID := "id-" + name
 	labels := testLabels(domain.LabelID, moorID)
 	spec := domain.InstanceSpec{

@@ -110,15 +110,26 @@ func (d *Docker) networksNamed(ctx context.Context, name string) ([]network.Summ
 }
 
 // EnsureVolume creates the local volume name with labels unless it exists
-// (an existing volume keeps its labels). One call: the local driver's
+// (an existing volume keeps its labels; one of another moor installation
+// is refused with domain.VolumeTakenError). One call: the local driver's
 // create returns an existing volume of that name as it is, so a racing
 // caller is harmless too.
 func (d *Docker) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
 	if name == "" {
 		return fmt.Errorf("ensure volume: %w", domain.Invalid("volume", "is required"))
 	}
-	_, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
-	return wrap("create volume "+name, err)
+	// Creating a volume that exists answers the existing one, with its own
+	// labels: one of another installation must not be taken over (its data
+	// would go to this container). A volume without moor's labels (made by
+	// hand, e.g. to seed data) is used as it is.
+	res, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels})
+	if err != nil {
+		return wrap("create volume "+name, err)
+	}
+	if want, have := labels[domain.LabelOwner], res.Volume.Labels[domain.LabelOwner]; want != "" && have != "" && have != want {
+		return &domain.VolumeTakenError{Name: name, Owner: have}
+	}
+	return nil
 }
 
 // RemoveVolume removes the volume name; a missing volume is not an error. A

@@ -330,6 +330,12 @@ func (r *Reconciler) explain(c domain.Container, err error) string {
 			"run `moor uninstall --owner %s` to remove what it left, or `docker rm -f %s`, or deploy under another name",
 			nt.Name, nt.Owner, nt.Owner, nt.Name)
 	}
+	var vt *domain.VolumeTakenError
+	if errors.As(err, &vt) {
+		return fmt.Sprintf("the Docker volume %s is held by moor installation %s, with its data: "+
+			"run `moor uninstall --owner %s` to remove what it left, or `docker volume rm %s` if its data is not needed, "+
+			"or deploy under another name", vt.Name, vt.Owner, vt.Owner, vt.Name)
+	}
 	var ce *createError
 	if errors.As(err, &ce) && errors.Is(err, domain.ErrConflict) {
 		return fmt.Sprintf("a Docker container named %s already exists and is not this installation's: "+
