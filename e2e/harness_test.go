@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -453,22 +454,41 @@ func (e *Env) cleanupDocker() {
 		}
 	}
 	// The engine may still be detaching endpoints of just-removed
-	// containers: try for a while, and once more when all tests are done
-	// (a loaded engine has been seen to take longer than the first try).
-	if removeNetwork(e.Network, 10*time.Second) {
-		return
-	}
-	network := e.Network
-	testenv.AtExit(func() {
-		if !removeNetwork(network, time.Minute) {
-			fmt.Fprintf(os.Stderr, "e2e: network %s could not be removed\n", network)
-		}
+	// containers: try for a while. And once more when all tests are done,
+	// in any case: a network create moor sent just before it was killed can
+	// land after the removal here (a short test ends within a second of
+	// its first deploy), and a loaded engine has been seen to take longer
+	// than the first try.
+	removeNetwork(e.Network, 10*time.Second)
+	sweepAtExit(e.Network)
+}
+
+var sweep struct {
+	once     sync.Once
+	mu       sync.Mutex
+	networks []string
+}
+
+// sweepAtExit removes network, if it exists then, when every test is done.
+func sweepAtExit(network string) {
+	sweep.mu.Lock()
+	sweep.networks = append(sweep.networks, network)
+	sweep.mu.Unlock()
+	sweep.once.Do(func() {
+		testenv.AtExit(func() {
+			out, _ := exec.Command("docker", "network", "ls", "-q", "--format", "{{.Name}}", "--filter", "name=moor-t-").Output()
+			present := strings.Fields(string(out))
+			sweep.mu.Lock()
+			defer sweep.mu.Unlock()
+			for _, n := range sweep.networks {
+				if slices.Contains(present, n) && !removeNetwork(n, time.Minute) {
+					fmt.Fprintf(os.Stderr, "e2e: network %s could not be removed\n", n)
+				}
+			}
+		})
 	})
 }
 
-// removeNetwork removes a test's network, and any container still on it: a
-// create that a killed moor had in flight can land after the cleanup listed
-// the containers.
 func removeNetwork(name string, patience time.Duration) bool {
 	for deadline := time.Now().Add(patience); ; time.Sleep(200 * time.Millisecond) {
 		out, err := exec.Command("docker", "network", "rm", name).CombinedOutput()
