@@ -427,13 +427,7 @@ func TestCLIPull(t *testing.T) {
 	ref := reg.PushImage(t, testenv.TestImage(t), fmt.Sprintf("moor-clipull-%s:v1", randSuffix()))
 	missing := strings.TrimSuffix(ref, ":v1") + ":nope"
 	t.Cleanup(func() { dockerQuiet("rmi", "-f", ref) })
-	dir := t.TempDir()
-	for id, image := range map[string]string{"pulled": ref, "missing": missing} {
-		yaml := fmt.Sprintf("id: %s\ntitle: %s\nimage: %s\ncategories: [test]\nports:\n  - name: http\n    port: 8080\n    http: true\n", id, id, image)
-		if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := imageTypes(t, map[string]string{"pulled": ref, "missing": missing})
 	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
 	m := e.Start()
 	c := newCLI(t)

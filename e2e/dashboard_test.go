@@ -588,11 +588,7 @@ func TestDashboardPullProgress(t *testing.T) {
 	reg := testenv.StartRegistry(t)
 	ref := reg.PushImage(t, testenv.TestImage(t), fmt.Sprintf("moor-uipull-%s:v1", randSuffix()))
 	t.Cleanup(func() { dockerQuiet("rmi", "-f", ref) })
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("id: pulled\ntitle: Pulled app\nimage: %s\ncategories: [test]\nports:\n  - name: http\n    port: 8080\n    http: true\n", ref)
-	if err := os.WriteFile(filepath.Join(dir, "pulled.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := imageTypes(t, map[string]string{"pulled": ref})
 	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
 	m := e.Start()
 	e.runInput(testPassword+"\n", "user", "add", "--username", "uma", "--role", "operator")

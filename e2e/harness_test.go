@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -129,6 +130,21 @@ func NewEnvWith(t testing.TB, set func(*Env)) *Env {
 	e.Admin = strings.TrimSpace(e.run("apikey", "create", "--name", "test-admin", "--role", "admin"))
 	t.Cleanup(e.cleanupDocker)
 	return e
+}
+
+// imageTypes writes a catalog directory with one type per id -> image: a
+// web server on port 8080, as the test image is (for NewEnvWith's
+// CatalogDir).
+func imageTypes(t testing.TB, images map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for id, image := range images {
+		yaml := fmt.Sprintf("id: %s\ntitle: %s\nimage: %s\ncategories: [test]\nports:\n  - name: http\n    port: 8080\n    http: true\n", id, id, image)
+		if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func (e *Env) environ(extra ...string) []string {
@@ -506,3 +522,60 @@ func removeNetwork(name string, patience time.Duration) bool {
 
 // dockerQuiet runs the docker CLI for cleanup, ignoring failures.
 func dockerQuiet(args ...string) { exec.Command("docker", args...).Run() }
+
+// routedOK waits until the container answers 200 through moor's embedded
+// router, then keeps asking in the background, as a user reloading the
+// page; stop ends that and returns the answers and the failures.
+func routedOK(t *testing.T, m *Moor, name string) (stop func() (ok, failed int64, last any)) {
+	t.Helper()
+	get := func(c *http.Client) (int, error) {
+		req, _ := http.NewRequest("GET", m.URL+"/", nil)
+		req.Host = name + ".moor.localhost"
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := get(http.DefaultClient); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered through the router", name)
+		}
+	}
+	var ok, failed atomic.Int64
+	var last atomic.Value
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c := &http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			code, err := get(c)
+			switch {
+			case err != nil:
+				failed.Add(1)
+				last.Store(err.Error())
+			case code != 200:
+				failed.Add(1)
+				last.Store(fmt.Sprint(code))
+			default:
+				ok.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	return func() (int64, int64, any) {
+		close(done)
+		wg.Wait()
+		return ok.Load(), failed.Load(), last.Load()
+	}
+}

@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +19,7 @@ func TestImagePull(t *testing.T) {
 	missing := strings.TrimSuffix(ref, ":v1") + ":nope"
 	t.Cleanup(func() { dockerQuiet("rmi", "-f", ref) })
 
-	dir := t.TempDir()
-	for id, image := range map[string]string{"pulled": ref, "missing": missing} {
-		yaml := fmt.Sprintf("id: %s\ntitle: %s\nimage: %s\ncategories: [test]\nports:\n  - name: http\n    port: 8080\n    http: true\n", id, id, image)
-		if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := imageTypes(t, map[string]string{"pulled": ref, "missing": missing})
 	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
 	m := e.Start()
 
@@ -75,11 +67,7 @@ func TestImagePull(t *testing.T) {
 func TestFailedDeployRetries(t *testing.T) {
 	reg := testenv.StartRegistry(t)
 	ref := fmt.Sprintf("%s/moor-late-%s:v1", reg.Addr(), randSuffix())
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("id: late\ntitle: Late\nimage: %s\nports: [{name: http, port: 8080, http: true}]\n", ref)
-	if err := os.WriteFile(filepath.Join(dir, "late.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := imageTypes(t, map[string]string{"late": ref})
 	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
 	m := e.Start("MOOR_RESYNC=10m")
 	m.Create(map[string]any{"name": "late", "type": "late"})

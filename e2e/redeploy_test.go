@@ -3,77 +3,15 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moorhq/moor/internal/testenv"
 )
-
-// routedOK waits until the container answers 200 through moor's embedded
-// router, then keeps asking in the background, as a user reloading the
-// page; stop ends that and returns the answers and the failures.
-func routedOK(t *testing.T, m *Moor, name string) (stop func() (ok, failed int64, last any)) {
-	t.Helper()
-	get := func(c *http.Client) (int, error) {
-		req, _ := http.NewRequest("GET", m.URL+"/", nil)
-		req.Host = name + ".moor.localhost"
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if code, _ := get(http.DefaultClient); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered through the router", name)
-		}
-	}
-	var ok, failed atomic.Int64
-	var last atomic.Value
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		c := &http.Client{Timeout: 5 * time.Second}
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			code, err := get(c)
-			switch {
-			case err != nil:
-				failed.Add(1)
-				last.Store(err.Error())
-			case code != 200:
-				failed.Add(1)
-				last.Store(fmt.Sprint(code))
-			default:
-				ok.Add(1)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-	return func() (int64, int64, any) {
-		close(done)
-		wg.Wait()
-		return ok.Load(), failed.Load(), last.Load()
-	}
-}
 
 // allNew waits until the container runs with n replicas, none of them one
 // of before (short Docker ids).
@@ -208,11 +146,7 @@ func TestRedeployPull(t *testing.T) {
 	repoTag := fmt.Sprintf("moor-redeploy-%s:latest", randSuffix())
 	ref := reg.PushImage(t, testenv.TestImage(t), repoTag)
 	t.Cleanup(func() { dockerQuiet("rmi", "-f", ref) })
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("id: pulled\ntitle: Pulled\nimage: %s\nports:\n  - name: http\n    port: 8080\n    http: true\n", ref)
-	if err := os.WriteFile(filepath.Join(dir, "pulled.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := imageTypes(t, map[string]string{"pulled": ref})
 	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = dir })
 	m := e.Start()
 	m.Create(map[string]any{"name": "p", "type": "pulled"})

@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -31,54 +27,9 @@ func TestUpdateRolling(t *testing.T) {
 		}
 		return false
 	}
-	// Routed once healthy, as a user would first see it.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		req, _ := http.NewRequest("GET", m.URL+"/", nil)
-		req.Host = "web.moor.localhost"
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the container never answered through the router")
-		}
-	}
-
-	// A user keeps loading the page during the rollout.
-	var ok, failed atomic.Int64
-	var lastFail atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		client := &http.Client{Timeout: 5 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			req, _ := http.NewRequest("GET", m.URL+"/", nil)
-			req.Host = "web.moor.localhost"
-			resp, err := client.Do(req)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			if err != nil || resp.StatusCode != 200 {
-				failed.Add(1)
-				if err != nil {
-					lastFail.Store(err.Error())
-				} else {
-					lastFail.Store(resp.Status)
-				}
-			} else {
-				ok.Add(1)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	// Routed once healthy, as a user would first see it; then a user keeps
+	// loading the page during the rollout.
+	stop := routedOK(t, m, "web")
 
 	status, body := m.Do("PATCH", "/api/v1/containers/web", map[string]any{"env": map[string]any{"MODE": "worker", "GREETING": nil}})
 	if status != 202 {
@@ -96,8 +47,7 @@ func TestUpdateRolling(t *testing.T) {
 		return true
 	})
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	ok, failed, lastFail := stop()
 	if c.Env["MODE"] != "worker" {
 		t.Errorf("env after patch: %v", c.Env)
 	}
@@ -109,9 +59,9 @@ func TestUpdateRolling(t *testing.T) {
 			t.Errorf("replica %s runs with %s", id, env)
 		}
 	}
-	t.Logf("during the rollout: %d answers, %d failed", ok.Load(), failed.Load())
-	if failed.Load() > 0 || ok.Load() < 10 {
-		t.Errorf("the container did not keep serving: %d answers, %d failed (last: %v)", ok.Load(), failed.Load(), lastFail.Load())
+	t.Logf("during the rollout: %d answers, %d failed", ok, failed)
+	if failed > 0 || ok < 10 {
+		t.Errorf("the container did not keep serving: %d answers, %d failed (last: %v)", ok, failed, lastFail)
 	}
 
 	// A new tag of the same image.

@@ -19,9 +19,9 @@ var static embed.FS
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// Pages are the dashboard's own paths: each is the same page, which shows
+// pages are the dashboard's own paths: each is the same page, which shows
 // the view its path names, so views can be bookmarked and reloaded.
-var Pages = []string{"/{$}", "/containers/{name}", "/catalog", "/catalog/{type}", "/events",
+var pages = []string{"/{$}", "/containers/{name}", "/catalog", "/catalog/{type}", "/events",
 	"/admin/users", "/admin/keys", "/admin/webhooks", "/account"}
 
 // Register adds the dashboard to mux: its pages and its files under /ui/.
@@ -31,7 +31,7 @@ func Register(mux *http.ServeMux) {
 	page := headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, files, "index.html")
 	}))
-	for _, p := range Pages {
+	for _, p := range pages {
 		mux.Handle("GET "+p, page)
 	}
 	mux.Handle("GET /ui/", headers(assets))

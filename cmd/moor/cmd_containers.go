@@ -266,25 +266,13 @@ the container runs (exit 0) or fails (exit 6, with moor's reason).`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(a.ctx, timeout)
-			defer cancel()
-			var w *waiter
-			if wait {
-				// Subscribed before the request: no event of the deploy
-				// can come before the stream.
-				w = a.newWaiter(ctx, cl)
-				defer w.close()
-			}
-			c, err := cl.Create(a.ctx, req)
+			c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Create(a.ctx, req) },
+				func(w *waiter, c domain.Container) (waitGoal, bool) {
+					w.progress.stepf("%s: deploying %s (%s)", c.Name, c.Type, c.Image)
+					return waitGoal{name: c.Name, status: domain.StatusRunning, replicas: c.Replicas}, true
+				})
 			if err != nil {
 				return err
-			}
-			if w != nil {
-				w.progress.stepf("%s: deploying %s (%s)", c.Name, c.Type, c.Image)
-				c, err = w.wait(waitGoal{name: c.Name, status: domain.StatusRunning, replicas: c.Replicas, timeout: timeout})
-				if err != nil {
-					return err
-				}
 			}
 			return a.printResult(c, out, wait)
 		},
@@ -337,27 +325,18 @@ func (a *app) changeCommand(action, short string, want domain.Status) *cobra.Com
 				"start": cl.Start, "stop": cl.Stop, "restart": cl.Restart,
 			}[action]
 			return a.eachName(args, func(name string) error {
-				ctx, cancel := withTimeout(a.ctx, timeout)
-				defer cancel()
-				var w *waiter
-				if wait {
-					w = a.newWaiter(ctx, cl)
-					defer w.close()
-				}
-				c, err := do(a.ctx, name)
+				c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return do(a.ctx, name) },
+					func(_ *waiter, c domain.Container) (waitGoal, bool) {
+						goal := waitGoal{name: name, status: want, since: c.UpdatedAt, replicas: c.Replicas}
+						if action == "restart" {
+							// The status stays running throughout: the restart
+							// is done once moor made its generation real.
+							goal.generation = c.Generation
+						}
+						return goal, true
+					})
 				if err != nil {
 					return err
-				}
-				if w != nil {
-					goal := waitGoal{name: name, status: want, since: c.UpdatedAt, replicas: c.Replicas, timeout: timeout}
-					if action == "restart" {
-						// The status stays running throughout: the restart
-						// is done once moor made its generation real.
-						goal.generation = c.Generation
-					}
-					if c, err = w.wait(goal); err != nil {
-						return err
-					}
 				}
 				return a.printResult(c, "table", wait)
 			})
@@ -406,25 +385,16 @@ func (a *app) scaleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(a.ctx, timeout)
-			defer cancel()
-			var w *waiter
-			if wait {
-				w = a.newWaiter(ctx, cl)
-				defer w.close()
-			}
-			c, err := cl.Scale(a.ctx, args[0], n)
+			c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Scale(a.ctx, args[0], n) },
+				func(_ *waiter, c domain.Container) (waitGoal, bool) {
+					want := domain.StatusRunning
+					if c.DesiredState == domain.DesiredStopped {
+						want = domain.StatusStopped
+					}
+					return waitGoal{name: c.Name, status: want, since: c.UpdatedAt, replicas: n, generation: c.Generation}, true
+				})
 			if err != nil {
 				return err
-			}
-			if w != nil {
-				want := domain.StatusRunning
-				if c.DesiredState == domain.DesiredStopped {
-					want = domain.StatusStopped
-				}
-				if c, err = w.wait(waitGoal{name: c.Name, status: want, since: c.UpdatedAt, replicas: n, generation: c.Generation, timeout: timeout}); err != nil {
-					return err
-				}
 			}
 			return a.printResult(c, out, wait)
 		},
@@ -478,22 +448,12 @@ func (a *app) updateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(a.ctx, timeout)
-			defer cancel()
-			var w *waiter
-			if wait {
-				w = a.newWaiter(ctx, cl)
-				defer w.close()
-			}
-			c, err := cl.Update(a.ctx, args[0], p)
+			c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Update(a.ctx, args[0], p) },
+				func(_ *waiter, c domain.Container) (waitGoal, bool) {
+					return rolledOut(c), c.DesiredState == domain.DesiredRunning
+				})
 			if err != nil {
 				return err
-			}
-			if w != nil && c.DesiredState == domain.DesiredRunning {
-				if c, err = w.wait(waitGoal{name: c.Name, status: domain.StatusRunning, since: c.UpdatedAt, replicas: c.Replicas,
-					generation: c.Generation, timeout: timeout}); err != nil {
-					return err
-				}
 			}
 			return a.printResult(c, out, wait)
 		},
@@ -531,22 +491,10 @@ replicas are replaced with it. A stopped container is started.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(a.ctx, timeout)
-			defer cancel()
-			var w *waiter
-			if wait {
-				w = a.newWaiter(ctx, cl)
-				defer w.close()
-			}
-			c, err := cl.Redeploy(a.ctx, args[0], pull)
+			c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Redeploy(a.ctx, args[0], pull) },
+				func(_ *waiter, c domain.Container) (waitGoal, bool) { return rolledOut(c), true })
 			if err != nil {
 				return err
-			}
-			if w != nil {
-				if c, err = w.wait(waitGoal{name: c.Name, status: domain.StatusRunning, since: c.UpdatedAt, replicas: c.Replicas,
-					generation: c.Generation, timeout: timeout}); err != nil {
-					return err
-				}
 			}
 			return a.printResult(c, out, wait)
 		},
@@ -557,6 +505,12 @@ replicas are replaced with it. A stopped container is started.`,
 	f.DurationVar(&timeout, "timeout", defaultWaitTimeout, "with --wait: give up after this long (exit 7)")
 	addOutput(cmd, &out, "the container as the API shows it")
 	return cmd
+}
+
+// rolledOut is the goal of a rolling change (update, redeploy): moor has
+// made its generation real and every replica runs.
+func rolledOut(c domain.Container) waitGoal {
+	return waitGoal{name: c.Name, status: domain.StatusRunning, since: c.UpdatedAt, replicas: c.Replicas, generation: c.Generation}
 }
 
 func (a *app) rmCommand() *cobra.Command {
@@ -574,21 +528,14 @@ func (a *app) rmCommand() *cobra.Command {
 				return err
 			}
 			return a.eachName(args, func(name string) error {
-				ctx, cancel := withTimeout(a.ctx, timeout)
-				defer cancel()
-				var w *waiter
-				if wait {
-					w = a.newWaiter(ctx, cl)
-					defer w.close()
-				}
-				c, err := cl.Remove(a.ctx, name, keep)
+				c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Remove(a.ctx, name, keep) },
+					func(_ *waiter, c domain.Container) (waitGoal, bool) {
+						return waitGoal{name: name, gone: true, since: c.UpdatedAt}, true
+					})
 				if err != nil {
 					return err
 				}
-				if w != nil {
-					if _, err := w.wait(waitGoal{name: name, gone: true, since: c.UpdatedAt, timeout: timeout}); err != nil {
-						return err
-					}
+				if wait {
 					fmt.Fprintf(a.stdout, "%s: removed\n", name)
 					return nil
 				}

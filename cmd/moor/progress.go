@@ -41,6 +41,31 @@ type waiter struct {
 	progress *progress
 }
 
+// change asks for a change with call and, with wait, follows it to the
+// goal its answer sets (ok false: nothing to wait for), within timeout.
+// The waiter subscribes before the request, so no event of the change can
+// come before the stream.
+func (a *app) change(cl *client.Client, wait bool, timeout time.Duration, call func() (domain.Container, error),
+	goal func(w *waiter, c domain.Container) (g waitGoal, ok bool)) (domain.Container, error) {
+	ctx, cancel := withTimeout(a.ctx, timeout)
+	defer cancel()
+	var w *waiter
+	if wait {
+		w = a.newWaiter(ctx, cl)
+		defer w.close()
+	}
+	c, err := call()
+	if err != nil || w == nil {
+		return c, err
+	}
+	g, ok := goal(w, c)
+	if !ok {
+		return c, nil
+	}
+	g.timeout = timeout
+	return w.wait(g)
+}
+
 // newWaiter subscribes to events before the change is asked for, so none
 // of its events can be missed. Without the websocket (a proxy that drops
 // upgrades, the caller's websocket quota) it polls only.

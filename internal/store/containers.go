@@ -247,16 +247,26 @@ func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
 	return b, mapErr(err, "container "+id)
 }
 
+// lockForChange reads the named container under a row lock, for a change:
+// one being removed takes none (ErrConflict).
+func lockForChange(ctx context.Context, tx pgx.Tx, name string) (domain.Container, error) {
+	c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
+	if err != nil {
+		return c, mapErr(err, fmt.Sprintf("container %q", name))
+	}
+	if c.DesiredState == domain.DesiredRemoved {
+		return c, fmt.Errorf("container %q is being removed: %w", name, domain.ErrConflict)
+	}
+	return c, nil
+}
+
 // ChangeContainer applies ch to the named container under a row lock, bumps
 // its generation and records history and an event, in one transaction.
 func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Change, actor string) (domain.Container, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
+		c, err := lockForChange(ctx, tx, name)
 		if err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", name))
-		}
-		if c.DesiredState == domain.DesiredRemoved {
-			return fmt.Errorf("container %q is being removed: %w", name, domain.ErrConflict)
+			return err
 		}
 		details := map[string]any{}
 		switch ch.Action {
@@ -439,12 +449,9 @@ func (s *Store) ContainerCounts(ctx context.Context) (map[string]int, error) {
 // replicas one at a time.
 func (s *Store) UpdateContainer(ctx context.Context, name string, u domain.Update, actor string) (domain.Container, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
+		c, err := lockForChange(ctx, tx, name)
 		if err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", name))
-		}
-		if c.DesiredState == domain.DesiredRemoved {
-			return fmt.Errorf("container %q is being removed: %w", name, domain.ErrConflict)
+			return err
 		}
 		if c.Generation != u.Generation {
 			// Someone changed it since the caller read it: the merge of

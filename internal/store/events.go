@@ -102,13 +102,7 @@ func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
 
 // EventsSince returns up to limit events with seq > after, oldest first.
 func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]domain.Event, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT seq, created_at, kind, coalesce(container_id::text, ''), container_name, actor, data
-		FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, mapErr(err, "events")
-	}
-	return collectEvents(rows)
+	return s.QueryEvents(ctx, domain.EventQuery{After: after, Limit: limit})
 }
 
 // PruneEvents deletes the events no one can still need, oldest first, at
@@ -153,23 +147,35 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int64, b
 	return deleted, nil
 }
 
-// QueryEvents returns the events q selects, oldest first.
+// QueryEvents returns the events q selects, oldest first. Only the filters
+// q sets are in the query, so the plain listing (the hub's and the
+// webhooks' hot path) stays a range scan of the primary key.
 func (s *Store) QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.Event, error) {
-	const cols = `seq, created_at, kind, coalesce(container_id::text, ''), container_name, actor, data`
-	// The kind is a prefix: LIKE's own wildcards in it match themselves.
-	kind := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Kind) + "%"
-	where := `seq > $1 AND ($2 = '' OR container_name = $2) AND kind LIKE $3`
-	var sql string
-	if q.Tail > 0 {
-		sql = `SELECT * FROM (SELECT ` + cols + ` FROM events WHERE ` + where + ` ORDER BY seq DESC LIMIT $4) t ORDER BY seq`
-	} else {
-		sql = `SELECT ` + cols + ` FROM events WHERE ` + where + ` ORDER BY seq LIMIT $4`
-	}
 	n := q.Limit
 	if q.Tail > 0 {
 		n = q.Tail
 	}
-	rows, err := s.pool.Query(ctx, sql, q.After, q.Container, kind, n)
+	args := []any{q.After, n}
+	where := `seq > $1`
+	if q.Container != "" {
+		args = append(args, q.Container)
+		where += fmt.Sprintf(` AND container_name = $%d`, len(args))
+	}
+	if q.Kind != "" {
+		// The kind is a prefix: LIKE's own wildcards in it match themselves.
+		args = append(args, strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Kind)+"%")
+		where += fmt.Sprintf(` AND kind LIKE $%d`, len(args))
+	}
+	order := `seq`
+	if q.Tail > 0 {
+		order = `seq DESC` // the newest n, turned oldest first below
+	}
+	sql := `SELECT seq, created_at, kind, coalesce(container_id::text, ''), container_name, actor, data
+		FROM events WHERE ` + where + ` ORDER BY ` + order + ` LIMIT $2`
+	if q.Tail > 0 {
+		sql = `SELECT * FROM (` + sql + `) t ORDER BY seq`
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, mapErr(err, "events")
 	}

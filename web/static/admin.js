@@ -11,6 +11,7 @@ for (const b of document.querySelectorAll("[data-copy]")) {
 // A page of one kind of record: list, add, remove.
 function listPage({ title, load, render, errBox }) {
   return {
+    errBox,
     show() {
       document.title = `${title} · moor`;
       this.load();
@@ -23,6 +24,17 @@ function listPage({ title, load, render, errBox }) {
       }
     },
   };
+}
+
+// removeAndReload deletes a record, then lists page's records again; an
+// error goes to the page's error line.
+async function removeAndReload(path, page) {
+  try {
+    await api("DELETE", path);
+    page.load();
+  } catch (e) {
+    $(page.errBox).textContent = e.message;
+  }
 }
 
 // --- users ---------------------------------------------------------------------
@@ -42,19 +54,10 @@ export const users = listPage({
         el("td", { "data-label": "Added" }, timeEl(u.created_at, ago)),
         el("td", { class: "actions" }, el("div", { class: "actions" },
           el("button", { type: "button", "data-action": "password", text: "Set password", onclick: () => openReset(u.username) }),
-          me ? null : confirmButton("Remove", "Really remove?", () => removeUser(u.username), { "data-action": "remove", "aria-label": `Remove ${u.username}` }))));
+          me ? null : confirmButton("Remove", "Really remove?", () => removeAndReload(`/api/v1/users/${seg(u.username)}`, users), { "data-action": "remove", "aria-label": `Remove ${u.username}` }))));
     });
   },
 });
-
-async function removeUser(name) {
-  try {
-    await api("DELETE", `/api/v1/users/${seg(name)}`);
-    users.load();
-  } catch (e) {
-    $("#users-error").textContent = e.message;
-  }
-}
 
 $("#user-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -107,19 +110,10 @@ export const keys = listPage({
       el("td", { "data-label": "Role", text: k.role }),
       el("td", { "data-label": "Created" }, timeEl(k.created_at, ago)),
       el("td", { "data-label": "Last used" }, k.last_used_at ? timeEl(k.last_used_at, ago) : "never"),
-      el("td", { class: "actions" }, k.revoked_at ? "" : confirmButton("Revoke", "Really revoke?", () => revokeKey(k.name),
+      el("td", { class: "actions" }, k.revoked_at ? "" : confirmButton("Revoke", "Really revoke?", () => removeAndReload(`/api/v1/apikeys/${seg(k.name)}`, keys),
         { "data-action": "revoke", "aria-label": `Revoke ${k.name}` }))));
   },
 });
-
-async function revokeKey(name) {
-  try {
-    await api("DELETE", `/api/v1/apikeys/${seg(name)}`);
-    keys.load();
-  } catch (e) {
-    $("#keys-error").textContent = e.message;
-  }
-}
 
 $("#key-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -152,19 +146,10 @@ export const webhooks = listPage({
       el("td", { "data-label": "Events", text: (h.events || []).join(", ") }),
       el("td", { "data-label": "Delivery" }, h.failures ? el("span", { class: "error", text: `${h.failures} failed: ${h.last_error || ""}` }) :
         h.last_delivered_at ? el("span", {}, "delivered ", timeEl(h.last_delivered_at, ago)) : "nothing sent yet"),
-      el("td", { class: "actions" }, confirmButton("Remove", "Really remove?", () => removeWebhook(h.name),
+      el("td", { class: "actions" }, confirmButton("Remove", "Really remove?", () => removeAndReload(`/api/v1/webhooks/${seg(h.name)}`, webhooks),
         { "data-action": "remove", "aria-label": `Remove webhook ${h.name}` }))));
   },
 });
-
-async function removeWebhook(name) {
-  try {
-    await api("DELETE", `/api/v1/webhooks/${seg(name)}`);
-    webhooks.load();
-  } catch (e) {
-    $("#webhooks-error").textContent = e.message;
-  }
-}
 
 $("#webhook-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -52,6 +52,11 @@ function reasonText(c) {
   return c.status === "running" && c.observed_generation >= c.generation ? "" : c.status_reason;
 }
 
+// secretNames are the variables of c's type whose values are secret.
+function secretNames(c) {
+  return new Set((state.types.get(c.type)?.env || []).filter((e) => e.secret || e.generate).map((e) => e.name));
+}
+
 // --- overview -----------------------------------------------------------------
 
 export const list = {
@@ -206,8 +211,7 @@ export const detail = {
   },
 
   renderEnv(c) {
-    const t = state.types.get(c.type);
-    const secret = new Set((t?.env || []).filter((e) => e.secret || e.generate).map((e) => e.name));
+    const secret = secretNames(c);
     const names = [...new Set([...(c.env_names || []), ...Object.keys(c.env || {})])].sort();
     const rows = names.map((n) => el("tr", {},
       el("td", { "data-label": "Variable" }, el("code", { text: n })),
@@ -370,7 +374,7 @@ $("#scale-form").addEventListener("submit", async (ev) => {
   clearFieldErrors(ev.target);
   const replicas = Number(field(ev.target, "replicas").value);
   try {
-    await api("POST", path(c.name, "scale"), { replicas }).then((a) => { remember(a, "scale"); state.containers.set(a.name, a); changed(a.name); });
+    await act(c, "scale", $("#scale-error"), { replicas });
   } catch (e) {
     showFieldError(ev.target, e, $("#scale-error"));
   }
@@ -412,7 +416,7 @@ $("#edit-open").addEventListener("click", () => {
   clearFieldErrors(f);
   field(f, "image").value = c.image;
   const t = state.types.get(c.type);
-  const secret = new Set((t?.env || []).filter((e) => e.secret || e.generate).map((e) => e.name));
+  const secret = secretNames(c);
   const specs = new Map((t?.env || []).map((e) => [e.name, e]));
   const names = [...new Set([...(t?.env || []).map((e) => e.name), ...Object.keys(c.env || {})])];
   const box = $("#edit-env");
