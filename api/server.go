@@ -25,18 +25,19 @@ import (
 // Lifecycle is what the container endpoints drive.
 type Lifecycle interface {
 	Create(ctx context.Context, req domain.CreateRequest) (domain.Container, error)
-	Get(ctx context.Context, name string) (domain.Container, error)
-	List(ctx context.Context) ([]domain.Container, error)
-	Start(ctx context.Context, name string) (domain.Container, error)
-	Stop(ctx context.Context, name string) (domain.Container, error)
-	Restart(ctx context.Context, name string) (domain.Container, error)
-	Redeploy(ctx context.Context, name string, pull bool) (domain.Container, error)
-	Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error)
-	Scale(ctx context.Context, name string, replicas int) (domain.Container, error)
-	Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error)
-	History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error)
-	Credentials(ctx context.Context, name string) (map[string]string, error)
-	Logs(ctx context.Context, name string, replica int, opts domain.LogOptions, w io.Writer) error
+	Get(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
+	List(ctx context.Context, project string) ([]domain.Container, error)
+	Start(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
+	Stop(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
+	Restart(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
+	Redeploy(ctx context.Context, cr domain.ContainerRef, pull bool) (domain.Container, error)
+	Remove(ctx context.Context, cr domain.ContainerRef, keepVolumes bool) (domain.Container, error)
+	Scale(ctx context.Context, cr domain.ContainerRef, replicas int) (domain.Container, error)
+	Update(ctx context.Context, cr domain.ContainerRef, p domain.Patch) (domain.Container, error)
+	History(ctx context.Context, cr domain.ContainerRef, all bool) ([]domain.HistoryEntry, error)
+	Credentials(ctx context.Context, cr domain.ContainerRef) (map[string]string, error)
+	Logs(ctx context.Context, cr domain.ContainerRef, replica int, opts domain.LogOptions, w io.Writer) error
+	Projects
 }
 
 // Catalog lists container types.
@@ -111,7 +112,11 @@ type route struct {
 	handler      func(*Server, http.ResponseWriter, *http.Request) error
 }
 
-var routes = []route{
+// routes is the table served: baseRoutes with each container route also
+// under /api/v1/projects/{project}/ (see withProjects).
+var routes = withProjects(baseRoutes)
+
+var baseRoutes = []route{
 	{"GET", "/healthz", "", (*Server).healthz},
 	{"GET", "/readyz", "", (*Server).readyz},
 	{"GET", "/metrics", domain.RoleViewer, (*Server).metrics},
@@ -135,6 +140,10 @@ var routes = []route{
 	{"GET", "/api/v1/containers/{name}/logs", domain.RoleOperator, (*Server).containerLogs},
 	{"GET", "/api/v1/containers/{name}/history", domain.RoleViewer, (*Server).containerHistory},
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
+	{"GET", "/api/v1/projects", domain.RoleViewer, (*Server).listProjects},
+	{"POST", "/api/v1/projects", domain.RoleAdmin, (*Server).createProject},
+	{"GET", "/api/v1/projects/{project}", domain.RoleViewer, (*Server).getProject},
+	{"DELETE", "/api/v1/projects/{project}", domain.RoleAdmin, (*Server).deleteProject},
 	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
 	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},
 	{"GET", "/api/v1/openapi.json", domain.RoleViewer, (*Server).openAPI},
@@ -295,7 +304,7 @@ func (s *Server) getType(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
-	cs, err := s.Lifecycle.List(r.Context())
+	cs, err := s.Lifecycle.List(r.Context(), projectOf(r))
 	if err != nil {
 		return err
 	}
@@ -320,18 +329,19 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req := body.CreateRequest
+	req.Project = projectOf(r)
 	req.Env, req.LeaveEmpty = splitNull(body.Env)
 	c, err := s.Lifecycle.Create(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/containers/"+c.Name)
+	w.Header().Set("Location", containerPath(c))
 	writeJSON(w, http.StatusAccepted, c)
 	return nil
 }
 
 func (s *Server) getContainer(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Lifecycle.Get(r.Context(), mux.Vars(r)["name"])
+	c, err := s.Lifecycle.Get(r.Context(), containerRef(r))
 	if err != nil {
 		return err
 	}
@@ -353,7 +363,7 @@ func accepted(w http.ResponseWriter, c domain.Container, err error) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/containers/"+c.Name)
+	w.Header().Set("Location", containerPath(c))
 	writeJSON(w, http.StatusAccepted, c)
 	return nil
 }
@@ -368,7 +378,7 @@ func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := body.Patch
 	p.Env, p.LeaveEmpty = splitNull(body.Env)
-	c, err := s.Lifecycle.Update(r.Context(), mux.Vars(r)["name"], p)
+	c, err := s.Lifecycle.Update(r.Context(), containerRef(r), p)
 	return accepted(w, c, err)
 }
 
@@ -394,22 +404,22 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.Lifecycle.Remove(r.Context(), mux.Vars(r)["name"], keep)
+	c, err := s.Lifecycle.Remove(r.Context(), containerRef(r), keep)
 	return accepted(w, c, err)
 }
 
 func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Lifecycle.Start(r.Context(), mux.Vars(r)["name"])
+	c, err := s.Lifecycle.Start(r.Context(), containerRef(r))
 	return accepted(w, c, err)
 }
 
 func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Lifecycle.Stop(r.Context(), mux.Vars(r)["name"])
+	c, err := s.Lifecycle.Stop(r.Context(), containerRef(r))
 	return accepted(w, c, err)
 }
 
 func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Lifecycle.Restart(r.Context(), mux.Vars(r)["name"])
+	c, err := s.Lifecycle.Restart(r.Context(), containerRef(r))
 	return accepted(w, c, err)
 }
 
@@ -418,7 +428,7 @@ func (s *Server) redeployContainer(w http.ResponseWriter, r *http.Request) error
 	if err := decodeOptional(r, &req); err != nil {
 		return err
 	}
-	c, err := s.Lifecycle.Redeploy(r.Context(), mux.Vars(r)["name"], req.Pull)
+	c, err := s.Lifecycle.Redeploy(r.Context(), containerRef(r), req.Pull)
 	return accepted(w, c, err)
 }
 
@@ -432,7 +442,7 @@ func (s *Server) scaleContainer(w http.ResponseWriter, r *http.Request) error {
 	if req.Replicas == nil {
 		return domain.Invalid("replicas", "is required")
 	}
-	c, err := s.Lifecycle.Scale(r.Context(), mux.Vars(r)["name"], *req.Replicas)
+	c, err := s.Lifecycle.Scale(r.Context(), containerRef(r), *req.Replicas)
 	return accepted(w, c, err)
 }
 
@@ -449,7 +459,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name := mux.Vars(r)["name"]
+	name := containerRef(r)
 	if follow {
 		return s.followLogs(w, r, name, replica, tail)
 	}
@@ -469,7 +479,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 // or the client leaves. It counts as one of the caller's sockets (a
 // websocket's quota), and each write has its own deadline, so a client
 // that stops reading is let go.
-func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, name string, replica, tail int) error {
+func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, name domain.ContainerRef, replica, tail int) error {
 	if _, err := s.Lifecycle.Get(r.Context(), name); err != nil {
 		return err // a 404 before the quota's 429
 	}
@@ -490,7 +500,7 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, name string,
 		return err // nothing sent yet: err (or nil) answers normally
 	}
 	if err != nil && r.Context().Err() == nil {
-		s.Logger.Warn("log stream ended", "container", name, "err", err)
+		s.Logger.Warn("log stream ended", "container", name.String(), "err", err)
 	}
 	return nil
 }
@@ -563,7 +573,7 @@ func (s *Server) containerHistory(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	h, err := s.Lifecycle.History(r.Context(), mux.Vars(r)["name"], all)
+	h, err := s.Lifecycle.History(r.Context(), containerRef(r), all)
 	if err != nil {
 		return err
 	}
@@ -572,7 +582,7 @@ func (s *Server) containerHistory(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) containerCredentials(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Lifecycle.Credentials(r.Context(), mux.Vars(r)["name"])
+	c, err := s.Lifecycle.Credentials(r.Context(), containerRef(r))
 	if err != nil {
 		return err
 	}
@@ -594,7 +604,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := domain.EventQuery{After: int64(after), Limit: limit, Tail: tail,
+	q := domain.EventQuery{After: int64(after), Limit: limit, Tail: tail, Project: r.URL.Query().Get("project"),
 		Container: r.URL.Query().Get("container"), Kind: r.URL.Query().Get("kind")}
 	if len(q.Kind) > 100 {
 		return domain.Invalid("kind", "is at most 100 characters")

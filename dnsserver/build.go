@@ -226,7 +226,7 @@ func buildFragment(cfg ZoneConfig, zn zoneNames, g *group) *fragment {
 					add(&dns.PTR{Hdr: hdr(rev, dns.TypePTR, ttl), Ptr: strconv.Itoa(r.Replica) + "." + g.name + "." + zn.cont})
 				}
 			}
-		case r.Zone == "host" && (r.Type == "A" || r.Type == "AAAA") && name == g.name+"."+zn.host:
+		case r.Zone == "host" && (r.Type == "A" || r.Type == "AAAA") && name == hostLabel(g.name)+"."+zn.host:
 			hostName = name
 		}
 	}
@@ -573,3 +573,8 @@ func merge(n *node, add rrsets, container string) []string {
 	n.rrsets = sets
 	return skipped
 }
+
+// hostLabel is the host-zone label of a container named label in the
+// container zone: "NAME.PROJECT" there is "NAME-PROJECT" here
+// (domain.HostLabel); names and projects hold no '.'.
+func hostLabel(label string) string { return strings.Replace(label, ".", "-", 1) }

@@ -179,7 +179,7 @@ func (ts *testServer) setIPs(id, name string, ips ...string) {
 func (ts *testServer) remove(id, name string) {
 	ts.t.Helper()
 	ctx := context.Background()
-	if _, err := ts.st.ChangeContainer(ctx, name, domain.Change{Action: domain.ActionRemove}, "test"); err != nil {
+	if _, err := ts.st.ChangeContainer(ctx, domain.Ref(name), domain.Change{Action: domain.ActionRemove}, "test"); err != nil {
 		ts.t.Fatal(err)
 	}
 	if err := ts.st.FinishRemoval(ctx, id, name, nil); err != nil {

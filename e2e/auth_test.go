@@ -24,7 +24,7 @@ func TestEveryRouteIsAuthorised(t *testing.T) {
 		t.Fatalf("only %d routes", len(routes))
 	}
 	for _, rt := range routes {
-		path := strings.NewReplacer("{name}", "nosuch", "{id}", "nosuch", "{username}", "nosuch").Replace(rt.Path)
+		path := strings.NewReplacer("{name}", "nosuch", "{id}", "nosuch", "{username}", "nosuch", "{project}", "nosuch").Replace(rt.Path)
 		if rt.Role == "" {
 			if !(rt.Path == "/healthz" || rt.Path == "/readyz" || rt.Path == "/api/v1/setup" || rt.Method == "POST" && rt.Path == "/api/v1/session") {
 				t.Errorf("%s %s is public", rt.Method, rt.Path)

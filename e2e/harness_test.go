@@ -293,6 +293,7 @@ func (m *Moor) DoCT(method, path string, body any, contentType string, key ...st
 type Container struct {
 	ID           string            `json:"id"`
 	Name         string            `json:"name"`
+	Project      string            `json:"project"`
 	Type         string            `json:"type"`
 	Image        string            `json:"image"`
 	Status       string            `json:"status"`
@@ -320,10 +321,19 @@ type Container struct {
 	} `json:"ports"`
 }
 
-// Get returns the container, or ok=false on 404.
+// containerPath is the API path of a container named as the CLI does:
+// NAME in the default project, PROJECT/NAME in another.
+func containerPath(ref string) string {
+	if project, name, ok := strings.Cut(ref, "/"); ok {
+		return "/api/v1/projects/" + project + "/containers/" + name
+	}
+	return "/api/v1/containers/" + ref
+}
+
+// Get returns the container (NAME or PROJECT/NAME), or ok=false on 404.
 func (m *Moor) Get(name string) (Container, bool) {
 	m.env.t.Helper()
-	status, body := m.Do("GET", "/api/v1/containers/"+name, nil)
+	status, body := m.Do("GET", containerPath(name), nil)
 	if status == 404 {
 		return Container{}, false
 	}
@@ -467,6 +477,16 @@ func (e *Env) cleanupDocker() {
 		}
 		if out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=moor.owner="+inst).Output(); len(out) > 0 {
 			exec.Command("docker", append([]string{"volume", "rm", "-f"}, strings.Fields(string(out))...)...).Run()
+		}
+		// Projects' networks (named after e.Network, so the sweep at exit
+		// finds them too).
+		if out, _ := exec.Command("docker", "network", "ls", "--format", "{{.Name}}", "--filter", "label=moor.owner="+inst).Output(); len(out) > 0 {
+			for _, n := range strings.Fields(string(out)) {
+				if n != e.Network {
+					removeNetwork(n, 10*time.Second)
+					sweepAtExit(n)
+				}
+			}
 		}
 	}
 	// The engine may still be detaching endpoints of just-removed

@@ -162,7 +162,7 @@ func (p *Provider) Rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.asm.replaceAll(cs)
+	p.asm.replaceAll(routeNames(cs))
 	return p.publish(seq)
 }
 
@@ -174,7 +174,7 @@ func (p *Provider) apply(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
-	p.asm.update(ids, cs)
+	p.asm.update(ids, routeNames(cs))
 	return p.publish(seq)
 }
 
@@ -324,4 +324,15 @@ func (p *Provider) Backend(host string) (name string, b Backend, ok bool) {
 		return "", Backend{}, false
 	}
 	return name, (*backends)[name], true
+}
+
+// routeNames names each container as routes know it: by its host-zone
+// label (domain.HostLabel), unique across projects where the container's
+// own name is not, so routers, services and status pages of two
+// containers of one name in two projects never mix.
+func routeNames(cs []domain.Container) []domain.Container {
+	for i := range cs {
+		cs[i].Name = domain.HostLabel(cs[i].Project, cs[i].Name)
+	}
+	return cs
 }

@@ -124,12 +124,12 @@ func (b *bench) moorDeploy(ctx context.Context, name string) (*sample, error) {
 		b.removeMoor(ctx, name)
 		return nil, fmt.Errorf("%s failed: %s", name, c.StatusReason)
 	}
-	dockerName := domain.DockerName(name, 0)
+	dockerName := domain.DockerName(domain.DefaultProject, name, 0)
 	b.dev.wait(ctx, dockerName, "start", 3*time.Second) // for the breakdown only
 	s := &sample{side: sideMoor, name: name, marks: []mark{
 		{"POST sent", t0},
 		{"202 received", tAPI},
-		{"volume created", b.dev.at(domain.VolumeName(name, "data", 0), "create")},
+		{"volume created", b.dev.at(domain.VolumeName(domain.DefaultProject, name, "data", 0), "create")},
 		{"container created", b.dev.at(dockerName, "create")},
 		{"container started", b.dev.at(dockerName, "start")},
 		{"running event received", t1},

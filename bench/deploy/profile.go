@@ -364,7 +364,7 @@ func (b *bench) profileRun(ctx context.Context) error {
 	for _, c := range proxy.between(w0, w1) {
 		p.idleCalls[c.endpoint()]++
 	}
-	p.idleEvents = b.dev.actions(domain.DockerName(idle, 0), w0, w1)
+	p.idleEvents = b.dev.actions(domain.DockerName(domain.DefaultProject, idle, 0), w0, w1)
 	if err := b.removeMoor(ctx, idle); err != nil {
 		return err
 	}

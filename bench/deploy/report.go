@@ -428,9 +428,9 @@ func (r *results) profileMarkdown(w *strings.Builder, o options) {
 			evs = append(evs, ev{e.end, e.dur, fmt.Sprintf("sql [%d] %s", e.pid, short(e.text, 100))})
 		}
 	}
-	dn := domain.DockerName(d.name, 0)
+	dn := domain.DockerName(domain.DefaultProject, d.name, 0)
 	for _, x := range []struct{ obj, action, label string }{
-		{domain.VolumeName(d.name, "data", 0), "create", "engine event: volume create"},
+		{domain.VolumeName(domain.DefaultProject, d.name, "data", 0), "create", "engine event: volume create"},
 		{dn, "create", "engine event: container create"},
 		{dn, "start", "engine event: container start"},
 	} {

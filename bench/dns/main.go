@@ -214,7 +214,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 	fmt.Printf("\nMeans:\n\n%s\n\n", strings.Join(means, "\n"))
 
 	// Change-to-answer latency.
-	c, err := st.GetContainer(ctx, "c00042")
+	c, err := st.GetContainer(ctx, domain.Ref("c00042"))
 	if err != nil {
 		return err
 	}

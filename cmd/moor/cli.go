@@ -27,6 +27,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/moorhq/moor/internal/client"
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // Exit codes: what happened, for scripts (docs/cli.md).
@@ -100,6 +101,8 @@ type app struct {
 	cfg *clientConfig
 	in  *bufio.Reader // stdin, buffered once for prompts
 	cl  *client.Client
+	// project is --project (else MOOR_PROJECT).
+	project string
 }
 
 // isTerminal reports whether f is a terminal (a TTY, not a pipe or file).
@@ -138,6 +141,15 @@ func (a *app) client() (*client.Client, error) {
 		return nil, usagef("%v (from %s)", err, c.URLFrom)
 	}
 	cl.UserAgent = "moor-cli/" + version
+	cl.Project = a.project
+	if cl.Project == "" {
+		cl.Project = a.getenv("MOOR_PROJECT")
+	}
+	if cl.Project != "" {
+		if err := domain.ValidateProjectName("--project", cl.Project); err != nil {
+			return nil, usagef("%v", err)
+		}
+	}
 	a.cl = cl
 	return cl, nil
 }
@@ -231,6 +243,7 @@ See docs/cli.md.`,
 	)
 	for _, c := range a.containerCommands() {
 		c.GroupID = groupContainers
+		c.Flags().StringVarP(&a.project, "project", "P", "", "the project of the container(s) (MOOR_PROJECT; default: the default project)")
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{a.typesCommand(), a.eventsCommand()} {

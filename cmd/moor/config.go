@@ -44,6 +44,9 @@ type config struct {
 	WSReplayRate int
 	// AliasDomains: domains under which operators may add aliases.
 	AliasDomains string
+	// RouterContainer names the containers (Traefik) attached to every
+	// project network.
+	RouterContainer string
 	// PublishAddr is the host address of published ports that name none;
 	// PublishPorts the host ports operators may publish (admins: any).
 	PublishAddr  string
@@ -101,7 +104,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HostZone, "host-zone", envOr("MOOR_HOST_ZONE", "moor.localhost"), "zone for clients outside Docker (MOOR_HOST_ZONE)")
 	fs.StringVar(&c.ContainerZone, "container-zone", envOr("MOOR_CONTAINER_ZONE", "moor.internal"), "zone for containers (MOOR_CONTAINER_ZONE)")
 	fs.StringVar(&c.PublicIP, "public-ip", envOr("MOOR_PUBLIC_IP", "127.0.0.1"), "address host-zone names resolve to (MOOR_PUBLIC_IP)")
-	fs.StringVar(&c.Network, "network", envOr("MOOR_NETWORK", "moor"), "Docker network of managed containers (MOOR_NETWORK)")
+	fs.StringVar(&c.Network, "network", envOr("MOOR_NETWORK", "moor"), "Docker network of managed containers of the default project; other projects' are named NETWORK-p-PROJECT (MOOR_NETWORK)")
+	fs.StringVar(&c.RouterContainer, "router-container", envOr("MOOR_ROUTER_CONTAINER", ""), "containers moor connects to every project's network so they reach its containers: Traefik's (comma-separated names or ids; MOOR_ROUTER_CONTAINER)")
 	fs.StringVar(&c.DockerHost, "docker-host", envOr("DOCKER_HOST", ""), "Docker engine (DOCKER_HOST)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", envOr("MOOR_CATALOG_DIR", ""), "extra catalog directory (MOOR_CATALOG_DIR)")
 	fs.StringVar(&c.ProviderToken, "provider-token", envOr("MOOR_PROVIDER_TOKEN", ""), "bearer token for Traefik (MOOR_PROVIDER_TOKEN)")

@@ -260,17 +260,20 @@ func serve(args []string, usage, stderr io.Writer) error {
 	rc := reconciler.New(st, docker, locker, box, reconciler.Config{
 		InstallationID: installation, Network: c.Network, ContainerZone: c.ContainerZone,
 		TTL: c.DNSTTL, Resync: c.Resync, Drain: c.Drain, Hook: haltHook(c.HaltAt, logger),
-		DNSServers: splitList(c.DNS.ContainerDNS), Workers: c.Workers,
+		DNSServers: splitList(c.DNS.ContainerDNS), Workers: c.Workers, Attach: splitList(c.RouterContainer),
 	}, logger)
 	zones := lifecycle.Zones{
 		Host: c.HostZone, Container: c.ContainerZone, PublicIP: c.PublicIP, TTL: c.DNSTTL,
-		AliasDomains: splitList(c.AliasDomains),
+		AliasDomains: splitList(c.AliasDomains), Network: c.Network,
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); c.EmbeddedRouter && err == nil && port != "80" {
 		zones.URLPort = port
 	}
 	operatorPorts, _ := domain.ParsePortRanges(c.PublishPorts) // checked by validate
 	svc := lifecycle.New(cat, st, box, docker, zones, lifecycle.Publishing{Addr: c.PublishAddr, OperatorPorts: operatorPorts}, logger)
+	if err := svc.ClaimMissingHosts(ctx); err != nil {
+		return err
+	}
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
 		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Setup: st, Events: st, Sessions: st, Logger: logger, Version: version,

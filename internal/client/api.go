@@ -53,14 +53,14 @@ func (c *Client) Containers(ctx context.Context) ([]domain.Container, error) {
 	var out struct {
 		Containers []domain.Container `json:"containers"`
 	}
-	err := c.do(ctx, "GET", "/api/v1/containers", nil, nil, &out)
+	err := c.do(ctx, "GET", c.containers(), nil, nil, &out)
 	return out.Containers, err
 }
 
 // Container is one container by name.
 func (c *Client) Container(ctx context.Context, name string) (domain.Container, error) {
 	var out domain.Container
-	err := c.do(ctx, "GET", "/api/v1/containers/"+seg(name), nil, nil, &out)
+	err := c.do(ctx, "GET", c.containers()+"/"+seg(name), nil, nil, &out)
 	return out, err
 }
 
@@ -72,7 +72,7 @@ func (c *Client) Create(ctx context.Context, req domain.CreateRequest) (domain.C
 		Env map[string]*string `json:"env,omitempty"`
 	}{req, nullable(req.Env, req.LeaveEmpty)}
 	var out domain.Container
-	err := c.do(ctx, "POST", "/api/v1/containers", nil, body, &out)
+	err := c.do(ctx, "POST", c.containers(), nil, body, &out)
 	return out, err
 }
 
@@ -96,20 +96,20 @@ func (c *Client) Restart(ctx context.Context, name string) (domain.Container, er
 // pulled again first.
 func (c *Client) Redeploy(ctx context.Context, name string, pull bool) (domain.Container, error) {
 	var out domain.Container
-	err := c.do(ctx, "POST", "/api/v1/containers/"+seg(name)+"/redeploy", nil, domain.RedeployRequest{Pull: pull}, &out)
+	err := c.do(ctx, "POST", c.containers()+"/"+seg(name)+"/redeploy", nil, domain.RedeployRequest{Pull: pull}, &out)
 	return out, err
 }
 
 func (c *Client) action(ctx context.Context, name, action string) (domain.Container, error) {
 	var out domain.Container
-	err := c.do(ctx, "POST", "/api/v1/containers/"+seg(name)+"/"+action, nil, nil, &out)
+	err := c.do(ctx, "POST", c.containers()+"/"+seg(name)+"/"+action, nil, nil, &out)
 	return out, err
 }
 
 // Scale sets the number of replicas.
 func (c *Client) Scale(ctx context.Context, name string, replicas int) (domain.Container, error) {
 	var out domain.Container
-	err := c.do(ctx, "POST", "/api/v1/containers/"+seg(name)+"/scale", nil, map[string]int{"replicas": replicas}, &out)
+	err := c.do(ctx, "POST", c.containers()+"/"+seg(name)+"/scale", nil, map[string]int{"replicas": replicas}, &out)
 	return out, err
 }
 
@@ -121,7 +121,7 @@ func (c *Client) Update(ctx context.Context, name string, p domain.Patch) (domai
 		Env map[string]*string `json:"env,omitempty"`
 	}{p, nullable(p.Env, p.LeaveEmpty)}
 	var out domain.Container
-	err := c.do(ctx, "PATCH", "/api/v1/containers/"+seg(name), nil, body, &out)
+	err := c.do(ctx, "PATCH", c.containers()+"/"+seg(name), nil, body, &out)
 	return out, err
 }
 
@@ -133,7 +133,7 @@ func (c *Client) Remove(ctx context.Context, name string, keepVolumes bool) (dom
 		q = url.Values{"keep_volumes": {"true"}}
 	}
 	var out domain.Container
-	err := c.do(ctx, "DELETE", "/api/v1/containers/"+seg(name), q, nil, &out)
+	err := c.do(ctx, "DELETE", c.containers()+"/"+seg(name), q, nil, &out)
 	return out, err
 }
 
@@ -157,7 +157,7 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 	if opts.Follow {
 		q.Set("follow", "true")
 	}
-	resp, err := c.request(ctx, "GET", "/api/v1/containers/"+seg(name)+"/logs", q, nil, opts.Follow)
+	resp, err := c.request(ctx, "GET", c.containers()+"/"+seg(name)+"/logs", q, nil, opts.Follow)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (c *Client) History(ctx context.Context, name string, all bool) ([]domain.H
 	if all {
 		q = url.Values{"all": {"true"}}
 	}
-	err := c.do(ctx, "GET", "/api/v1/containers/"+seg(name)+"/history", q, nil, &out)
+	err := c.do(ctx, "GET", c.containers()+"/"+seg(name)+"/history", q, nil, &out)
 	return out.History, err
 }
 
@@ -183,7 +183,7 @@ func (c *Client) Credentials(ctx context.Context, name string) (map[string]strin
 	var out struct {
 		Credentials map[string]string `json:"credentials"`
 	}
-	err := c.do(ctx, "GET", "/api/v1/containers/"+seg(name)+"/credentials", nil, nil, &out)
+	err := c.do(ctx, "GET", c.containers()+"/"+seg(name)+"/credentials", nil, nil, &out)
 	return out.Credentials, err
 }
 
@@ -282,4 +282,13 @@ func nullable(env map[string]string, empty []string) map[string]*string {
 		out[k] = nil
 	}
 	return out
+}
+
+// containers is the path of the container routes: those of c.Project, or
+// of the default project.
+func (c *Client) containers() string {
+	if c.Project == "" || c.Project == domain.DefaultProject {
+		return "/api/v1/containers"
+	}
+	return "/api/v1/projects/" + seg(c.Project) + "/containers"
 }

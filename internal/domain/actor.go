@@ -64,13 +64,15 @@ func ActorFrom(ctx context.Context) Actor {
 
 // Event is one entry of the change stream, numbered by a rising sequence.
 type Event struct {
-	Seq         int64           `json:"seq"`
-	Time        time.Time       `json:"time"`
-	Kind        string          `json:"kind"`
-	ContainerID string          `json:"container_id,omitempty"`
-	Container   string          `json:"container,omitempty"`
-	Actor       string          `json:"actor"`
-	Data        json.RawMessage `json:"data,omitempty"`
+	Seq         int64     `json:"seq"`
+	Time        time.Time `json:"time"`
+	Kind        string    `json:"kind"`
+	ContainerID string    `json:"container_id,omitempty"`
+	// Project is the container's project ("" for events about none).
+	Project   string          `json:"project,omitempty"`
+	Container string          `json:"container,omitempty"`
+	Actor     string          `json:"actor"`
+	Data      json.RawMessage `json:"data,omitempty"`
 }
 
 // EventQuery selects events: those after After, or with Tail the newest
@@ -80,18 +82,20 @@ type EventQuery struct {
 	After     int64
 	Limit     int
 	Tail      int
+	Project   string
 	Container string
 	Kind      string
 }
 
 // Filtered reports whether q leaves some events out, so a gap in seq
 // says nothing about pruning.
-func (q EventQuery) Filtered() bool { return q.Container != "" || q.Kind != "" }
+func (q EventQuery) Filtered() bool { return q.Project != "" || q.Container != "" || q.Kind != "" }
 
 // HistoryEntry is one line of a container's deployment history.
 type HistoryEntry struct {
 	ID        int64     `json:"id"`
 	Time      time.Time `json:"time"`
+	Project   string    `json:"project"`
 	Container string    `json:"container"`
 	// ContainerID tells containers of the same name apart; "" for the
 	// rows written at and after a removal.

@@ -4,8 +4,11 @@ import "time"
 
 // CreateRequest is the body of POST /api/v1/containers.
 type CreateRequest struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
+	// Project is the project it is created in (from the path; "": the
+	// default project).
+	Project string `json:"-"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
 	// Env holds the user's values; an empty string counts as not given
 	// (forms send empty fields), so the default or a generated value
 	// applies.
@@ -29,6 +32,7 @@ type CreateRequest struct {
 // state running.
 type NewContainer struct {
 	ID       string
+	Project  string
 	Name     string
 	Type     string
 	Image    string
@@ -39,6 +43,9 @@ type NewContainer struct {
 	DNS      []DNSEntry
 	// Published are the host ports it publishes (ResolvePublish).
 	Published []PublishedPort
+	// Hosts are the host names it claims (HostNames): no other container
+	// may hold one.
+	Hosts []string
 }
 
 // Action is a user's request to move a container's desired state; it names

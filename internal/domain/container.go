@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // Status is what moor last observed of a container.
 type Status string
@@ -34,15 +31,20 @@ const MaxReplicas = 20
 
 // Container is a managed deployment: one name, one type, one or more replicas.
 type Container struct {
-	ID           string       `json:"id"`
-	Name         string       `json:"name"`
-	Type         string       `json:"type"`
-	Image        string       `json:"image"`
-	Status       Status       `json:"status"`
-	StatusReason string       `json:"status_reason,omitempty"`
-	StatusCause  Cause        `json:"status_cause,omitempty"`
-	DesiredState DesiredState `json:"desired_state"`
-	Replicas     int          `json:"replicas"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Project is the project the container belongs to; its name is unique
+	// there.
+	Project string `json:"project"`
+	// ProjectInternal: the project's network has no route out of the host.
+	ProjectInternal bool         `json:"-"`
+	Type            string       `json:"type"`
+	Image           string       `json:"image"`
+	Status          Status       `json:"status"`
+	StatusReason    string       `json:"status_reason,omitempty"`
+	StatusCause     Cause        `json:"status_cause,omitempty"`
+	DesiredState    DesiredState `json:"desired_state"`
+	Replicas        int          `json:"replicas"`
 	// Env holds the values of the variables that are not secret; only
 	// operators and admins see it (the API leaves it out for viewers).
 	Env map[string]string `json:"env,omitempty"`
@@ -108,14 +110,5 @@ type DNSNames struct {
 	Container string `json:"container"`
 }
 
-// DockerName is the Docker container name of replica i.
-func DockerName(name string, replica int) string {
-	return "moor-" + name + "-" + strconv.Itoa(replica)
-}
-
-// VolumeName is the Docker volume of one replica's volume. Each replica has
-// its own, so two database servers never share a data directory; '_' cannot
-// occur in a name or a volume name, so no two containers' volumes collide.
-func VolumeName(name, volume string, replica int) string {
-	return "moor-" + name + "_" + volume + "_" + strconv.Itoa(replica)
-}
+// Ref is the container's reference.
+func (c Container) Ref() ContainerRef { return ContainerRef{c.Project, c.Name} }

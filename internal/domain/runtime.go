@@ -16,7 +16,19 @@ const (
 	LabelType    = "moor.type"    // catalog type id
 	LabelReplica = "moor.replica" // replica index
 	LabelConfig  = "moor.config"  // the container's ConfigVersion the replica was created with
+	LabelProject = "moor.project" // the container's project; on a project's network, the project
 )
+
+// NetworkSpec is a network as a runtime creates it.
+type NetworkSpec struct {
+	Name   string
+	Labels map[string]string
+	// Internal networks have no route out of the host.
+	Internal bool
+	// Attach are containers (by name or id) connected to the network
+	// whenever it is ensured: the router that must reach every project.
+	Attach []string
+}
 
 // InstanceSpec is one replica as a runtime creates it.
 type InstanceSpec struct {

@@ -85,7 +85,7 @@ func ensureNetworkForTest(t *testing.T, d *Docker, name string) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.EnsureNetwork(ctx, name, testLabels()); err != nil {
+	if err := d.EnsureNetwork(ctx, domain.NetworkSpec{Name: name, Labels: testLabels()}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,7 +180,7 @@ func TestContainerLifecycle(t *testing.T) {
 	netName := name + "-net"
 	volName := name + "-data"
 	ensureNetworkForTest(t, d, netName)
-	if err := d.EnsureNetwork(ctx, netName, testLabels()); err != nil {
+	if err := d.EnsureNetwork(ctx, domain.NetworkSpec{Name: netName, Labels: testLabels()}); err != nil {
 		t.Fatalf("EnsureNetwork again: %v", err)
 	}
 	if nets, err := d.networksNamed(ctx, netName); err != nil || len(nets) != 1 {
@@ -619,7 +619,7 @@ func TestEnsureNetworkConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(clients))
 	for i, d := range clients {
-		wg.Go(func() { errs[i] = d.EnsureNetwork(ctx, name, testLabels()) })
+		wg.Go(func() { errs[i] = d.EnsureNetwork(ctx, domain.NetworkSpec{Name: name, Labels: testLabels()}) })
 	}
 	wg.Wait()
 	for i, err := range errs {

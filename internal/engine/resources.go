@@ -27,7 +27,42 @@ import (
 // engines) counts as success. While racers overlap, the name can briefly be
 // ambiguous to the engine (a container create on it fails and is retried by
 // the caller's next pass).
-func (d *Docker) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
+//
+// The containers in spec.Attach are connected to the network (when not
+// already), each time: one recreated or started later is attached again by
+// the next ensure. One that does not exist is an error naming it.
+func (d *Docker) EnsureNetwork(ctx context.Context, spec domain.NetworkSpec) error {
+	if err := d.ensureNetwork(ctx, spec.Name, spec.Labels, spec.Internal); err != nil {
+		return err
+	}
+	for _, c := range spec.Attach {
+		if err := d.attach(ctx, spec.Name, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attach connects container to network unless it is connected already.
+func (d *Docker) attach(ctx context.Context, network, container string) error {
+	res, err := d.cli.ContainerInspect(ctx, container, client.ContainerInspectOptions{})
+	if err != nil {
+		return wrap("attach "+container+" to network "+network, err)
+	}
+	if res.Container.NetworkSettings != nil {
+		if _, ok := res.Container.NetworkSettings.Networks[network]; ok {
+			return nil
+		}
+	}
+	_, err = d.cli.NetworkConnect(ctx, network, client.NetworkConnectOptions{Container: container})
+	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
+		return wrap("attach "+container+" to network "+network, err)
+	}
+	d.log.Info("container attached to network", "network", network, "container", container)
+	return nil
+}
+
+func (d *Docker) ensureNetwork(ctx context.Context, name string, labels map[string]string, internal bool) error {
 	if name == "" {
 		return fmt.Errorf("ensure network: %w", domain.Invalid("network", "is required"))
 	}
@@ -42,8 +77,9 @@ func (d *Docker) EnsureNetwork(ctx context.Context, name string, labels map[stri
 		return nil
 	}
 	res, err := d.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{
-		Driver: "bridge",
-		Labels: labels,
+		Driver:   "bridge",
+		Labels:   labels,
+		Internal: internal,
 	})
 	if cerrdefs.IsConflict(err) {
 		return nil
@@ -283,22 +319,38 @@ func (d *Docker) ListNetworks(ctx context.Context, labels map[string]string) ([]
 }
 
 // RemoveNetwork removes the network name; a missing network is not an
-// error. A network still used by containers wraps domain.ErrConflict and
-// names them, so the caller can say what holds it.
+// error. Containers moor did not create (the router it attached, or one
+// connected by hand) are disconnected first: the network is moor's and
+// goes. One still used by moor's own containers wraps domain.ErrConflict
+// and names them, so the caller can say what holds it.
 func (d *Docker) RemoveNetwork(ctx context.Context, name string) error {
 	_, err := d.cli.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
-	if res, ierr := d.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); ierr == nil && len(res.Network.Containers) > 0 {
-		var users []string
-		for _, ep := range res.Network.Containers {
-			users = append(users, ep.Name)
+	res, ierr := d.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if ierr != nil || len(res.Network.Containers) == 0 {
+		return wrap("remove network "+name, err)
+	}
+	var users []string
+	for id, ep := range res.Network.Containers {
+		c, cerr := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerr == nil && c.Container.Config != nil && c.Container.Config.Labels[domain.LabelOwner] == "" {
+			if _, derr := d.cli.NetworkDisconnect(ctx, name, client.NetworkDisconnectOptions{Container: id, Force: true}); derr == nil {
+				d.log.Info("container detached from network", "network", name, "container", ep.Name)
+				continue
+			}
 		}
+		users = append(users, ep.Name)
+	}
+	if len(users) > 0 {
 		slices.Sort(users)
 		return fmt.Errorf("remove network %s: still used by %s: %w", name, strings.Join(users, ", "), domain.ErrConflict)
 	}
-	return wrap("remove network "+name, err)
+	if _, err := d.cli.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return wrap("remove network "+name, err)
+	}
+	return nil
 }
 
 // PullImage pulls image again even when it is present (a tag such as

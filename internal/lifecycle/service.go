@@ -27,12 +27,17 @@ type Catalog interface {
 // Store is the state the service reads and changes.
 type Store interface {
 	CreateContainer(ctx context.Context, nc domain.NewContainer, actor string) (domain.Container, error)
-	ChangeContainer(ctx context.Context, name string, ch domain.Change, actor string) (domain.Container, error)
-	GetContainer(ctx context.Context, name string) (domain.Container, error)
-	ListContainers(ctx context.Context) ([]domain.Container, error)
+	ChangeContainer(ctx context.Context, cr domain.ContainerRef, ch domain.Change, actor string) (domain.Container, error)
+	GetContainer(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
+	ProjectContainers(ctx context.Context, project string) ([]domain.Container, error)
 	SealedSecrets(ctx context.Context, id string) ([]byte, error)
-	History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error)
-	UpdateContainer(ctx context.Context, name string, u domain.Update, actor string) (domain.Container, error)
+	History(ctx context.Context, cr domain.ContainerRef, all bool) ([]domain.HistoryEntry, error)
+	UpdateContainer(ctx context.Context, cr domain.ContainerRef, u domain.Update, actor string) (domain.Container, error)
+	CreateProject(ctx context.Context, np domain.NewProject, actor string) (domain.Project, error)
+	GetProject(ctx context.Context, name string) (domain.Project, error)
+	ListProjects(ctx context.Context) ([]domain.Project, error)
+	DeleteProject(ctx context.Context, name, actor string) error
+	ClaimMissingHosts(ctx context.Context, hosts func(domain.Container) []string) ([]string, error)
 }
 
 // Sealer encrypts credentials bound to a container id.
@@ -59,6 +64,9 @@ type Zones struct {
 	// URLPort is added to containers' URLs when they are served on a port
 	// other than 80 (moor's embedded router on MOOR_HTTP_ADDR).
 	URLPort string
+	// Network is the default project's Docker network (MOOR_NETWORK);
+	// other projects' networks are named after it.
+	Network string
 }
 
 // Publishing says who may publish container ports on the host, and where.
@@ -102,8 +110,15 @@ const DefaultPublishAddr = "127.0.0.1"
 // Create validates req and records a new container with desired state running.
 func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.Container, error) {
 	actor := domain.ActorFrom(ctx)
+	if req.Project == "" {
+		req.Project = domain.DefaultProject
+	}
 	if err := domain.ValidateName(req.Name); err != nil {
 		return domain.Container{}, err
+	}
+	if label := domain.HostLabel(req.Project, req.Name); len(label) > domain.MaxNameLength {
+		return domain.Container{}, domain.Invalid("name", "is too long for project %q: its host name %s.%s must fit in a DNS label of %d characters (the name at most %d here)",
+			req.Project, label, s.zones.Host, domain.MaxNameLength, domain.MaxNameLength-len(req.Project)-1)
 	}
 	if req.Type == "" {
 		return domain.Container{}, domain.Invalid("type", "is required")
@@ -167,8 +182,9 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 		}
 	}
 	c, err := s.store.CreateContainer(ctx, domain.NewContainer{
-		ID: id, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
-		Replicas: replicas, DNS: s.hostDNS(req.Name), Published: published,
+		ID: id, Project: req.Project, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
+		Replicas: replicas, DNS: s.hostDNS(req.Project, req.Name), Published: published,
+		Hosts: domain.HostNames(s.zones.Host, req.Project, req.Name, req.Aliases),
 	}, actor.String())
 	if err != nil {
 		return c, err
@@ -256,7 +272,7 @@ func replicasFit(t domain.Type, n int) error {
 
 // hostDNS is the host-zone record of a container: its name points at the
 // public (Traefik) address.
-func (s *Service) hostDNS(name string) []domain.DNSEntry {
+func (s *Service) hostDNS(project, name string) []domain.DNSEntry {
 	if s.zones.PublicIP == "" {
 		return nil
 	}
@@ -264,12 +280,16 @@ func (s *Service) hostDNS(name string) []domain.DNSEntry {
 	if strings.Contains(s.zones.PublicIP, ":") {
 		typ = "AAAA"
 	}
-	return []domain.DNSEntry{{Zone: domain.ZoneHost, Name: name + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
+	return []domain.DNSEntry{{Zone: domain.ZoneHost, Name: domain.HostLabel(project, name) + "." + s.zones.Host, Type: typ, Value: s.zones.PublicIP, TTL: s.zones.TTL}}
 }
 
 // decorate fills the fields derived from configuration.
 func (s *Service) decorate(c domain.Container) domain.Container {
-	c.DNS = domain.DNSNames{Host: c.Name + "." + s.zones.Host, Container: c.Name + "." + s.zones.Container}
+	c.DNS = domain.DNSNames{Host: domain.HostLabel(c.Project, c.Name) + "." + s.zones.Host,
+		Container: domain.ContainerLabel(c.Project, c.Name) + "." + s.zones.Container}
+	if c.Project == domain.DefaultProject {
+		c.DNS.Container = c.Name + "." + s.zones.Container // today's name, kept
+	}
 	for _, p := range c.Ports {
 		if p.HTTP {
 			c.URL = "http://" + c.DNS.Host
@@ -289,32 +309,53 @@ func (s *Service) decorate(c domain.Container) domain.Container {
 }
 
 // Get returns the named container.
-func (s *Service) Get(ctx context.Context, name string) (domain.Container, error) {
-	if err := domain.ValidateName(name); err != nil {
-		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+func (s *Service) Get(ctx context.Context, cr domain.ContainerRef) (domain.Container, error) {
+	if err := validRef(cr); err != nil {
+		return domain.Container{}, err
 	}
-	c, err := s.store.GetContainer(ctx, name)
+	c, err := s.store.GetContainer(ctx, cr)
 	if err != nil {
 		return c, err
 	}
 	return s.decorate(c), nil
 }
 
-// List returns every container.
-func (s *Service) List(ctx context.Context) ([]domain.Container, error) {
-	cs, err := s.store.ListContainers(ctx)
+// validRef refuses a reference no container can have as not found: a
+// malformed name in a path is a container that does not exist.
+func validRef(cr domain.ContainerRef) error {
+	if domain.ValidateProjectName("project", cr.Project) != nil {
+		return fmt.Errorf("project %q: %w", cr.Project, domain.ErrNotFound)
+	}
+	if domain.ValidateName(cr.Name) != nil {
+		return fmt.Errorf("container %q: %w", cr, domain.ErrNotFound)
+	}
+	return nil
+}
+
+// List returns the containers of a project.
+func (s *Service) List(ctx context.Context, project string) ([]domain.Container, error) {
+	if domain.ValidateProjectName("project", project) != nil {
+		return nil, fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	}
+	cs, err := s.store.ProjectContainers(ctx, project)
+	if err == nil && len(cs) == 0 && project != domain.DefaultProject {
+		// An empty list of a project that does not exist is a 404.
+		if _, err := s.store.GetProject(ctx, project); err != nil {
+			return nil, err
+		}
+	}
 	for i := range cs {
 		cs[i] = s.decorate(cs[i])
 	}
 	return cs, err
 }
 
-func (s *Service) change(ctx context.Context, name string, ch domain.Change) (domain.Container, error) {
-	if err := domain.ValidateName(name); err != nil {
-		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+func (s *Service) change(ctx context.Context, cr domain.ContainerRef, ch domain.Change) (domain.Container, error) {
+	if err := validRef(cr); err != nil {
+		return domain.Container{}, err
 	}
 	actor := domain.ActorFrom(ctx)
-	cur, err := s.store.GetContainer(ctx, name)
+	cur, err := s.store.GetContainer(ctx, cr)
 	if err != nil {
 		return cur, err
 	}
@@ -328,7 +369,7 @@ func (s *Service) change(ctx context.Context, name string, ch domain.Change) (do
 			return domain.Container{}, err
 		}
 	}
-	c, err := s.store.ChangeContainer(ctx, name, ch, actor.String())
+	c, err := s.store.ChangeContainer(ctx, cr, ch, actor.String())
 	if err != nil {
 		return c, err
 	}
@@ -344,58 +385,58 @@ const reachesOutside = "host mounts, host networking, devices or privileged mode
 // check cannot race a change of it.)
 func adminOnly(ctx context.Context, c domain.Container, what string) error {
 	if c.Spec.RequiresAdmin() && !domain.ActorFrom(ctx).Role.Allows(domain.RoleAdmin) {
-		return fmt.Errorf("container %q uses %s: only admins may %s it: %w", c.Name, reachesOutside, what, domain.ErrForbidden)
+		return fmt.Errorf("container %q uses %s: only admins may %s it: %w", c.Ref(), reachesOutside, what, domain.ErrForbidden)
 	}
 	return nil
 }
 
 // Start asks for the container to run.
-func (s *Service) Start(ctx context.Context, name string) (domain.Container, error) {
-	return s.change(ctx, name, domain.Change{Action: domain.ActionStart})
+func (s *Service) Start(ctx context.Context, cr domain.ContainerRef) (domain.Container, error) {
+	return s.change(ctx, cr, domain.Change{Action: domain.ActionStart})
 }
 
 // Stop asks for the container to stop.
-func (s *Service) Stop(ctx context.Context, name string) (domain.Container, error) {
-	return s.change(ctx, name, domain.Change{Action: domain.ActionStop})
+func (s *Service) Stop(ctx context.Context, cr domain.ContainerRef) (domain.Container, error) {
+	return s.change(ctx, cr, domain.Change{Action: domain.ActionStop})
 }
 
 // Restart asks for every replica to be restarted.
-func (s *Service) Restart(ctx context.Context, name string) (domain.Container, error) {
-	return s.change(ctx, name, domain.Change{Action: domain.ActionRestart})
+func (s *Service) Restart(ctx context.Context, cr domain.ContainerRef) (domain.Container, error) {
+	return s.change(ctx, cr, domain.Change{Action: domain.ActionRestart})
 }
 
 // Redeploy asks for every replica to be replaced, one at a time as a
 // rolling update does, with the image pulled again first when pull (a tag
 // such as :latest may have moved). A stopped container is started.
-func (s *Service) Redeploy(ctx context.Context, name string, pull bool) (domain.Container, error) {
-	return s.change(ctx, name, domain.Change{Action: domain.ActionRedeploy, Pull: pull})
+func (s *Service) Redeploy(ctx context.Context, cr domain.ContainerRef, pull bool) (domain.Container, error) {
+	return s.change(ctx, cr, domain.Change{Action: domain.ActionRedeploy, Pull: pull})
 }
 
 // Remove asks for the container to go; its volumes stay only if keepVolumes.
-func (s *Service) Remove(ctx context.Context, name string, keepVolumes bool) (domain.Container, error) {
-	return s.change(ctx, name, domain.Change{Action: domain.ActionRemove, KeepVolumes: keepVolumes})
+func (s *Service) Remove(ctx context.Context, cr domain.ContainerRef, keepVolumes bool) (domain.Container, error) {
+	return s.change(ctx, cr, domain.Change{Action: domain.ActionRemove, KeepVolumes: keepVolumes})
 }
 
 // Scale sets the number of replicas.
-func (s *Service) Scale(ctx context.Context, name string, replicas int) (domain.Container, error) {
+func (s *Service) Scale(ctx context.Context, cr domain.ContainerRef, replicas int) (domain.Container, error) {
 	if err := validateReplicas(replicas); err != nil {
 		return domain.Container{}, err
 	}
-	return s.change(ctx, name, domain.Change{Action: domain.ActionScale, Replicas: replicas})
+	return s.change(ctx, cr, domain.Change{Action: domain.ActionScale, Replicas: replicas})
 }
 
 // History returns the container's history, also after its removal: of
 // the container now under that name, or with all of every earlier one too.
-func (s *Service) History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error) {
-	if err := domain.ValidateName(name); err != nil {
-		return nil, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+func (s *Service) History(ctx context.Context, cr domain.ContainerRef, all bool) ([]domain.HistoryEntry, error) {
+	if err := validRef(cr); err != nil {
+		return nil, err
 	}
-	return s.store.History(ctx, name, all)
+	return s.store.History(ctx, cr, all)
 }
 
 // Credentials returns the container's generated and secret values.
-func (s *Service) Credentials(ctx context.Context, name string) (map[string]string, error) {
-	c, err := s.Get(ctx, name)
+func (s *Service) Credentials(ctx context.Context, cr domain.ContainerRef) (map[string]string, error) {
+	c, err := s.Get(ctx, cr)
 	if err != nil {
 		return nil, err
 	}
@@ -406,8 +447,8 @@ func (s *Service) Credentials(ctx context.Context, name string) (map[string]stri
 }
 
 // Logs writes the last tail lines of one replica's logs to w.
-func (s *Service) Logs(ctx context.Context, name string, replica int, opts domain.LogOptions, w io.Writer) error {
-	c, err := s.Get(ctx, name)
+func (s *Service) Logs(ctx context.Context, cr domain.ContainerRef, replica int, opts domain.LogOptions, w io.Writer) error {
+	c, err := s.Get(ctx, cr)
 	if err != nil {
 		return err
 	}
@@ -419,7 +460,7 @@ func (s *Service) Logs(ctx context.Context, name string, replica int, opts domai
 			return s.logs.Logs(ctx, in.RuntimeID, opts, w)
 		}
 	}
-	return fmt.Errorf("replica %d of %q has not been created yet: %w", replica, name, domain.ErrNotFound)
+	return fmt.Errorf("replica %d of %q has not been created yet: %w", replica, cr, domain.ErrNotFound)
 }
 
 // Update changes a container's environment, image tag or replicas (PATCH):
@@ -427,11 +468,11 @@ func (s *Service) Logs(ctx context.Context, name string, replica int, opts domai
 // the container's type again; a new image or environment replaces the
 // replicas one at a time, each out of the routes until its successor is
 // ready, so a container of several replicas keeps serving.
-func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (domain.Container, error) {
-	if err := domain.ValidateName(name); err != nil {
-		return domain.Container{}, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+func (s *Service) Update(ctx context.Context, cr domain.ContainerRef, p domain.Patch) (domain.Container, error) {
+	if err := validRef(cr); err != nil {
+		return domain.Container{}, err
 	}
-	cur, err := s.store.GetContainer(ctx, name)
+	cur, err := s.store.GetContainer(ctx, cr)
 	if err != nil {
 		return cur, err
 	}
@@ -507,7 +548,7 @@ func (s *Service) Update(ctx context.Context, name string, p domain.Patch) (doma
 	if !u.Reconfigure && u.Replicas == cur.Replicas {
 		return s.decorate(cur), nil // nothing to change
 	}
-	c, err := s.store.UpdateContainer(ctx, name, u, domain.ActorFrom(ctx).String())
+	c, err := s.store.UpdateContainer(ctx, cr, u, domain.ActorFrom(ctx).String())
 	if err != nil {
 		return c, err
 	}
@@ -555,7 +596,68 @@ func (s *Service) openSecrets(ctx context.Context, c domain.Container) (map[stri
 	}
 	plain, err := s.sealer.Open(sealed, []byte(c.ID))
 	if err != nil {
-		return nil, fmt.Errorf("open credentials of %q: %w", c.Name, err)
+		return nil, fmt.Errorf("open credentials of %q: %w", c.Ref(), err)
 	}
 	return out, json.Unmarshal(plain, &out)
+}
+
+// CreateProject records a new project; the reconciler creates its network.
+func (s *Service) CreateProject(ctx context.Context, np domain.NewProject) (domain.Project, error) {
+	if err := np.Validate(); err != nil {
+		return domain.Project{}, err
+	}
+	p, err := s.store.CreateProject(ctx, np, domain.ActorFrom(ctx).String())
+	return s.decorateProject(p), err
+}
+
+// GetProject returns one project.
+func (s *Service) GetProject(ctx context.Context, name string) (domain.Project, error) {
+	if domain.ValidateProjectName("project", name) != nil {
+		return domain.Project{}, fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	}
+	p, err := s.store.GetProject(ctx, name)
+	return s.decorateProject(p), err
+}
+
+// ListProjects returns every project.
+func (s *Service) ListProjects(ctx context.Context) ([]domain.Project, error) {
+	ps, err := s.store.ListProjects(ctx)
+	for i := range ps {
+		ps[i] = s.decorateProject(ps[i])
+	}
+	return ps, err
+}
+
+// DeleteProject deletes an empty project; the reconciler removes its
+// network.
+func (s *Service) DeleteProject(ctx context.Context, name string) error {
+	if domain.ValidateProjectName("project", name) != nil {
+		return fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	}
+	return s.store.DeleteProject(ctx, name, domain.ActorFrom(ctx).String())
+}
+
+func (s *Service) decorateProject(p domain.Project) domain.Project {
+	if p.Name != "" {
+		p.Network = domain.ProjectNetwork(s.zones.Network, p.Name)
+	}
+	return p
+}
+
+// ClaimMissingHosts records the host names of containers from before host
+// names were recorded (an upgrade), so a new container cannot take one. A
+// name two old containers share (aliases were not checked before) stays
+// with the older; the other is logged.
+func (s *Service) ClaimMissingHosts(ctx context.Context) error {
+	lost, err := s.store.ClaimMissingHosts(ctx, func(c domain.Container) []string {
+		var aliases []string
+		if c.Spec.Routing != nil {
+			aliases = c.Spec.Routing.Aliases
+		}
+		return domain.HostNames(s.zones.Host, c.Project, c.Name, aliases)
+	})
+	for _, h := range lost {
+		s.logger.Warn("host name held by two containers from before host names were checked; the older keeps it", "host", h)
+	}
+	return err
 }

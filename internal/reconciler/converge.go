@@ -91,13 +91,8 @@ func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, stat
 // saw before. A pass that creates nothing (a health change, a resync) asks
 // the engine nothing here.
 func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing map[int]domain.InstanceState) (cached bool, err error) {
-	if _, ok := r.present.Load("network:" + r.cfg.Network); ok {
-		cached = true
-	} else {
-		if err := r.engine.EnsureNetwork(ctx, r.cfg.Network, map[string]string{domain.LabelOwner: r.cfg.InstallationID}); err != nil {
-			return false, fmt.Errorf("network %s: %w", r.cfg.Network, err)
-		}
-		r.present.Store("network:"+r.cfg.Network, struct{}{})
+	if cached, err = r.ensureNetwork(ctx, c.Project, c.ProjectInternal); err != nil {
+		return false, err
 	}
 	r.step("network")
 	if !c.PullAt.IsZero() {
@@ -124,7 +119,7 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing m
 			if v.HostPath != "" {
 				continue
 			}
-			if err := r.engine.EnsureVolume(ctx, domain.VolumeName(c.Name, v.Name, i), r.replicaLabels(c, i)); err != nil {
+			if err := r.engine.EnsureVolume(ctx, domain.VolumeName(c.Project, c.Name, v.Name, i), r.replicaLabels(c, i)); err != nil {
 				return false, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 		}
@@ -160,10 +155,71 @@ func (r *Reconciler) pullAgain(ctx context.Context, c domain.Container) error {
 	})
 }
 
+// network is the Docker network of c's project.
+func (r *Reconciler) network(c domain.Container) string {
+	return domain.ProjectNetwork(r.cfg.Network, c.Project)
+}
+
+// ensureNetwork makes a project's network present (with the router
+// attached), unless this process saw to it before (cached).
+func (r *Reconciler) ensureNetwork(ctx context.Context, project string, internal bool) (cached bool, err error) {
+	name := domain.ProjectNetwork(r.cfg.Network, project)
+	if _, ok := r.present.Load("network:" + name); ok {
+		return true, nil
+	}
+	labels := map[string]string{domain.LabelOwner: r.cfg.InstallationID}
+	if project != domain.DefaultProject && project != "" {
+		labels[domain.LabelProject] = project
+	}
+	if err := r.engine.EnsureNetwork(ctx, domain.NetworkSpec{Name: name, Labels: labels, Internal: internal, Attach: r.cfg.Attach}); err != nil {
+		return false, fmt.Errorf("network %s: %w", name, err)
+	}
+	r.present.Store("network:"+name, struct{}{})
+	return false, nil
+}
+
+// syncNetworks makes every project's network present and removes those of
+// deleted projects. The networks are listed before the projects, so one
+// made for a project created meanwhile is never taken for a leftover.
+func (r *Reconciler) syncNetworks(ctx context.Context) {
+	nets, err := r.engine.ListNetworks(ctx, map[string]string{domain.LabelOwner: r.cfg.InstallationID, domain.LabelProject: ""})
+	if err != nil {
+		r.logger.Warn("list networks", "err", err)
+		return
+	}
+	ps, err := r.store.ListProjects(ctx)
+	if err != nil {
+		r.logger.Warn("list projects", "err", err)
+		return
+	}
+	want := map[string]bool{}
+	for _, p := range ps {
+		if p.Name == domain.DefaultProject {
+			continue
+		}
+		want[domain.ProjectNetwork(r.cfg.Network, p.Name)] = true
+		if _, err := r.ensureNetwork(ctx, p.Name, p.Internal); err != nil {
+			r.logger.Warn("project network", "project", p.Name, "err", err)
+		}
+	}
+	for _, n := range nets {
+		if want[n] {
+			continue
+		}
+		r.present.Delete("network:" + n)
+		r.present.Delete("gateway:" + n)
+		if err := r.engine.RemoveNetwork(ctx, n); err != nil {
+			r.logger.Warn("remove network of a deleted project", "network", n, "err", err)
+			continue
+		}
+		r.logger.Info("network of a deleted project removed", "network", n)
+	}
+}
+
 // forgetPresent makes the next pass check c's network and image again.
 func (r *Reconciler) forgetPresent(c domain.Container) {
-	r.present.Delete("network:" + r.cfg.Network)
-	r.present.Delete("gateway:" + r.cfg.Network)
+	r.present.Delete("network:" + r.network(c))
+	r.present.Delete("gateway:" + r.network(c))
 	r.present.Delete("image:" + c.Image)
 }
 
@@ -370,6 +426,6 @@ func (r *Reconciler) ensureRemoved(ctx context.Context, c domain.Container, stat
 func (r *Reconciler) replicaLabels(c domain.Container, i int) map[string]string {
 	return map[string]string{
 		domain.LabelOwner: r.cfg.InstallationID, domain.LabelID: c.ID, domain.LabelName: c.Name, domain.LabelType: c.Type,
-		domain.LabelReplica: strconv.Itoa(i),
+		domain.LabelReplica: strconv.Itoa(i), domain.LabelProject: c.Project,
 	}
 }

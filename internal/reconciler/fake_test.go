@@ -27,6 +27,8 @@ type memStore struct {
 	fail map[string]error
 	// reads counts EventsSince calls.
 	reads int
+	// projects beyond the default one
+	projects []domain.Project
 }
 
 var _ Store = (*memStore)(nil)
@@ -106,6 +108,15 @@ func (s *memStore) ListContainers(ctx context.Context) ([]domain.Container, erro
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+func (s *memStore) ListProjects(ctx context.Context) ([]domain.Project, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failing("ListProjects"); err != nil {
+		return nil, err
+	}
+	return append([]domain.Project{{Name: domain.DefaultProject}}, s.projects...), nil
 }
 
 func (s *memStore) GetContainerByID(ctx context.Context, id string) (domain.Container, error) {
@@ -235,7 +246,7 @@ type fakeEngine struct {
 	mu        sync.Mutex
 	next      int
 	instances map[string]*domain.InstanceState
-	networks  map[string]bool
+	networks  map[string]domain.NetworkSpec
 	images    map[string]bool // present; others are pulled (known) or missing
 	known     map[string]bool // images a pull finds
 	volumes   map[string]map[string]string
@@ -253,7 +264,7 @@ type fakeEngine struct {
 var _ Engine = (*fakeEngine)(nil)
 
 func newFakeEngine() *fakeEngine {
-	return &fakeEngine{instances: map[string]*domain.InstanceState{}, networks: map[string]bool{},
+	return &fakeEngine{instances: map[string]*domain.InstanceState{}, networks: map[string]domain.NetworkSpec{},
 		images: map[string]bool{}, known: map[string]bool{"app:1": true}, volumes: map[string]map[string]string{},
 		specs: map[string]domain.InstanceSpec{}, fail: map[string]error{}}
 }
@@ -440,13 +451,41 @@ func matches(have, want map[string]string) bool {
 	return true
 }
 
-func (e *fakeEngine) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
+func (e *fakeEngine) EnsureNetwork(ctx context.Context, spec domain.NetworkSpec) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.call("EnsureNetwork"); err != nil {
 		return err
 	}
-	e.networks[name] = true
+	if _, ok := e.networks[spec.Name]; !ok {
+		e.networks[spec.Name] = spec
+	}
+	return nil
+}
+
+func (e *fakeEngine) ListNetworks(ctx context.Context, labels map[string]string) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.call("ListNetworks"); err != nil {
+		return nil, err
+	}
+	var out []string
+	for n, spec := range e.networks {
+		if matches(spec.Labels, labels) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (e *fakeEngine) RemoveNetwork(ctx context.Context, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.call("RemoveNetwork"); err != nil {
+		return err
+	}
+	delete(e.networks, name)
 	return nil
 }
 
@@ -456,7 +495,7 @@ func (e *fakeEngine) NetworkGateway(ctx context.Context, name string) (string, e
 	if err := e.call("NetworkGateway"); err != nil {
 		return "", err
 	}
-	if !e.networks[name] {
+	if _, ok := e.networks[name]; !ok {
 		return "", fmt.Errorf("network %s: %w", name, domain.ErrNotFound)
 	}
 	return "10.0.0.1", nil

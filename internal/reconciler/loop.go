@@ -88,6 +88,9 @@ func (r *Reconciler) followEvents(ctx context.Context) {
 			if e.ContainerID != "" && (e.Kind == "container.created" || strings.HasSuffix(e.Kind, "_requested")) {
 				r.schedule(ctx, e.ContainerID)
 			}
+			if e.Kind == "project.created" || e.Kind == "project.deleted" {
+				r.Wake() // the full pass makes and removes projects' networks
+			}
 		}
 		if len(evs) < page {
 			return
@@ -104,6 +107,7 @@ func (r *Reconciler) fullPass(ctx context.Context, timer bool) {
 		return
 	}
 	r.setEngine(true, nil)
+	r.syncNetworks(ctx)
 	states, err := r.engine.List(ctx, map[string]string{domain.LabelOwner: r.cfg.InstallationID})
 	if err != nil {
 		r.logger.Warn("list instances", "err", err)

@@ -102,11 +102,11 @@ func (r *Reconciler) instances(ctx context.Context, c domain.Container, ids map[
 				return nil, nil, nil, err
 			}
 			if err == nil {
-				in, problems[i] = instanceOf(i, full, r.cfg.Network)
+				in, problems[i] = instanceOf(i, full, r.network(c))
 			}
 		}
 		if c.Spec.Network == domain.NetworkHost && in.Status == domain.StatusRunning {
-			in.InternalIP = r.hostAddress(ctx)
+			in.InternalIP = r.hostAddress(ctx, r.network(c))
 		}
 		if in.Status == domain.StatusRunning {
 			dns = append(dns, r.containerDNS(c, in)...)
@@ -147,14 +147,14 @@ func instanceOf(i int, st domain.InstanceState, network string) (domain.Instance
 // gateway, an address of the host. A replica's address is what routes and
 // container-zone records point at. It is "" when the engine cannot tell:
 // the replica then runs unrouted, and the next pass asks again.
-func (r *Reconciler) hostAddress(ctx context.Context) string {
-	key := "gateway:" + r.cfg.Network
+func (r *Reconciler) hostAddress(ctx context.Context, network string) string {
+	key := "gateway:" + network
 	if v, ok := r.present.Load(key); ok {
 		return v.(string)
 	}
-	gw, err := r.engine.NetworkGateway(ctx, r.cfg.Network)
+	gw, err := r.engine.NetworkGateway(ctx, network)
 	if err != nil {
-		r.logger.Warn("host network: no address to route to", "network", r.cfg.Network, "err", err)
+		r.logger.Warn("host network: no address to route to", "network", network, "err", err)
 		return ""
 	}
 	r.present.Store(key, gw)
@@ -162,7 +162,8 @@ func (r *Reconciler) hostAddress(ctx context.Context) string {
 }
 
 // containerDNS is a running replica's records in the container zone: the
-// container's name (one record per replica) and the replica's own.
+// container's name (one record per replica) and the replica's own, as
+// NAME.PROJECT.<zone> and, in the default project, today's NAME.<zone>.
 func (r *Reconciler) containerDNS(c domain.Container, in domain.Instance) []domain.DNSEntry {
 	if in.InternalIP == "" {
 		return nil
@@ -172,10 +173,17 @@ func (r *Reconciler) containerDNS(c domain.Container, in domain.Instance) []doma
 	if strings.Contains(in.InternalIP, ":") {
 		typ = "AAAA"
 	}
-	return []domain.DNSEntry{
-		{Zone: domain.ZoneContainer, Name: c.Name + "." + r.cfg.ContainerZone, Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
-		{Zone: domain.ZoneContainer, Name: fmt.Sprintf("%d.%s.%s", in.Index, c.Name, r.cfg.ContainerZone), Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
+	labels := []string{domain.ContainerLabel(c.Project, c.Name)}
+	if c.Project == domain.DefaultProject || c.Project == "" {
+		labels = []string{c.Name, labels[0]}
 	}
+	var out []domain.DNSEntry
+	for _, l := range labels {
+		out = append(out,
+			domain.DNSEntry{Zone: domain.ZoneContainer, Name: l + "." + r.cfg.ContainerZone, Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL},
+			domain.DNSEntry{Zone: domain.ZoneContainer, Name: fmt.Sprintf("%d.%s.%s", in.Index, l, r.cfg.ContainerZone), Type: typ, Value: in.InternalIP, Replica: &replica, TTL: r.cfg.TTL})
+	}
+	return out
 }
 
 func sameInstances(a, b []domain.Instance) bool {

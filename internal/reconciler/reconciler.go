@@ -31,6 +31,7 @@ type Store interface {
 // Containers reads the desired state.
 type Containers interface {
 	ListContainers(ctx context.Context) ([]domain.Container, error)
+	ListProjects(ctx context.Context) ([]domain.Project, error)
 	GetContainerByID(ctx context.Context, id string) (domain.Container, error)
 	SealedSecrets(ctx context.Context, id string) ([]byte, error)
 }
@@ -79,7 +80,11 @@ type Instances interface {
 
 // Resources prepares what instances need: network, image, volumes.
 type Resources interface {
-	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	EnsureNetwork(ctx context.Context, spec domain.NetworkSpec) error
+	// ListNetworks names the networks carrying labels (an empty value
+	// matches any); RemoveNetwork removes one, detaching what moor attached.
+	ListNetworks(ctx context.Context, labels map[string]string) ([]string, error)
+	RemoveNetwork(ctx context.Context, name string) error
 	// NetworkGateway is the host's address on the network: where an
 	// instance on the host's network stack is reached from it.
 	NetworkGateway(ctx context.Context, name string) (string, error)
@@ -108,12 +113,17 @@ type Opener interface {
 // Config tunes the reconciler.
 type Config struct {
 	InstallationID string
-	Network        string
-	ContainerZone  string
-	DNSServers     []string // resolvers given to managed containers
-	TTL            int
-	Resync         time.Duration // full pass period
-	StopTimeout    time.Duration
+	// Network is the default project's network (MOOR_NETWORK); the other
+	// projects' are named after it (domain.ProjectNetwork).
+	Network string
+	// Attach are containers connected to every project's network: the
+	// router (Traefik) that reaches every project (MOOR_ROUTER_CONTAINER).
+	Attach        []string
+	ContainerZone string
+	DNSServers    []string // resolvers given to managed containers
+	TTL           int
+	Resync        time.Duration // full pass period
+	StopTimeout   time.Duration
 	// Drain is how long a replica about to be stopped or removed is kept
 	// out of the routes first, for Traefik to follow (0: stop at once).
 	Drain   time.Duration

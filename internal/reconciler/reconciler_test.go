@@ -105,7 +105,7 @@ func (h *harness) container(id string) domain.Container {
 // volume and an HTTP port.
 func newContainer(name string, edit ...func(*domain.Container)) domain.Container {
 	c := domain.Container{
-		ID: "id-" + name, Name: name, Type: "app", Image: "app:1", Status: domain.StatusPending,
+		ID: "id-" + name, Project: domain.DefaultProject, Name: name, Type: "app", Image: "app:1", Status: domain.StatusPending,
 		DesiredState: domain.DesiredRunning, Replicas: 1, Generation: 1, Env: map[string]string{"A": "1"},
 		Spec: domain.Type{ID: "app", Image: "app:1", Restart: domain.RestartAlways,
 			Ports:   []domain.PortSpec{{Name: "http", Port: 8080, Protocol: "tcp", HTTP: true}},
@@ -163,8 +163,9 @@ func checkRunning(t *testing.T, h *harness, id string, n int) domain.Container {
 			t.Fatalf("instance %+v", in)
 		}
 	}
-	if dns := h.st.dns[id]; len(dns) != 2*n {
-		t.Fatalf("container-zone rows %v, want %d", dns, 2*n)
+	// NAME and REPLICA.NAME, each as NAME.<zone> and NAME.default.<zone>
+	if dns := h.st.dns[id]; len(dns) != 4*n {
+		t.Fatalf("container-zone rows %v, want %d", dns, 4*n)
 	}
 	if len(h.eng.volumes) < n {
 		t.Fatalf("volumes %v", h.eng.volumes)
@@ -229,12 +230,59 @@ func TestInstanceSpec(t *testing.T) {
 		s.Restart != domain.RestartAlways || s.Labels[domain.LabelReplica] != "2" || s.Labels[domain.LabelID] != "id-db" {
 		t.Errorf("spec %+v", s)
 	}
-	if !slices.Equal(s.Aliases, []string{"db.moor.internal", "2.db.moor.internal"}) {
+	if !slices.Equal(s.Aliases, []string{"db.moor.internal", "2.db.moor.internal", "db.default.moor.internal", "2.db.default.moor.internal"}) {
 		t.Errorf("aliases %v: want the zone names only (a bare name could capture moor's own services)", s.Aliases)
 	}
 	want := []domain.Mount{{Source: "moor-db_data_2", Target: "/data"}, {Source: "/srv/x", Target: "/etc/x", ReadOnly: true, Bind: true}}
 	if !slices.Equal(s.Mounts, want) {
 		t.Errorf("mounts %+v", s.Mounts)
+	}
+}
+
+// TestProjectContainer: a container of another project gets its own
+// engine names, its project's network (internal when the project is, with
+// the router attached), and names within the project only; the network
+// goes when the project does.
+func TestProjectContainer(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Attach = []string{"traefik"} })
+	h.st.projects = []domain.Project{{Name: "shop", Internal: true}}
+	c := h.deploy(newContainer("web", func(c *domain.Container) { c.Project, c.ProjectInternal = "shop", true }))
+	st := h.eng.instances[c.Instances[0].RuntimeID]
+	if st.Name != "moor-web.shop-0" || st.Labels[domain.LabelProject] != "shop" {
+		t.Errorf("instance %s labels %v", st.Name, st.Labels)
+	}
+	if _, ok := h.eng.volumes["moor-web.shop_data_0"]; !ok {
+		t.Errorf("volumes %v", h.eng.volumes)
+	}
+	spec := h.eng.specs[c.Instances[0].RuntimeID]
+	if spec.Network != "moor-p-shop" || !slices.Equal(spec.Aliases, []string{"web.shop.moor.internal", "0.web.shop.moor.internal"}) {
+		t.Errorf("network %s aliases %v", spec.Network, spec.Aliases)
+	}
+	n := h.eng.networks["moor-p-shop"]
+	if !n.Internal || !slices.Equal(n.Attach, []string{"traefik"}) || n.Labels[domain.LabelProject] != "shop" || n.Labels[domain.LabelOwner] != installation {
+		t.Errorf("network %+v", n)
+	}
+	var names []string
+	for _, e := range h.st.dns[c.ID] {
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, []string{"web.shop.moor.internal", "0.web.shop.moor.internal"}) {
+		t.Errorf("container zone %v", names)
+	}
+	// A project without containers still has its network; a deleted
+	// project's goes at the next full pass, the default network stays.
+	h.st.projects = append(h.st.projects, domain.Project{Name: "empty"})
+	h.r.fullPass(context.Background(), true)
+	if _, ok := h.eng.networks["moor-p-empty"]; !ok {
+		t.Errorf("no network for an empty project: %v", h.eng.networks)
+	}
+	h.st.projects = h.st.projects[:1]
+	h.r.fullPass(context.Background(), true)
+	if _, ok := h.eng.networks["moor-p-empty"]; ok {
+		t.Errorf("network of a deleted project kept")
+	}
+	if _, ok := h.eng.networks["moor-p-shop"]; !ok {
+		t.Errorf("network of a project removed")
 	}
 }
 
@@ -261,7 +309,7 @@ func TestInstanceSpecTypeFields(t *testing.T) {
 	if !slices.Equal(s0.Devices, c.Spec.Devices) || !s0.TTY {
 		t.Errorf("devices %+v tty %v", s0.Devices, s0.TTY)
 	}
-	if s0.HostNetwork || s0.Network != "moor" || len(s0.Aliases) != 2 {
+	if s0.HostNetwork || s0.Network != "moor" || len(s0.Aliases) != 4 {
 		t.Errorf("moor's network: host %v network %q aliases %v", s0.HostNetwork, s0.Network, s0.Aliases)
 	}
 
@@ -441,7 +489,7 @@ func TestDesiredAgainstObserved(t *testing.T) {
 			if c.Status != domain.StatusFailed || c.StatusCause != domain.CauseFailed || c.StatusReason != "replica 0 keeps crashing (exit code 3, 7 restarts)" {
 				t.Fatalf("%s/%s %q", c.Status, c.StatusCause, c.StatusReason)
 			}
-			if c.Instances[0].InternalIP != "" || len(h.st.dns["id-web"]) != 2 {
+			if c.Instances[0].InternalIP != "" || len(h.st.dns["id-web"]) != 4 {
 				t.Errorf("a crashing replica keeps its names: %+v %v", c.Instances[0], h.st.dns["id-web"])
 			}
 		}},

@@ -41,11 +41,9 @@ func (r *Reconciler) env(ctx context.Context, c domain.Container) (map[string]st
 // instanceSpec is replica i of c as the runtime creates it.
 func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[string]string) domain.InstanceSpec {
 	s := domain.InstanceSpec{
-		Name: domain.DockerName(c.Name, replica), Image: c.Image, Env: env, Cmd: c.Spec.Command,
-		Labels: r.instanceLabels(c, replica), Network: r.cfg.Network,
-		// No bare-name alias: a container named "moor" or "traefik" must not
-		// capture the names moor's own services use on this network.
-		Aliases:     []string{c.Name + "." + r.cfg.ContainerZone, fmt.Sprintf("%d.%s.%s", replica, c.Name, r.cfg.ContainerZone)},
+		Name: domain.DockerName(c.Project, c.Name, replica), Image: c.Image, Env: env, Cmd: c.Spec.Command,
+		Labels: r.instanceLabels(c, replica), Network: r.network(c),
+		Aliases:     r.aliases(c, replica),
 		MemoryBytes: c.Spec.Resources.MemoryMB << 20, NanoCPUs: int64(c.Spec.Resources.CPUs * 1e9),
 		Health: c.Spec.Health, Restart: c.Spec.Restart, DNS: r.cfg.DNSServers,
 		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Published: c.Published, Hostname: c.Spec.ReplicaHostname(c.Name, replica),
@@ -60,10 +58,25 @@ func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[strin
 		if v.HostPath != "" {
 			s.Mounts = append(s.Mounts, domain.Mount{Source: v.HostPath, Target: v.Path, ReadOnly: v.ReadOnly, Bind: true})
 		} else {
-			s.Mounts = append(s.Mounts, domain.Mount{Source: domain.VolumeName(c.Name, v.Name, replica), Target: v.Path, ReadOnly: v.ReadOnly})
+			s.Mounts = append(s.Mounts, domain.Mount{Source: domain.VolumeName(c.Project, c.Name, v.Name, replica), Target: v.Path, ReadOnly: v.ReadOnly})
 		}
 	}
 	return s
+}
+
+// aliases are replica i's names on its project's network, which Docker's
+// own DNS answers there: NAME.PROJECT.<zone> and REPLICA.NAME.PROJECT.<zone>,
+// and in the default project today's NAME.<zone> and REPLICA.NAME.<zone>
+// too. No bare-name alias: a container named "moor" or "traefik" must not
+// capture the names moor's own services use on the network.
+func (r *Reconciler) aliases(c domain.Container, replica int) []string {
+	zone := r.cfg.ContainerZone
+	label := domain.ContainerLabel(c.Project, c.Name)
+	out := []string{label + "." + zone, fmt.Sprintf("%d.%s.%s", replica, label, zone)}
+	if c.Project == domain.DefaultProject || c.Project == "" {
+		out = append([]string{c.Name + "." + zone, fmt.Sprintf("%d.%s.%s", replica, c.Name, zone)}, out...)
+	}
+	return out
 }
 
 // instanceLabels are the type's labels under moor's own: a type's label

@@ -18,7 +18,8 @@ import (
 
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
 	status_cause, status_reason, replicas, keep_volumes, generation, observed_generation,
-	restart_at, created_by, created_at, updated_at, config_version, redeploy_at, pull_at`
+	restart_at, created_by, created_at, updated_at, config_version, redeploy_at, pull_at, project,
+	(SELECT internal FROM projects WHERE projects.name = containers.project)`
 
 func scanContainer(row pgx.Row) (domain.Container, error) {
 	var c domain.Container
@@ -26,7 +27,7 @@ func scanContainer(row pgx.Row) (domain.Container, error) {
 	var restartAt, redeployAt, pullAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
 		&c.StatusCause, &c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
-		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion, &redeployAt, &pullAt)
+		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion, &redeployAt, &pullAt, &c.Project, &c.ProjectInternal)
 	if err != nil {
 		return c, err
 	}
@@ -58,15 +59,27 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 	if err != nil {
 		return domain.Container{}, err
 	}
+	if nc.Project == "" {
+		nc.Project = domain.DefaultProject
+	}
 	var c domain.Container
+	cr := domain.ContainerRef{Project: nc.Project, Name: nc.Name}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The project's row lock orders creates in one project (quotas
+		// are checked under it) and keeps it from being deleted meanwhile.
+		if _, err := lockProject(ctx, tx, nc.Project); err != nil {
+			return err
+		}
 		c, err = scanContainer(tx.QueryRow(ctx, `
-			INSERT INTO containers (id, name, type_id, image, spec, env, secrets, desired_state, status, replicas, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', 'pending', $8, $9)
+			INSERT INTO containers (id, project, name, type_id, image, spec, env, secrets, desired_state, status, replicas, created_by)
+			VALUES ($1, $10, $2, $3, $4, $5, $6, $7, 'running', 'pending', $8, $9)
 			RETURNING `+containerColumns,
-			nc.ID, nc.Name, nc.Type, nc.Image, spec, env, nc.Secrets, nc.Replicas, actor))
+			nc.ID, nc.Name, nc.Type, nc.Image, spec, env, nc.Secrets, nc.Replicas, actor, nc.Project))
 		if err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", nc.Name))
+			return mapErr(err, fmt.Sprintf("container %q", cr))
+		}
+		if err := claimHosts(ctx, tx, nc.ID, nc.Hosts); err != nil {
+			return err
 		}
 		for _, p := range nc.Spec.Ports {
 			if _, err := tx.Exec(ctx, `
@@ -95,10 +108,10 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 		if len(nc.Published) > 0 {
 			details["publish"] = domain.PublishedStrings(nc.Published)
 		}
-		return record(ctx, tx, ref{nc.ID, nc.Name}, "created", actor, details)
+		return record(ctx, tx, ref{nc.ID, nc.Project, nc.Name}, "created", actor, details)
 	})
 	if err != nil {
-		return domain.Container{}, s.nameHolder(ctx, err)
+		return domain.Container{}, s.holder(ctx, err)
 	}
 	// What the transaction wrote, without reading it back.
 	c.Ports = make([]domain.Port, 0, len(nc.Spec.Ports))
@@ -142,18 +155,19 @@ func insertDNS(ctx context.Context, tx pgx.Tx, containerID string, entries []dom
 }
 
 // GetContainer returns the named container with its instances and ports.
-func (s *Store) GetContainer(ctx context.Context, name string) (domain.Container, error) {
-	return s.getContainer(ctx, "name", name, fmt.Sprintf("container %q", name))
+func (s *Store) GetContainer(ctx context.Context, cr domain.ContainerRef) (domain.Container, error) {
+	return s.getContainer(ctx, "project = $2 AND name = $1", fmt.Sprintf("container %q", cr), cr.Name, cr.Project)
 }
 
 // GetContainerByID is GetContainer by id.
 func (s *Store) GetContainerByID(ctx context.Context, id string) (domain.Container, error) {
-	return s.getContainer(ctx, "id", id, "container "+id)
+	return s.getContainer(ctx, "id = $1", "container "+id, id)
 }
 
-// getContainer loads one container by a unique column (a constant, never input).
-func (s *Store) getContainer(ctx context.Context, column, value, what string) (domain.Container, error) {
-	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE `+column+` = $1`, value))
+// getContainer loads one container by a unique key (where is a constant,
+// never input).
+func (s *Store) getContainer(ctx context.Context, where, what string, args ...any) (domain.Container, error) {
+	c, err := scanContainer(s.pool.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE `+where, args...))
 	if err != nil {
 		return c, mapErr(err, what)
 	}
@@ -164,9 +178,20 @@ func (s *Store) getContainer(ctx context.Context, column, value, what string) (d
 	return cs[0], nil
 }
 
-// ListContainers returns every container, sorted by name.
+// ListContainers returns every container of every project, sorted by
+// project and name.
 func (s *Store) ListContainers(ctx context.Context) ([]domain.Container, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+containerColumns+` FROM containers ORDER BY name`)
+	return s.listContainers(ctx, `true`)
+}
+
+// ProjectContainers returns the containers of one project, sorted by name.
+func (s *Store) ProjectContainers(ctx context.Context, project string) ([]domain.Container, error) {
+	return s.listContainers(ctx, `project = $1`, project)
+}
+
+// listContainers lists the containers where holds (a constant, never input).
+func (s *Store) listContainers(ctx context.Context, where string, args ...any) ([]domain.Container, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+containerColumns+` FROM containers WHERE `+where+` ORDER BY project, name`, args...)
 	if err != nil {
 		return nil, mapErr(err, "containers")
 	}
@@ -249,22 +274,22 @@ func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
 
 // lockForChange reads the named container under a row lock, for a change:
 // one being removed takes none (ErrConflict).
-func lockForChange(ctx context.Context, tx pgx.Tx, name string) (domain.Container, error) {
-	c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE name = $1 FOR UPDATE`, name))
+func lockForChange(ctx context.Context, tx pgx.Tx, cr domain.ContainerRef) (domain.Container, error) {
+	c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE project = $2 AND name = $1 FOR UPDATE`, cr.Name, cr.Project))
 	if err != nil {
-		return c, mapErr(err, fmt.Sprintf("container %q", name))
+		return c, mapErr(err, fmt.Sprintf("container %q", cr))
 	}
 	if c.DesiredState == domain.DesiredRemoved {
-		return c, fmt.Errorf("container %q is being removed: %w", name, domain.ErrConflict)
+		return c, fmt.Errorf("container %q is being removed: %w", cr, domain.ErrConflict)
 	}
 	return c, nil
 }
 
 // ChangeContainer applies ch to the named container under a row lock, bumps
 // its generation and records history and an event, in one transaction.
-func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Change, actor string) (domain.Container, error) {
+func (s *Store) ChangeContainer(ctx context.Context, cr domain.ContainerRef, ch domain.Change, actor string) (domain.Container, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := lockForChange(ctx, tx, name)
+		c, err := lockForChange(ctx, tx, cr)
 		if err != nil {
 			return err
 		}
@@ -306,14 +331,14 @@ func (s *Store) ChangeContainer(ctx context.Context, name string, ch domain.Chan
 			return fmt.Errorf("change %q: %w", ch.Action, domain.ErrInvalid)
 		}
 		if err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", name))
+			return mapErr(err, fmt.Sprintf("container %q", cr))
 		}
-		return record(ctx, tx, ref{c.ID, c.Name}, string(ch.Action)+"_requested", actor, details)
+		return record(ctx, tx, refOf(c), string(ch.Action)+"_requested", actor, details)
 	})
 	if err != nil {
 		return domain.Container{}, err
 	}
-	return s.GetContainer(ctx, name)
+	return s.GetContainer(ctx, cr)
 }
 
 // RecordObservation writes what the reconciler observed in one transaction.
@@ -352,7 +377,7 @@ func (s *Store) RecordObservation(ctx context.Context, o domain.Observation) err
 				RETURNING config_version`, o.ID, o.RedeployDone).Scan(&version)
 			switch {
 			case err == nil:
-				if err := record(ctx, tx, ref{o.ID, o.Name}, "redeployed", domain.System.String(),
+				if err := record(ctx, tx, ref{id: o.ID, name: o.Name}, "redeployed", domain.System.String(),
 					map[string]any{"config_version": version, "replicas": len(o.Instances)}); err != nil {
 					return err
 				}
@@ -374,10 +399,10 @@ func (s *Store) RecordObservation(ctx context.Context, o domain.Observation) err
 			}
 		}
 		if o.Event != "" {
-			return record(ctx, tx, ref{o.ID, o.Name}, o.Event, domain.System.String(), o.Data)
+			return record(ctx, tx, ref{id: o.ID, name: o.Name}, o.Event, domain.System.String(), o.Data)
 		}
 		if o.ReplicasChanged {
-			_, err := appendEvent(ctx, tx, "container.replicas", ref{o.ID, o.Name}, domain.System.String(), domain.ReplicaSummary(o.Instances))
+			_, err := appendEvent(ctx, tx, "container.replicas", ref{id: o.ID, name: o.Name}, domain.System.String(), domain.ReplicaSummary(o.Instances))
 			return err
 		}
 		return nil
@@ -411,18 +436,19 @@ func replaceInstances(ctx context.Context, tx pgx.Tx, id string, ins []domain.In
 // DNS rows go with it) and records the removal; history stays.
 func (s *Store) FinishRemoval(ctx context.Context, id, name string, data any) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM containers WHERE id = $1 AND desired_state = 'removed'`, id)
+		var project string
+		err := tx.QueryRow(ctx, `DELETE FROM containers WHERE id = $1 AND desired_state = 'removed' RETURNING project`, id).Scan(&project)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
 		// The row is gone, so history cannot point at it; the event keeps the id.
-		if err := appendHistory(ctx, tx, ref{"", name}, "removed", domain.System.String(), data); err != nil {
+		if err := appendHistory(ctx, tx, ref{"", project, name}, "removed", domain.System.String(), data); err != nil {
 			return err
 		}
-		_, err = appendEvent(ctx, tx, "container.removed", ref{id, name}, domain.System.String(), data)
+		_, err = appendEvent(ctx, tx, "container.removed", ref{id, project, name}, domain.System.String(), data)
 		return err
 	})
 }
@@ -447,16 +473,16 @@ func (s *Store) ContainerCounts(ctx context.Context) (map[string]int, error) {
 // sealed environment, replicas, in one transaction. A new image or
 // environment raises config_version, so the reconciler replaces the
 // replicas one at a time.
-func (s *Store) UpdateContainer(ctx context.Context, name string, u domain.Update, actor string) (domain.Container, error) {
+func (s *Store) UpdateContainer(ctx context.Context, cr domain.ContainerRef, u domain.Update, actor string) (domain.Container, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := lockForChange(ctx, tx, name)
+		c, err := lockForChange(ctx, tx, cr)
 		if err != nil {
 			return err
 		}
 		if c.Generation != u.Generation {
 			// Someone changed it since the caller read it: the merge of
 			// the environment was made on stale values.
-			return fmt.Errorf("container %q changed meanwhile; try again: %w", name, domain.ErrConflict)
+			return fmt.Errorf("container %q changed meanwhile; try again: %w", cr, domain.ErrConflict)
 		}
 		env, err := json.Marshal(u.Env)
 		if err != nil {
@@ -470,18 +496,18 @@ func (s *Store) UpdateContainer(ctx context.Context, name string, u domain.Updat
 			UPDATE containers SET image = $2, env = $3, secrets = $4, replicas = $5, config_version = config_version + $6,
 				generation = generation + 1, updated_at = now() WHERE id = $1`,
 			c.ID, u.Image, env, u.Secrets, u.Replicas, bump); err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", name))
+			return mapErr(err, fmt.Sprintf("container %q", cr))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM container_published_ports WHERE container_id = $1`, c.ID); err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", name))
+			return mapErr(err, fmt.Sprintf("container %q", cr))
 		}
 		if err := insertPublished(ctx, tx, c.ID, u.Published); err != nil {
 			return err
 		}
-		return record(ctx, tx, ref{c.ID, c.Name}, "update_requested", actor, u.Details)
+		return record(ctx, tx, refOf(c), "update_requested", actor, u.Details)
 	})
 	if err != nil {
-		return domain.Container{}, s.nameHolder(ctx, err)
+		return domain.Container{}, s.holder(ctx, err)
 	}
-	return s.GetContainer(ctx, name)
+	return s.GetContainer(ctx, cr)
 }

@@ -27,6 +27,11 @@ func (s *Store) DNSStateOf(ctx context.Context, ids []string) (domain.DNSState, 
 	return s.dnsState(ctx, ids)
 }
 
+// dnsLabel is a container's name in the container zone, relative to it
+// (domain.ContainerLabel, the default project's short form): what the DNS
+// server names its records by.
+const dnsLabel = `CASE WHEN c.project = 'default' THEN c.name ELSE c.name || '.' || c.project END`
+
 func (s *Store) dnsState(ctx context.Context, ids []string) (domain.DNSState, error) {
 	// One statement (one round trip, one consistent snapshot) for rows,
 	// ports and aliases; the filter is a constant clause, never input.
@@ -35,13 +40,13 @@ func (s *Store) dnsState(ctx context.Context, ids []string) (domain.DNSState, er
 		where, args = "WHERE c.id = ANY($1::uuid[])", []any{ids}
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT 'r', d.zone, d.name, d.record_type, d.value, d.replica, d.ttl, c.id::text, c.name
+		SELECT 'r', d.zone, d.name, d.record_type, d.value, d.replica, d.ttl, c.id::text, `+dnsLabel+`
 		FROM dns_entries d JOIN containers c ON c.id = d.container_id `+where+`
 		UNION ALL
-		SELECT 'p', '', p.name, p.protocol, '', p.container_port, 0, c.id::text, c.name
+		SELECT 'p', '', p.name, p.protocol, '', p.container_port, 0, c.id::text, `+dnsLabel+`
 		FROM container_ports p JOIN containers c ON c.id = p.container_id `+where+`
 		UNION ALL
-		SELECT 'a', '', a.alias, '', '', NULL, 0, c.id::text, c.name
+		SELECT 'a', '', a.alias, '', '', NULL, 0, c.id::text, `+dnsLabel+`
 		FROM containers c, jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.spec->'routing'->'aliases') = 'array'
 			THEN c.spec->'routing'->'aliases' ELSE '[]' END) AS a(alias) `+where+`
 		ORDER BY 1, 2, 3, 4, 5`, args...)

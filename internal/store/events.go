@@ -18,9 +18,13 @@ const eventLock = 7_262_002
 
 // ref names the container an event or history row is about.
 type ref struct {
-	id   string // "" when the row is gone
-	name string
+	id      string // "" when the row is gone
+	project string // "": the container's (looked up by id), or none
+	name    string
 }
+
+// refOf is the ref of a container.
+func refOf(c domain.Container) ref { return ref{c.ID, c.Project, c.Name} }
 
 func appendEvent(ctx context.Context, tx pgx.Tx, kind string, c ref, actor string, data any) (int64, error) {
 	raw, err := marshalData(data)
@@ -32,9 +36,10 @@ func appendEvent(ctx context.Context, tx pgx.Tx, kind string, c ref, actor strin
 	}
 	var seq int64
 	err = tx.QueryRow(ctx, `
-		INSERT INTO events (seq, kind, container_id, container_name, actor, data)
-		SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, $5 FROM events
-		RETURNING seq`, kind, nullUUID(c.id), c.name, actor, raw).Scan(&seq)
+		INSERT INTO events (seq, kind, container_id, container_name, actor, data, project)
+		SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, $5,
+			coalesce(nullif($6, ''), (SELECT project FROM containers WHERE id = $2), '') FROM events
+		RETURNING seq`, kind, nullUUID(c.id), c.name, actor, raw, c.project).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
@@ -50,8 +55,9 @@ func appendHistory(ctx context.Context, tx pgx.Tx, c ref, action, actor string, 
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO deployment_history (container_id, container_name, action, actor, details)
-		VALUES ($1, $2, $3, $4, $5)`, nullUUID(c.id), c.name, action, actor, raw)
+		INSERT INTO deployment_history (container_id, container_name, action, actor, details, project)
+		VALUES ($1, $2, $3, $4, $5, coalesce(nullif($6, ''), (SELECT project FROM containers WHERE id = $1), 'default'))`,
+		nullUUID(c.id), c.name, action, actor, raw, c.project)
 	return err
 }
 
@@ -87,7 +93,7 @@ func (s *Store) AppendEvent(ctx context.Context, kind, containerID, name string,
 	var seq int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		seq, err = appendEvent(ctx, tx, kind, ref{containerID, name}, domain.System.String(), data)
+		seq, err = appendEvent(ctx, tx, kind, ref{id: containerID, name: name}, domain.System.String(), data)
 		return err
 	})
 	return seq, err
@@ -157,6 +163,10 @@ func (s *Store) QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.
 	}
 	args := []any{q.After, n}
 	where := `seq > $1`
+	if q.Project != "" {
+		args = append(args, q.Project)
+		where += fmt.Sprintf(` AND project = $%d`, len(args))
+	}
 	if q.Container != "" {
 		args = append(args, q.Container)
 		where += fmt.Sprintf(` AND container_name = $%d`, len(args))
@@ -170,7 +180,7 @@ func (s *Store) QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.
 	if q.Tail > 0 {
 		order = `seq DESC` // the newest n, turned oldest first below
 	}
-	sql := `SELECT seq, created_at, kind, coalesce(container_id::text, ''), container_name, actor, data
+	sql := `SELECT seq, created_at, kind, coalesce(container_id::text, ''), project, container_name, actor, data
 		FROM events WHERE ` + where + ` ORDER BY ` + order + ` LIMIT $2`
 	if q.Tail > 0 {
 		sql = `SELECT * FROM (` + sql + `) t ORDER BY seq`
@@ -186,7 +196,7 @@ func collectEvents(rows pgx.Rows) ([]domain.Event, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Event, error) {
 		var e domain.Event
 		var data []byte
-		err := r.Scan(&e.Seq, &e.Time, &e.Kind, &e.ContainerID, &e.Container, &e.Actor, &data)
+		err := r.Scan(&e.Seq, &e.Time, &e.Kind, &e.ContainerID, &e.Project, &e.Container, &e.Actor, &data)
 		e.Data = data
 		return e, err
 	})
@@ -196,21 +206,21 @@ func collectEvents(rows pgx.Rows) ([]domain.Event, error) {
 // outlives the container. While a container of that name exists, only its
 // own rows come, not those of earlier containers of the same name, unless
 // all is set.
-func (s *Store) History(ctx context.Context, name string, all bool) ([]domain.HistoryEntry, error) {
+func (s *Store) History(ctx context.Context, cr domain.ContainerRef, all bool) ([]domain.HistoryEntry, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, created_at, container_name, coalesce(container_id::text, ''), action, actor, details
+		SELECT id, created_at, project, container_name, coalesce(container_id::text, ''), action, actor, details
 		FROM deployment_history
-		WHERE container_name = $1 AND ($2
-			OR NOT EXISTS (SELECT 1 FROM containers WHERE name = $1)
-			OR container_id = (SELECT id FROM containers WHERE name = $1))
-		ORDER BY id`, name, all)
+		WHERE project = $3 AND container_name = $1 AND ($2
+			OR NOT EXISTS (SELECT 1 FROM containers WHERE project = $3 AND name = $1)
+			OR container_id = (SELECT id FROM containers WHERE project = $3 AND name = $1))
+		ORDER BY id`, cr.Name, all, cr.Project)
 	if err != nil {
 		return nil, mapErr(err, "history")
 	}
 	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.HistoryEntry, error) {
 		var h domain.HistoryEntry
 		var details []byte
-		err := r.Scan(&h.ID, &h.Time, &h.Container, &h.ContainerID, &h.Action, &h.Actor, &details)
+		err := r.Scan(&h.ID, &h.Time, &h.Project, &h.Container, &h.ContainerID, &h.Action, &h.Actor, &details)
 		h.Details = details
 		return h, err
 	})
@@ -218,7 +228,7 @@ func (s *Store) History(ctx context.Context, name string, all bool) ([]domain.Hi
 		return nil, err
 	}
 	if len(hs) == 0 {
-		return nil, fmt.Errorf("container %q: %w", name, domain.ErrNotFound)
+		return nil, fmt.Errorf("container %q: %w", cr, domain.ErrNotFound)
 	}
 	return hs, nil
 }

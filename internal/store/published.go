@@ -14,7 +14,7 @@ import (
 // publishTaken is a binding the exclusion constraints of
 // container_published_ports refused: another container holds an
 // overlapping host address and port. The transaction is aborted by then,
-// so nameHolder looks the holder up afterwards.
+// so holder looks the holder up afterwards.
 type publishTaken struct {
 	index       int // in the request's publish list
 	containerID string
@@ -66,19 +66,23 @@ func insertPublished(ctx context.Context, tx pgx.Tx, containerID string, ps []do
 	return nil
 }
 
-// nameHolder turns a *publishTaken into a conflict naming the container
-// that holds the port; other errors pass through.
-func (s *Store) nameHolder(ctx context.Context, err error) error {
+// holder turns a *publishTaken or *hostTaken into a conflict naming the
+// container that holds the port or host name; other errors pass through.
+func (s *Store) holder(ctx context.Context, err error) error {
+	var host *hostTaken
+	if errors.As(err, &host) {
+		return s.hostHolder(ctx, host)
+	}
 	var taken *publishTaken
 	if !errors.As(err, &taken) {
 		return err
 	}
 	p := taken.p
-	var holder string
+	var holder domain.ContainerRef
 	qerr := s.pool.QueryRow(ctx, `
-		SELECT c.name FROM container_published_ports p JOIN containers c ON c.id = p.container_id
+		SELECT c.project, c.name FROM container_published_ports p JOIN containers c ON c.id = p.container_id
 		WHERE p.protocol = $1 AND p.host_port = $2 AND moor_bind_scope(p.host_ip) && moor_bind_scope($3::inet)
-			AND p.container_id <> $4 LIMIT 1`, p.Protocol, p.HostPort, p.HostIP, taken.containerID).Scan(&holder)
+			AND p.container_id <> $4 LIMIT 1`, p.Protocol, p.HostPort, p.HostIP, taken.containerID).Scan(&holder.Project, &holder.Name)
 	what := fmt.Sprintf("publish[%d]: host port %s/%s", taken.index, p.HostAddr(), p.Protocol)
 	if qerr != nil {
 		// Gone meanwhile (or the database is away): say what we know.

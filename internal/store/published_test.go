@@ -80,37 +80,37 @@ func TestPublishedPortsClaimed(t *testing.T) {
 	}
 
 	// One replica at most, checked under the row lock.
-	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionScale, Replicas: 2}, "t"); !errors.Is(err, domain.ErrInvalid) ||
+	if _, err := s.ChangeContainer(ctx, domain.Ref("a"), domain.Change{Action: domain.ActionScale, Replicas: 2}, "t"); !errors.Is(err, domain.ErrInvalid) ||
 		!strings.Contains(err.Error(), "replicas: must be 0 or 1") {
 		t.Errorf("scale to 2: %v", err)
 	}
-	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionScale, Replicas: 0}, "t"); err != nil {
+	if _, err := s.ChangeContainer(ctx, domain.Ref("a"), domain.Change{Action: domain.ActionScale, Replicas: 0}, "t"); err != nil {
 		t.Errorf("scale to 0: %v", err)
 	}
 
 	// An update moves a's port: the old one is free, the new one held,
 	// and a claim of another's port names it.
-	a, err := s.GetContainer(ctx, "a")
+	a, err := s.GetContainer(ctx, domain.Ref("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := domain.Update{Generation: a.Generation, Image: a.Image, Replicas: 1, Published: []domain.PublishedPort{bind("127.0.0.1", 15433, "tcp")}}
-	if a, err = s.UpdateContainer(ctx, "a", u, "t"); err != nil || len(a.Published) != 1 || a.Published[0].HostPort != 15433 {
+	if a, err = s.UpdateContainer(ctx, domain.Ref("a"), u, "t"); err != nil || len(a.Published) != 1 || a.Published[0].HostPort != 15433 {
 		t.Fatalf("update: %+v %v", a.Published, err)
 	}
 	if _, err := s.CreateContainer(ctx, publishing(40, "d", bind("127.0.0.1", 15432, "tcp")), "t"); err != nil {
 		t.Errorf("the port a gave up: %v", err)
 	}
 	u = domain.Update{Generation: a.Generation, Image: a.Image, Replicas: 1, Published: []domain.PublishedPort{bind("127.0.0.1", 15432, "tcp")}}
-	if _, err := s.UpdateContainer(ctx, "a", u, "t"); !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), `by container "d"`) {
+	if _, err := s.UpdateContainer(ctx, domain.Ref("a"), u, "t"); !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), `by container "d"`) {
 		t.Errorf("update onto d's port: %v", err)
 	}
-	if a, _ := s.GetContainer(ctx, "a"); len(a.Published) != 1 || a.Published[0].HostPort != 15433 {
+	if a, _ := s.GetContainer(ctx, domain.Ref("a")); len(a.Published) != 1 || a.Published[0].HostPort != 15433 {
 		t.Errorf("a refused update changed a: %+v", a.Published)
 	}
 
 	// Removed: free again.
-	if _, err := s.ChangeContainer(ctx, "d", domain.Change{Action: domain.ActionRemove}, "t"); err != nil {
+	if _, err := s.ChangeContainer(ctx, domain.Ref("d"), domain.Change{Action: domain.ActionRemove}, "t"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FinishRemoval(ctx, publishing(40, "d").ID, "d", nil); err != nil {
@@ -159,7 +159,7 @@ func TestMigration0009WithData(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.GetContainer(ctx, "a")
+	c, err := s.GetContainer(ctx, domain.Ref("a"))
 	if err != nil || len(c.Published) != 0 {
 		t.Fatalf("after up again: %+v %v", c.Published, err)
 	}

@@ -49,7 +49,7 @@ func (s *Store) routingState(ctx context.Context, ids []string) ([]domain.Contai
 		}
 		cs = make([]domain.Container, 0, n) // a Container is large: no regrowth
 		rows, err := tx.Query(ctx, `
-			SELECT id::text, name, status, status_reason, desired_state, replicas, coalesce(spec->'routing', 'null'),
+			SELECT id::text, project, name, status, status_reason, desired_state, replicas, coalesce(spec->'routing', 'null'),
 				coalesce(spec->'health', 'null')
 			FROM containers`)
 		if err != nil {
@@ -58,7 +58,7 @@ func (s *Store) routingState(ctx context.Context, ids []string) ([]domain.Contai
 		idx := make(map[string]int, n)
 		var c domain.Container
 		var routing, health []byte
-		_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas, &routing, &health}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Project, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas, &routing, &health}, func() error {
 			n, err := routingContainer(c, nil, routing, health)
 			idx[n.ID] = len(cs)
 			cs = append(cs, n)
@@ -109,7 +109,7 @@ func (s *Store) routingState(ctx context.Context, ids []string) ([]domain.Contai
 // routingStateOf reads the containers with these ids in one statement.
 func (s *Store) routingStateOf(ctx context.Context, ids []string) ([]domain.Container, int64, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT c.id::text, c.name, c.status, c.status_reason, c.desired_state, c.replicas,
+		SELECT c.id::text, c.project, c.name, c.status, c.status_reason, c.desired_state, c.replicas,
 			coalesce(c.spec->'ports', '[]'), coalesce(c.spec->'routing', 'null'), coalesce(c.spec->'health', 'null'),
 			i.replica, coalesce(host(i.internal_ip), ''), coalesce(i.status, ''), coalesce(i.health, ''),
 			(SELECT coalesce(max(seq), 0) FROM events)
@@ -125,7 +125,7 @@ func (s *Store) routingStateOf(ctx context.Context, ids []string) ([]domain.Cont
 	var ports, routing, health []byte
 	var replica *int
 	var in domain.Instance
-	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas,
+	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Project, &c.Name, &c.Status, &c.StatusReason, &c.DesiredState, &c.Replicas,
 		&ports, &routing, &health, &replica, &in.InternalIP, &in.Status, &in.Health, &seq}, func() error {
 		i, ok := idx[c.ID]
 		if !ok {
@@ -153,7 +153,7 @@ func (s *Store) routingStateOf(ctx context.Context, ids []string) ([]domain.Cont
 // routingContainer is c with the ports, routing and health check of its
 // spec (JSON; nil ports are left out, "null" is none).
 func routingContainer(c domain.Container, ports, routing, health []byte) (domain.Container, error) {
-	n := domain.Container{ID: c.ID, Name: c.Name, Status: c.Status, StatusReason: c.StatusReason,
+	n := domain.Container{ID: c.ID, Project: c.Project, Name: c.Name, Status: c.Status, StatusReason: c.StatusReason,
 		DesiredState: c.DesiredState, Replicas: c.Replicas}
 	if ports != nil {
 		if err := json.Unmarshal(ports, &n.Spec.Ports); err != nil {

@@ -33,7 +33,7 @@ func TestCreateReturnsWhatGetReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read, err := s.GetContainer(ctx, "shop")
+	read, err := s.GetContainer(ctx, domain.Ref("shop"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestMigration0005WithData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]domain.Cause{"a": domain.CauseStoppedOutside, "b": domain.CauseFailed, "c": domain.CauseNone} {
-		c, err := s.GetContainer(ctx, name)
+		c, err := s.GetContainer(ctx, domain.Ref(name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -161,20 +161,20 @@ func TestCreateConflictAndChange(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, nc, "apikey:t"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	if _, err := s.ChangeContainer(ctx, "nosuch", domain.Change{Action: domain.ActionStop}, "x"); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := s.ChangeContainer(ctx, domain.Ref("nosuch"), domain.Change{Action: domain.ActionStop}, "x"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
-	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionRemove}, "x"); err != nil {
+	if _, err := s.ChangeContainer(ctx, domain.Ref("a"), domain.Change{Action: domain.ActionRemove}, "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ChangeContainer(ctx, "a", domain.Change{Action: domain.ActionStart}, "x"); !errors.Is(err, domain.ErrConflict) {
+	if _, err := s.ChangeContainer(ctx, domain.Ref("a"), domain.Change{Action: domain.ActionStart}, "x"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("start while removing: %v", err)
 	}
 	// The failed duplicate left nothing behind.
 	if st, _ := s.DNSState(ctx); len(st.Records) != 1 {
 		t.Fatalf("dns rows: %v", st.Records)
 	}
-	if h, _ := s.History(ctx, "a", false); len(h) != 2 {
+	if h, _ := s.History(ctx, domain.Ref("a"), false); len(h) != 2 {
 		t.Fatalf("history: %v", h)
 	}
 }
@@ -275,7 +275,7 @@ func TestSpecKeepsTypeFields(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, nc, "apikey:t"); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.GetContainer(ctx, "hub")
+	c, err := s.GetContainer(ctx, domain.Ref("hub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,13 +302,13 @@ func TestHistoryOfThisContainer(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, first, "user:old"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ChangeContainer(ctx, "again", domain.Change{Action: domain.ActionRemove}, "user:old"); err != nil {
+	if _, err := s.ChangeContainer(ctx, domain.Ref("again"), domain.Change{Action: domain.ActionRemove}, "user:old"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FinishRemoval(ctx, first.ID, "again", nil); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := s.History(ctx, "again", false)
+	removed, err := s.History(ctx, domain.Ref("again"), false)
 	if err != nil || len(removed) != 3 || removed[2].Action != "removed" {
 		t.Fatalf("history after removal: %+v %v", removed, err)
 	}
@@ -318,15 +318,15 @@ func TestHistoryOfThisContainer(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, second, "user:new"); err != nil {
 		t.Fatal(err)
 	}
-	own, err := s.History(ctx, "again", false)
+	own, err := s.History(ctx, domain.Ref("again"), false)
 	if err != nil || len(own) != 1 || own[0].Actor != "user:new" || own[0].ContainerID != second.ID {
 		t.Fatalf("history of the second container: %+v %v", own, err)
 	}
-	all, err := s.History(ctx, "again", true)
+	all, err := s.History(ctx, domain.Ref("again"), true)
 	if err != nil || len(all) != 4 {
 		t.Fatalf("the name's whole history: %+v %v", all, err)
 	}
-	if _, err := s.History(ctx, "never", false); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := s.History(ctx, domain.Ref("never"), false); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("history of a name never used: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // servingLock is an advisory lock every `moor serve` holds shared on its
@@ -121,26 +123,26 @@ func (s *Store) ContainerNames(ctx context.Context) ([]string, error) {
 func (s *Store) ForgetContainers(ctx context.Context, actor string, data any) ([]string, error) {
 	var names []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id::text, name FROM containers ORDER BY name FOR UPDATE`)
+		rows, err := tx.Query(ctx, `SELECT id::text, project, name FROM containers ORDER BY project, name FOR UPDATE`)
 		if err != nil {
 			return err
 		}
 		var refs []ref
 		var r ref
-		if _, err := pgx.ForEachRow(rows, []any{&r.id, &r.name}, func() error {
+		if _, err := pgx.ForEachRow(rows, []any{&r.id, &r.project, &r.name}, func() error {
 			refs = append(refs, r)
 			return nil
 		}); err != nil {
 			return err
 		}
 		for _, r := range refs {
-			if err := appendHistory(ctx, tx, ref{"", r.name}, "removed", actor, data); err != nil {
+			if err := appendHistory(ctx, tx, ref{"", r.project, r.name}, "removed", actor, data); err != nil {
 				return err
 			}
 			if _, err := appendEvent(ctx, tx, "container.removed", r, actor, data); err != nil {
 				return err
 			}
-			names = append(names, r.name)
+			names = append(names, domain.ContainerRef{Project: r.project, Name: r.name}.String())
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM containers`)
 		return err

@@ -70,7 +70,7 @@ func TestForgetContainers(t *testing.T) {
 		(SELECT count(*) FROM dns_entries)`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d rows left (%v)", left, err)
 	}
-	h, err := s.History(ctx, "a", false)
+	h, err := s.History(ctx, domain.Ref("a"), false)
 	if err != nil || len(h) != 2 || h[len(h)-1].Action != "removed" || h[len(h)-1].Actor != "system:uninstall" {
 		t.Fatalf("history of a: %+v, %v", h, err)
 	}
@@ -108,8 +108,8 @@ func TestRedeployRecorded(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, domain.NewContainer{ID: id, Name: "r", Type: "t", Image: "i", Replicas: 1}, "t"); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := s.GetContainer(ctx, "r")
-	c, err := s.ChangeContainer(ctx, "r", domain.Change{Action: domain.ActionRedeploy, Pull: true}, "apikey:ops")
+	before, _ := s.GetContainer(ctx, domain.Ref("r"))
+	c, err := s.ChangeContainer(ctx, domain.Ref("r"), domain.Change{Action: domain.ActionRedeploy, Pull: true}, "apikey:ops")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +126,11 @@ func TestRedeployRecorded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, _ := s.GetContainer(ctx, "r")
+	got, _ := s.GetContainer(ctx, domain.Ref("r"))
 	if !got.RedeployAt.IsZero() || !got.PullAt.IsZero() {
 		t.Fatalf("still pending: redeploy %v, pull %v", got.RedeployAt, got.PullAt)
 	}
-	h, _ := s.History(ctx, "r", false)
+	h, _ := s.History(ctx, domain.Ref("r"), false)
 	var actions []string
 	for _, e := range h {
 		actions = append(actions, e.Action)
@@ -139,8 +139,8 @@ func TestRedeployRecorded(t *testing.T) {
 		t.Fatalf("history %v", actions)
 	}
 	// A redeploy without pull drops a pull still pending.
-	c, _ = s.ChangeContainer(ctx, "r", domain.Change{Action: domain.ActionRedeploy, Pull: true}, "t")
-	c, _ = s.ChangeContainer(ctx, "r", domain.Change{Action: domain.ActionRedeploy}, "t")
+	c, _ = s.ChangeContainer(ctx, domain.Ref("r"), domain.Change{Action: domain.ActionRedeploy, Pull: true}, "t")
+	c, _ = s.ChangeContainer(ctx, domain.Ref("r"), domain.Change{Action: domain.ActionRedeploy}, "t")
 	if c.PullAt != (time.Time{}) || c.RedeployAt.IsZero() {
 		t.Fatalf("plain redeploy after a pull: pull %v, redeploy %v", c.PullAt, c.RedeployAt)
 	}
@@ -150,7 +150,7 @@ func TestRedeployRecorded(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.GetContainer(ctx, "r"); err != nil || !got.RedeployAt.IsZero() {
+	if got, err := s.GetContainer(ctx, domain.Ref("r")); err != nil || !got.RedeployAt.IsZero() {
 		t.Fatalf("after 0010 down and up: %+v, %v", got, err)
 	}
 }
