@@ -89,6 +89,9 @@ func convert(stackName string, s types.ServiceConfig, volumes, usedBy map[string
 		return Service{}, domain.Invalid(field+".deploy.replicas", "must be 0 or 1 on the host's network (replicas would share the host's ports)")
 	}
 
+	if _, ok := t.HTTPPort(); ok {
+		t.HTTPPortReason = "app_protocol: http"
+	}
 	if t, err = catalog.Complete(t); err != nil {
 		return Service{}, typeError(field, err)
 	}

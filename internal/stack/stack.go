@@ -193,8 +193,10 @@ func composeError(err error) error {
 	if m := serviceRE.FindStringSubmatch(msg); m != nil {
 		return domain.Invalid("services."+m[1], "%s", m[2])
 	}
-	if field, rule, ok := strings.Cut(msg, " "); ok && strings.HasPrefix(field, "services.") {
-		return domain.Invalid(field, "%s", rule)
+	if strings.HasPrefix(msg, "services.") {
+		// "services.web.ports must be a array", "services.web: can't set ..."
+		field, rule, _ := strings.Cut(msg, " ")
+		return domain.Invalid(strings.TrimSuffix(field, ":"), "%s", rule)
 	}
 	return domain.Invalid("compose", "%s", msg)
 }
