@@ -51,6 +51,24 @@ func ParseType(data []byte) (domain.Type, error) {
 	return t, nil
 }
 
+// Complete finishes a type made from another format (a compose service)
+// as the catalog finishes its own: the documented defaults, which
+// variables are secret, the HTTP port by the rules for imports (whose
+// authors could not say which port serves HTTP), then Validate.
+func Complete(t domain.Type) (domain.Type, error) {
+	t = normalize(t)
+	if _, ok := t.HTTPPort(); !ok {
+		if i, reason := chooseHTTPPort(t.Ports, 0); i >= 0 {
+			t.Ports[i].HTTP = true
+			t.HTTPPortReason = reason
+		}
+	}
+	if err := Validate(t); err != nil {
+		return domain.Type{}, err
+	}
+	return t, nil
+}
+
 // yamlError turns a yaml error into a FieldError whose message speaks of
 // keys and lines, not of Go types.
 func yamlError(err error) error {
@@ -93,6 +111,12 @@ func normalize(t domain.Type) domain.Type {
 	if t.Env == nil {
 		t.Env = []domain.EnvSpec{}
 	}
+	// Docker takes both spellings; one makes types equal when they mean it.
+	for _, caps := range [][]string{t.CapAdd, t.CapDrop} {
+		for i, c := range caps {
+			caps[i] = strings.TrimPrefix(c, "CAP_")
+		}
+	}
 	decideSecrets(t.Env)
 	explainHTTPPort(&t)
 	return t
@@ -106,6 +130,8 @@ func cloneType(t domain.Type) domain.Type {
 	t.Volumes = slices.Clone(t.Volumes)
 	t.Command = slices.Clone(t.Command)
 	t.Devices = slices.Clone(t.Devices)
+	t.CapAdd = slices.Clone(t.CapAdd)
+	t.CapDrop = slices.Clone(t.CapDrop)
 	t.Labels = maps.Clone(t.Labels)
 	if t.Env != nil {
 		env := make([]domain.EnvSpec, len(t.Env))

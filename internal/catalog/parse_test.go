@@ -46,6 +46,8 @@ privileged: false
 network: host
 hostname: web
 interactive: true
+cap_add: [CAP_NET_ADMIN]
+cap_drop: [ALL]
 devices:
   - host_path: /dev/dri
   - {host_path: /dev/ttyUSB0, container_path: /dev/zigbee, permissions: rw}
@@ -82,6 +84,8 @@ func TestParseTypeFull(t *testing.T) {
 		Network:        domain.NetworkHost,
 		Hostname:       "web",
 		Interactive:    true,
+		CapAdd:         []string{"NET_ADMIN"}, // CAP_ prefix dropped
+		CapDrop:        []string{"ALL"},
 		Devices: []domain.DeviceSpec{
 			{HostPath: "/dev/dri"},
 			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},

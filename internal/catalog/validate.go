@@ -64,6 +64,7 @@ func Validate(t domain.Type) error {
 		validateVolumes,
 		validateRuntime,
 		validateHostAccess,
+		validateCapabilities,
 		validateLabels,
 		validateRouting,
 	}
@@ -381,6 +382,33 @@ func validateHostAccess(t domain.Type) error {
 		targets[target] = true
 		if !validPermissions(d.Permissions) {
 			return domain.Invalid(field+".permissions", "must be empty (rwm) or r, w and m, each at most once (got %q)", d.Permissions)
+		}
+	}
+	return nil
+}
+
+// capabilityRE is a Linux capability name as Docker takes it ("NET_ADMIN",
+// "CAP_NET_ADMIN", "ALL"): anything else would fail at container create.
+var capabilityRE = regexp.MustCompile(`^(CAP_)?[A-Z][A-Z_]{0,63}$`)
+
+// validateCapabilities checks cap_add and cap_drop: known shape, each
+// capability once per list (CAP_X and X are the same one).
+func validateCapabilities(t domain.Type) error {
+	for _, list := range []struct {
+		field string
+		caps  []string
+	}{{"cap_add", t.CapAdd}, {"cap_drop", t.CapDrop}} {
+		seen := make(map[string]bool, len(list.caps))
+		for i, c := range list.caps {
+			field := fmt.Sprintf("%s[%d]", list.field, i)
+			if !capabilityRE.MatchString(c) {
+				return domain.Invalid(field, "must be a capability name in upper case, such as NET_ADMIN or ALL (got %q)", c)
+			}
+			name := strings.TrimPrefix(c, "CAP_")
+			if seen[name] {
+				return domain.Invalid(field, "duplicates %s", name)
+			}
+			seen[name] = true
 		}
 	}
 	return nil

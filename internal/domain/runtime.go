@@ -56,6 +56,8 @@ type InstanceSpec struct {
 	HostNetwork bool
 	Devices     []DeviceSpec
 	TTY         bool // stdin kept open on a terminal (docker run -it)
+	CapAdd      []string
+	CapDrop     []string
 }
 
 // Mount is a named volume (Bind false) or a host path (Bind true) mounted

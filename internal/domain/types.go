@@ -41,6 +41,10 @@ type Type struct {
 	// `docker run -it` does: an image whose command is a shell (an "ubuntu"
 	// running bash) then keeps running instead of exiting at once.
 	Interactive bool `json:"interactive,omitempty" yaml:"interactive"`
+	// CapAdd and CapDrop are Linux capabilities given to or taken from
+	// the container ("NET_ADMIN", "ALL"), without the CAP_ prefix.
+	CapAdd  []string `json:"cap_add,omitempty" yaml:"cap_add"`
+	CapDrop []string `json:"cap_drop,omitempty" yaml:"cap_drop"`
 	// Routing is how Traefik reaches the type's ports (optional).
 	Routing *Routing `json:"routing,omitempty" yaml:"routing"`
 	// Source says where the type came from: "builtin", "dir" or "portainer".
@@ -51,10 +55,11 @@ type Type struct {
 const NetworkHost = "host"
 
 // RequiresAdmin reports whether deploying the type needs the admin role:
-// host mounts, host networking, devices and privileged mode reach outside
-// the container. Labels and the host name stay inside it.
+// host mounts, host networking, devices, privileged mode and added
+// capabilities reach outside the container. Labels, the host name and
+// dropped capabilities stay inside it.
 func (t *Type) RequiresAdmin() bool {
-	if t.Privileged || t.Network == NetworkHost || len(t.Devices) > 0 {
+	if t.Privileged || t.Network == NetworkHost || len(t.Devices) > 0 || len(t.CapAdd) > 0 {
 		return true
 	}
 	for _, v := range t.Volumes {

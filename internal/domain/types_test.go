@@ -18,6 +18,8 @@ func TestRequiresAdmin(t *testing.T) {
 		{"host path", Type{Volumes: []VolumeSpec{{Name: "h", Path: "/h", HostPath: "/srv"}}}, true},
 		{"host network", Type{Network: NetworkHost}, true},
 		{"device", Type{Devices: []DeviceSpec{{HostPath: "/dev/null"}}}, true},
+		{"added capability", Type{CapAdd: []string{"NET_ADMIN"}}, true},
+		{"dropped capabilities", Type{CapDrop: []string{"ALL"}}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.t.RequiresAdmin(); got != tt.want {

@@ -116,6 +116,8 @@ func createOptions(spec domain.InstanceSpec) (client.ContainerCreateOptions, err
 		PortBindings:  bindings,
 		RestartPolicy: restartPolicy(spec.Restart),
 		Privileged:    spec.Privileged,
+		CapAdd:        slices.Clone(spec.CapAdd),
+		CapDrop:       slices.Clone(spec.CapDrop),
 		Resources: container.Resources{
 			Memory:   spec.MemoryBytes,
 			NanoCPUs: spec.NanoCPUs,

@@ -126,6 +126,17 @@ func TestCreateOptionsHostNetworkAndDevices(t *testing.T) {
 	}
 }
 
+func TestCreateOptionsCapabilities(t *testing.T) {
+	spec := domain.InstanceSpec{Name: "moor-vpn-0", Image: "vpn:1", CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}}
+	o, err := createOptions(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.HostConfig.CapAdd, []string{"NET_ADMIN"}) || !slices.Equal(o.HostConfig.CapDrop, []string{"ALL"}) {
+		t.Errorf("cap_add %v cap_drop %v", o.HostConfig.CapAdd, o.HostConfig.CapDrop)
+	}
+}
+
 func TestStateFromSummary(t *testing.T) {
 	c := container.Summary{
 		ID:     "abc",

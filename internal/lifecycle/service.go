@@ -377,7 +377,7 @@ func (s *Service) change(ctx context.Context, cr domain.ContainerRef, ch domain.
 }
 
 // reachesOutside names what makes a type admin-only (domain.Type.RequiresAdmin).
-const reachesOutside = "host mounts, host networking, devices or privileged mode"
+const reachesOutside = "host mounts, host networking, devices, privileged mode or added capabilities"
 
 // adminOnly refuses what only an admin may do with c: what only an admin
 // may deploy (see reachesOutside), only an admin may operate, or read the

@@ -47,7 +47,7 @@ func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[strin
 		MemoryBytes: c.Spec.Resources.MemoryMB << 20, NanoCPUs: int64(c.Spec.Resources.CPUs * 1e9),
 		Health: c.Spec.Health, Restart: c.Spec.Restart, DNS: r.cfg.DNSServers,
 		Privileged: c.Spec.Privileged, Ports: c.Spec.Ports, Published: c.Published, Hostname: c.Spec.ReplicaHostname(c.Name, replica),
-		Devices: c.Spec.Devices, TTY: c.Spec.Interactive,
+		Devices: c.Spec.Devices, TTY: c.Spec.Interactive, CapAdd: c.Spec.CapAdd, CapDrop: c.Spec.CapDrop,
 	}
 	if c.Spec.Network == domain.NetworkHost {
 		// The host's network stack: no moor network, so no aliases. The
