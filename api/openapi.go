@@ -36,6 +36,11 @@ type (
 	typeList struct {
 		Types []domain.Type `json:"types"`
 	}
+	projectPatch struct {
+		MaxContainers *int     `json:"max_containers,omitempty"`
+		MaxMemoryMB   *int64   `json:"max_memory_mb,omitempty"`
+		MaxCPUs       *float64 `json:"max_cpus,omitempty"`
+	}
 	projectList struct {
 		Projects []domain.Project `json:"projects"`
 	}
@@ -149,7 +154,9 @@ var ops = map[string]op{
 	"GET /api/v1/projects":                      {summary: "Projects, with their quotas and number of containers", status: 200, resp: projectList{}},
 	"POST /api/v1/projects":                     {summary: "Create a project: its own network, DNS names and quotas (internal: no traffic out of the host)", body: domain.NewProject{}, status: 201, resp: domain.Project{}},
 	"GET /api/v1/projects/{project}":            {summary: "One project", status: 200, resp: domain.Project{}},
-	"DELETE /api/v1/projects/{project}":         {summary: "Delete an empty project (409 naming its containers otherwise) and its network", status: 204},
+	"PATCH /api/v1/projects/{project}": {summary: "Change a project's quotas (null: no limit; a quota lowered below the use holds new containers and growth off)",
+		body: projectPatch{}, status: 200, resp: domain.Project{}},
+	"DELETE /api/v1/projects/{project}": {summary: "Delete an empty project (409 naming its containers otherwise) and its network", status: 204},
 	"GET /api/v1/events": {summary: "Events after a sequence number, oldest first", query: []param{
 		{"after", "integer", "sequence number to start after (0: from the oldest kept); 410 if events after it were pruned (unfiltered listing only)"}, {"limit", "integer", "1-1000 (100)"},
 		{"tail", "integer", "1-1000: the newest N events instead (still oldest first)"},

@@ -16,6 +16,7 @@ type Projects interface {
 	GetProject(ctx context.Context, name string) (domain.Project, error)
 	ListProjects(ctx context.Context) ([]domain.Project, error)
 	DeleteProject(ctx context.Context, name string) error
+	UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch) (domain.Project, error)
 }
 
 // containersPrefix starts every container route; projectPrefix is the same
@@ -112,5 +113,18 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
+	var pp domain.ProjectPatch
+	if err := decode(r, &pp); err != nil {
+		return err
+	}
+	p, err := s.Lifecycle.UpdateProject(r.Context(), mux.Vars(r)["project"], pp)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
 	return nil
 }

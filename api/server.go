@@ -143,6 +143,7 @@ var baseRoutes = []route{
 	{"GET", "/api/v1/projects", domain.RoleViewer, (*Server).listProjects},
 	{"POST", "/api/v1/projects", domain.RoleAdmin, (*Server).createProject},
 	{"GET", "/api/v1/projects/{project}", domain.RoleViewer, (*Server).getProject},
+	{"PATCH", "/api/v1/projects/{project}", domain.RoleAdmin, (*Server).updateProject},
 	{"DELETE", "/api/v1/projects/{project}", domain.RoleAdmin, (*Server).deleteProject},
 	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
 	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},

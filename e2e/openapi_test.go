@@ -114,6 +114,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	call("POST", "/api/v1/projects", map[string]any{"name": "oa", "internal": true, "max_containers": 5}, 201)
 	call("GET", "/api/v1/projects", nil, 200)
 	call("GET", "/api/v1/projects/oa", nil, 200)
+	call("PATCH", "/api/v1/projects/oa", map[string]any{"max_containers": 10, "max_cpus": nil}, 200)
 	containerCalls("/api/v1/projects/oa/containers", "oa/"+name)
 	call("GET", "/api/v1/events?after=0&limit=1000", nil, 200)
 	call("POST", "/api/v1/apikeys", map[string]any{"name": "oa-key", "role": "viewer"}, 201)

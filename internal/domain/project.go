@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,4 +161,38 @@ func HostNames(hostZone, project, name string, aliases []string) []string {
 		}
 	}
 	return out
+}
+
+// ProjectPatch is the body of PATCH /api/v1/projects/{project}: the quotas
+// it names change (null removes one), the others stay.
+type ProjectPatch struct {
+	MaxContainers Quota[int]     `json:"max_containers"`
+	MaxMemoryMB   Quota[int64]   `json:"max_memory_mb"`
+	MaxCPUs       Quota[float64] `json:"max_cpus"`
+}
+
+// Validate checks the new quotas.
+func (p ProjectPatch) Validate() error {
+	return NewProject{Name: "x", MaxContainers: p.MaxContainers.Value, MaxMemoryMB: p.MaxMemoryMB.Value, MaxCPUs: p.MaxCPUs.Value}.Validate()
+}
+
+// Quota is one quota of a PATCH: Set when the body names it, Value nil
+// for null (no limit).
+type Quota[T int | int64 | float64] struct {
+	Set   bool
+	Value *T
+}
+
+func (q *Quota[T]) UnmarshalJSON(b []byte) error {
+	q.Set = true
+	if string(b) == "null" {
+		q.Value = nil
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	q.Value = &v
+	return nil
 }

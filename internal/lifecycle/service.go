@@ -37,6 +37,7 @@ type Store interface {
 	GetProject(ctx context.Context, name string) (domain.Project, error)
 	ListProjects(ctx context.Context) ([]domain.Project, error)
 	DeleteProject(ctx context.Context, name, actor string) error
+	UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch, actor string) (domain.Project, error)
 	ClaimMissingHosts(ctx context.Context, hosts func(domain.Container) []string) ([]string, error)
 }
 
@@ -626,6 +627,18 @@ func (s *Service) ListProjects(ctx context.Context) ([]domain.Project, error) {
 		ps[i] = s.decorateProject(ps[i])
 	}
 	return ps, err
+}
+
+// UpdateProject changes a project's quotas.
+func (s *Service) UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch) (domain.Project, error) {
+	if domain.ValidateProjectName("project", name) != nil {
+		return domain.Project{}, fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	}
+	if err := pp.Validate(); err != nil {
+		return domain.Project{}, err
+	}
+	p, err := s.store.UpdateProject(ctx, name, pp, domain.ActorFrom(ctx).String())
+	return s.decorateProject(p), err
 }
 
 // DeleteProject deletes an empty project; the reconciler removes its

@@ -67,7 +67,11 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		// The project's row lock orders creates in one project (quotas
 		// are checked under it) and keeps it from being deleted meanwhile.
-		if _, err := lockProject(ctx, tx, nc.Project); err != nil {
+		p, err := lockProject(ctx, tx, nc.Project)
+		if err != nil {
+			return err
+		}
+		if err := fitQuota(ctx, tx, p, "", nc.Spec, nc.Replicas); err != nil {
 			return err
 		}
 		c, err = scanContainer(tx.QueryRow(ctx, `
@@ -274,7 +278,14 @@ func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
 
 // lockForChange reads the named container under a row lock, for a change:
 // one being removed takes none (ErrConflict).
+//
+// The project's row is locked first (as a create takes it), so a change of
+// replicas is checked against the project's quotas with no create or other
+// change in the project slipping in between.
 func lockForChange(ctx context.Context, tx pgx.Tx, cr domain.ContainerRef) (domain.Container, error) {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM projects WHERE name = $1 FOR UPDATE`, cr.Project); err != nil {
+		return domain.Container{}, mapErr(err, fmt.Sprintf("project %q", cr.Project))
+	}
 	c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE project = $2 AND name = $1 FOR UPDATE`, cr.Name, cr.Project))
 	if err != nil {
 		return c, mapErr(err, fmt.Sprintf("container %q", cr))
@@ -313,6 +324,11 @@ func (s *Store) ChangeContainer(ctx context.Context, cr domain.ContainerRef, ch 
 			}
 			if err := domain.PublishFits("replicas", ch.Replicas, published); err != nil {
 				return err
+			}
+			if ch.Replicas > c.Replicas {
+				if err := fitContainer(ctx, tx, c, ch.Replicas); err != nil {
+					return err
+				}
 			}
 			details["from"], details["to"] = c.Replicas, ch.Replicas
 			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
@@ -487,6 +503,11 @@ func (s *Store) UpdateContainer(ctx context.Context, cr domain.ContainerRef, u d
 		env, err := json.Marshal(u.Env)
 		if err != nil {
 			return err
+		}
+		if u.Replicas > c.Replicas {
+			if err := fitContainer(ctx, tx, c, u.Replicas); err != nil {
+				return err
+			}
 		}
 		bump := 0
 		if u.Reconfigure {
