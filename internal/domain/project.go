@@ -196,3 +196,19 @@ func (q *Quota[T]) UnmarshalJSON(b []byte) error {
 	q.Value = &v
 	return nil
 }
+
+// Member is a user's or API key's role in a project.
+type Member struct {
+	Kind      string    `json:"kind"` // "user" or "apikey"
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// MemberRequest is the body of POST /api/v1/projects/{project}/members.
+type MemberRequest struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
