@@ -118,3 +118,41 @@ func TestPublishSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestRouterContainerSetting: none by default; Docker container names and
+// ids, comma-separated; anything else is refused naming the variable; the
+// flag wins.
+func TestRouterContainerSetting(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	for _, c := range []struct {
+		env  string
+		args []string
+		want string
+		err  string
+	}{
+		{"", nil, "[]", ""},
+		{"moor-traefik", nil, "[moor-traefik]", ""},
+		{" traefik_1, moor.router-2 ," + id, nil, "[traefik_1 moor.router-2 " + id + "]", ""},
+		{"/moor-traefik", nil, "", `MOOR_ROUTER_CONTAINER: "/moor-traefik" is not a Docker container name`},
+		{"traefik;rm -rf", nil, "", `MOOR_ROUTER_CONTAINER: "traefik;rm -rf"`},
+		{"-traefik", nil, "", `MOOR_ROUTER_CONTAINER: "-traefik"`},
+		{"ok,bad name", nil, "", `MOOR_ROUTER_CONTAINER: "bad name"`},
+		{"bad name", []string{"-router-container", "moor-traefik"}, "[moor-traefik]", ""},
+	} {
+		t.Run(c.env+strings.Join(c.args, " "), func(t *testing.T) {
+			t.Setenv("MOOR_ROUTER_CONTAINER", c.env)
+			cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, c.args...), io.Discard, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.validate()
+			got := fmt.Sprint(splitList(cfg.RouterContainer))
+			switch {
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Errorf("error %v, want one containing %q", err, c.err)
+			case c.err == "" && (err != nil || got != c.want):
+				t.Errorf("router containers %s, %v; want %s", got, err, c.want)
+			}
+		})
+	}
+}
