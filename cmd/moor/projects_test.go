@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 const projectsAnswer = `{"projects":[
@@ -215,5 +217,27 @@ func TestLsAllProjects(t *testing.T) {
 	f.answer("GET /api/v1/projects/shop/containers", 500, `{"error":{"code":"internal","message":"boom"}}`)
 	if code, _, stderr := runCLI(env, "", "ls", "-A"); code != 5 || !strings.Contains(stderr, "project shop: boom") {
 		t.Fatalf("ls -A with a failing project: exit %d %q", code, stderr)
+	}
+}
+
+// TestEventNames: events name their container PROJECT/NAME outside the
+// default project; a wait follows only its own project's events (and those
+// of a moor from before projects, which carry none).
+func TestEventNames(t *testing.T) {
+	for _, c := range []struct {
+		ev   domain.Event
+		want string
+	}{
+		{domain.Event{Kind: "x", Container: "web", Project: "shop", Actor: "a"}, "shop/web"},
+		{domain.Event{Kind: "x", Container: "web", Project: "default", Actor: "a"}, "web"},
+		{domain.Event{Kind: "x", Container: "web", Actor: "a"}, "web"},
+		{domain.Event{Kind: "project.deleted", Project: "shop", Actor: "a"}, "-"},
+	} {
+		if got := strings.Fields(eventLine(c.ev))[3]; got != c.want {
+			t.Errorf("event %+v shows container %q, want %q", c.ev, got, c.want)
+		}
+	}
+	if !sameProject("shop", "shop") || !sameProject("", "shop") || sameProject("default", "shop") || sameProject("shop", "default") {
+		t.Error("sameProject")
 	}
 }
