@@ -284,11 +284,56 @@ func nullable(env map[string]string, empty []string) map[string]*string {
 	return out
 }
 
-// containers is the path of the container routes: those of c.Project, or
-// of the default project.
+// containers is the path of the container routes: those of c's project,
+// or of the default project.
 func (c *Client) containers() string {
-	if c.Project == "" || c.Project == domain.DefaultProject {
+	if c.ContainerProject() == domain.DefaultProject {
 		return "/api/v1/containers"
 	}
-	return "/api/v1/projects/" + seg(c.Project) + "/containers"
+	return "/api/v1/projects/" + seg(c.project) + "/containers"
+}
+
+// InProject returns a client like c whose container calls reach project
+// ("" or "default": the default project). c is unchanged.
+func (c *Client) InProject(project string) *Client {
+	cp := *c
+	cp.project = project
+	return &cp
+}
+
+// ContainerProject is the project the container calls reach.
+func (c *Client) ContainerProject() string {
+	if c.project == "" {
+		return domain.DefaultProject
+	}
+	return c.project
+}
+
+// Projects lists every project the caller may see.
+func (c *Client) Projects(ctx context.Context) ([]domain.Project, error) {
+	var out struct {
+		Projects []domain.Project `json:"projects"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/projects", nil, nil, &out)
+	return out.Projects, err
+}
+
+// Project is one project by name.
+func (c *Client) Project(ctx context.Context, name string) (domain.Project, error) {
+	var out domain.Project
+	err := c.do(ctx, "GET", "/api/v1/projects/"+seg(name), nil, nil, &out)
+	return out, err
+}
+
+// CreateProject makes a project (its network comes with it).
+func (c *Client) CreateProject(ctx context.Context, np domain.NewProject) (domain.Project, error) {
+	var out domain.Project
+	err := c.do(ctx, "POST", "/api/v1/projects", nil, np, &out)
+	return out, err
+}
+
+// DeleteProject deletes an empty project; moor refuses one that still has
+// containers (409, naming them) and the default project.
+func (c *Client) DeleteProject(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/api/v1/projects/"+seg(name), nil, nil, nil)
 }
