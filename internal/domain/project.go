@@ -29,8 +29,12 @@ type Project struct {
 	MaxContainers *int     `json:"max_containers,omitempty"`
 	MaxMemoryMB   *int64   `json:"max_memory_mb,omitempty"`
 	MaxCPUs       *float64 `json:"max_cpus,omitempty"`
-	// Containers counts the project's containers (lists and reads).
+	// Containers counts the project's containers; MemoryMB and CPUs are
+	// what they take as the quotas count it (their types' limits times
+	// their replicas, those being removed left out).
 	Containers int       `json:"containers"`
+	MemoryMB   int64     `json:"memory_mb"`
+	CPUs       float64   `json:"cpus"`
 	Network    string    `json:"network,omitempty"`
 	CreatedBy  string    `json:"created_by"`
 	CreatedAt  time.Time `json:"created_at"`

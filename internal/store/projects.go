@@ -12,12 +12,20 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
+// projectColumns read a project with its use, summed as quotas count it
+// (projectUse): containers not being removed, their types' limits times
+// their replicas.
 const projectColumns = `name, internal, max_containers, max_memory_mb, max_cpus::float8, created_by, created_at,
-	(SELECT count(*) FROM containers WHERE containers.project = projects.name)`
+	(SELECT count(*) FROM containers WHERE containers.project = projects.name),
+	(SELECT coalesce(sum(replicas * coalesce((spec->'resources'->>'memory_mb')::bigint, 0)), 0)
+		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed'),
+	(SELECT coalesce(sum(replicas * coalesce((spec->'resources'->>'cpus')::float8, 0)), 0)
+		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed')`
 
 func scanProject(row pgx.Row) (domain.Project, error) {
 	var p domain.Project
-	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers)
+	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers,
+		&p.MemoryMB, &p.CPUs)
 	return p, err
 }
 

@@ -310,6 +310,9 @@ func TestQuotas(t *testing.T) {
 	if _, err := s.CreateContainer(ctx, sized(1, "m", "a", 256, 0.5, 2), "t"); err != nil {
 		t.Fatal(err)
 	}
+	if p, err := s.GetProject(ctx, "m"); err != nil || p.MemoryMB != 512 || p.CPUs != 1 || p.Containers != 1 {
+		t.Fatalf("m's use: %+v %v", p, err)
+	}
 	_, err := s.CreateContainer(ctx, sized(2, "m", "b", 256, 0.25, 3), "t")
 	if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "max_memory_mb of project \"m\" is 1024, 512 MB in use, this needs 768 MB more") {
 		t.Fatalf("over the memory quota: %v", err)
