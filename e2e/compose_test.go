@@ -257,6 +257,9 @@ func TestComposeIsolation(t *testing.T) {
 	for k, v := range env {
 		args = append(args, "-e", k+"="+v)
 	}
+	// Traefik first, on its networks with its aliases, as compose puts it:
+	// moor, which attaches it to the networks it lacks, then finds it there.
+	run("traefik", testImage)
 	run("moor", append(args, image, "serve")...)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -264,7 +267,6 @@ func TestComposeIsolation(t *testing.T) {
 			t.Logf("moor's logs:\n%s", out)
 		}
 	})
-	run("traefik", testImage)
 
 	published := docker(t, "port", container["moor"], "8080/tcp")
 	if !strings.HasPrefix(published, "127.0.0.1:") {

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/moorhq/moor/internal/testenv"
+	"github.com/moorhq/moor/migrations"
 )
 
 // probe runs the test image's client in a Docker container: its exit code
@@ -229,8 +232,8 @@ func TestUpgradeToProjects(t *testing.T) {
 	ids := e.DockerIDs("old")
 	slices.Sort(ids)
 	m.Kill()
-	// Back to the schema before projects, with the containers' rows.
-	e.run("migrate", "-down", "1")
+	// Back to the schema before projects (0011), with the containers' rows.
+	e.run("migrate", "-down", fmt.Sprint(migrationsSince(t, 11)))
 	if n := e.Count(`SELECT count(*) FROM information_schema.tables WHERE table_name = 'projects'`); n != 0 {
 		t.Fatal("projects table still there after down")
 	}
@@ -305,4 +308,25 @@ func TestProjectQuota(t *testing.T) {
 	if status, body := m.Do("POST", "/api/v1/projects/q/containers/"+name+"/scale", map[string]any{"replicas": 2}); status != 202 {
 		t.Errorf("scale without a memory quota: %d %s", status, body)
 	}
+}
+
+// migrationsSince counts the migrations numbered version or later: how
+// many `moor migrate -down` reverts to the schema before version.
+func migrationsSince(t *testing.T, version int) int {
+	t.Helper()
+	ups, err := fs.Glob(migrations.FS, "*.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range ups {
+		v, err := strconv.Atoi(name[:4])
+		if err != nil {
+			t.Fatalf("migration %s: %v", name, err)
+		}
+		if v >= version {
+			n++
+		}
+	}
+	return n
 }
