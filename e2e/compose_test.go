@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -285,33 +284,21 @@ func TestComposeIsolation(t *testing.T) {
 	moorIP := docker(t, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+netName[firstNetwork(p, "moor")]+"\").IPAddress}}", container["moor"])
 	pgIP := docker(t, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+netName[firstNetwork(p, "postgres")]+"\").IPAddress}}", container["postgres"])
 
-	exit := func(in string, args ...string) (int, string) {
-		t.Helper()
-		out, err := exec.Command("docker", append([]string{"exec", in, "/testapp"}, args...)...).CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), string(out)
-		}
-		if err != nil {
-			t.Fatalf("docker exec: %v\n%s", err, out)
-		}
-		return 0, string(out)
-	}
 	// Within its own network the deployed container connects (so a refusal
 	// below is the isolation, not a broken probe).
-	if code, out := exit(deployed[0], "-dial", "traefik:8080"); code != 0 {
+	if code, out := probe(t, deployed[0], "-dial", "traefik:8080"); code != 0 {
 		t.Fatalf("deployed container cannot reach Traefik on its own network: %s", out)
 	}
 	for _, target := range []string{"moor:8080", moorIP + ":8080", moorIP + ":5353", "postgres:5432", pgIP + ":5432"} {
-		if code, out := exit(deployed[0], "-dial", target); code == 0 {
+		if code, out := probe(t, deployed[0], "-dial", target); code == 0 {
 			t.Errorf("a container moor deployed connects to %s: %s", target, out)
 		}
 	}
 	// Traefik reaches moor and the deployed container.
-	if code, out := exit(container["traefik"], "-get", "http://moor:8080/healthz"); code != 0 || !strings.HasPrefix(out, "200") {
+	if code, out := probe(t, container["traefik"], "-get", "http://moor:8080/healthz"); code != 0 || !strings.HasPrefix(out, "200") {
 		t.Errorf("Traefik -> moor /healthz: exit %d: %s", code, out)
 	}
-	if code, out := exit(container["traefik"], "-dial", web.InternalIP+":8080"); code != 0 {
+	if code, out := probe(t, container["traefik"], "-dial", web.InternalIP+":8080"); code != 0 {
 		t.Errorf("Traefik cannot reach the deployed container at %s: %s", web.InternalIP, out)
 	}
 	// A project's container is on a network of its own, which moor
@@ -323,7 +310,7 @@ func TestComposeIsolation(t *testing.T) {
 		t.Fatalf("create shop/web: %d %s", code, out)
 	}
 	shopWeb := m.WaitStatus("shop/web", "running", 90*time.Second)
-	if code, out := exit(container["traefik"], "-dial", shopWeb.InternalIP+":8080"); code != 0 {
+	if code, out := probe(t, container["traefik"], "-dial", shopWeb.InternalIP+":8080"); code != 0 {
 		t.Errorf("Traefik cannot reach shop/web at %s on its project's network: %s", shopWeb.InternalIP, out)
 	}
 	if code, out := m.Do("DELETE", "/api/v1/projects/shop/containers/web", nil); code != 202 && code != 200 {
@@ -334,7 +321,7 @@ func TestComposeIsolation(t *testing.T) {
 	}
 	m.WaitStatus("web", "stopped", 60*time.Second)
 	host := "web." + serviceEnv(p, "moor", "MOOR_HOST_ZONE")
-	code, out := exit(container["traefik"], "-get", "http://moor:8080/_moor/unavailable/", "-host", host)
+	code, out := probe(t, container["traefik"], "-get", "http://moor:8080/_moor/unavailable/", "-host", host)
 	if code != 0 || !strings.HasPrefix(out, "503") || !strings.Contains(out, "stopped") {
 		t.Errorf("Traefik -> moor's status page for %s: exit %d: %s", host, code, out)
 	}
