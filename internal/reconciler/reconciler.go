@@ -165,7 +165,7 @@ type Reconciler struct {
 	// present holds what this process made sure exists (network and image
 	// names): asked once, not on every pass. A create that finds one
 	// missing (removed behind moor's back) clears it.
-	present  sync.Map // "network:NAME" or "image:REF" -> struct{}; "gateway:NAME" -> its address
+	present sync.Map // "network:NAME" or "image:REF" -> struct{}; "gateway:NAME" -> its address
 	// waiting holds the containers waiting for their dependencies that
 	// have a later look scheduled (one timer each).
 	waiting  sync.Map
