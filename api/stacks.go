@@ -94,7 +94,7 @@ func (s *Server) createStack(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getStack(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.Lifecycle.GetStack(r.Context(), projectOf(r), mux.Vars(r)["stack"])
+	st, err := s.Lifecycle.GetStack(r.Context(), projectOf(r), mux.Vars(r)["name"])
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (s *Server) updateStack(w http.ResponseWriter, r *http.Request) error {
 	if req.Compose == "" {
 		return domain.Invalid("compose", "is required: the compose file's text")
 	}
-	st, err := s.Lifecycle.UpdateStack(r.Context(), projectOf(r), mux.Vars(r)["stack"], req.Compose, removeVolumes)
+	st, err := s.Lifecycle.UpdateStack(r.Context(), projectOf(r), mux.Vars(r)["name"], req.Compose, removeVolumes)
 	return acceptedStack(w, r, st, err)
 }
 
@@ -123,6 +123,6 @@ func (s *Server) deleteStack(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.Lifecycle.DeleteStack(r.Context(), projectOf(r), mux.Vars(r)["stack"], removeVolumes)
+	st, err := s.Lifecycle.DeleteStack(r.Context(), projectOf(r), mux.Vars(r)["name"], removeVolumes)
 	return acceptedStack(w, r, st, err)
 }
