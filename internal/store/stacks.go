@@ -119,22 +119,18 @@ func withContainers(st *domain.Stack, cs []domain.Container) {
 	slices.SortFunc(st.Services, func(a, b domain.StackService) int { return strings.Compare(a.Name, b.Name) })
 }
 
-// lockStack reads a stack's row under a lock and its containers: a stack
-// being removed takes no change.
-func lockStack(ctx context.Context, tx pgx.Tx, project, name string) ([]domain.Container, error) {
+// lockStack reads a stack's row and its containers under locks.
+func lockStack(ctx context.Context, tx pgx.Tx, project, name string) (domain.Stack, []domain.Container, error) {
 	st, err := scanStack(tx.QueryRow(ctx, `SELECT `+stackColumns+` FROM stacks WHERE project = $1 AND name = $2 FOR UPDATE`, project, name))
 	if err != nil {
-		return nil, mapErr(err, stackName(project, name))
-	}
-	if st.Removing {
-		return nil, fmt.Errorf("%s is being removed: %w", stackName(project, name), domain.ErrConflict)
+		return st, nil, mapErr(err, stackName(project, name))
 	}
 	rows, err := tx.Query(ctx, `SELECT `+containerColumns+` FROM containers WHERE project = $1 AND stack = $2 ORDER BY name FOR UPDATE`, project, name)
 	if err != nil {
-		return nil, mapErr(err, stackName(project, name))
+		return st, nil, mapErr(err, stackName(project, name))
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Container, error) { return scanContainer(r) })
-	return cs, mapErr(err, stackName(project, name))
+	return st, cs, mapErr(err, stackName(project, name))
 }
 
 // UpdateStack applies a new definition of a stack in one transaction. Per
@@ -149,9 +145,12 @@ func (s *Store) UpdateStack(ctx context.Context, project, name string, u domain.
 		if _, err := lockProject(ctx, tx, project); err != nil {
 			return err
 		}
-		cur, err := lockStack(ctx, tx, project, name)
+		st, cur, err := lockStack(ctx, tx, project, name)
 		if err != nil {
 			return err
+		}
+		if st.Removing { // a stack being removed takes no change
+			return fmt.Errorf("%s is being removed: %w", stackName(project, name), domain.ErrConflict)
 		}
 		byService := map[string]domain.Container{}
 		for _, c := range cur {
@@ -284,17 +283,9 @@ func removeForStack(ctx context.Context, tx pgx.Tx, c domain.Container, keepVolu
 // row), at once when it has none. Asking again is harmless.
 func (s *Store) DeleteStack(ctx context.Context, project, name string, keepVolumes bool, actor string) (domain.Stack, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		st, err := scanStack(tx.QueryRow(ctx, `SELECT `+stackColumns+` FROM stacks WHERE project = $1 AND name = $2 FOR UPDATE`, project, name))
+		st, cs, err := lockStack(ctx, tx, project, name)
 		if err != nil {
-			return mapErr(err, stackName(project, name))
-		}
-		rows, err := tx.Query(ctx, `SELECT `+containerColumns+` FROM containers WHERE project = $1 AND stack = $2 ORDER BY name FOR UPDATE`, project, name)
-		if err != nil {
-			return mapErr(err, stackName(project, name))
-		}
-		cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Container, error) { return scanContainer(r) })
-		if err != nil {
-			return mapErr(err, stackName(project, name))
+			return err
 		}
 		for _, c := range cs {
 			if c.DesiredState == domain.DesiredRemoved {

@@ -60,6 +60,18 @@ func TestStacks(t *testing.T) {
 	if _, err := s.CreateStack(ctx, ns, "t"); !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "other") {
 		t.Fatalf("a stack with a taken host name: %v", err)
 	}
+	// A host port clash too.
+	if _, err := s.CreateContainer(ctx, publishing(102, "pub", bind("127.0.0.1", 18080, "tcp")), "t"); err != nil {
+		t.Fatal(err)
+	}
+	ns = stackOf(1, "p", "shop", "db", "api")
+	ns.Containers[1].Published = []domain.PublishedPort{bind("127.0.0.1", 18080, "tcp")}
+	if _, err := s.CreateStack(ctx, ns, "t"); !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "pub") {
+		t.Fatalf("a stack with a taken host port: %v", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM containers WHERE stack IS NOT NULL`) + count(t, s, `SELECT count(*) FROM stacks`); n != 0 {
+		t.Fatalf("a refused stack left %d rows", n)
+	}
 	st, err := s.CreateStack(ctx, stackOf(1, "p", "shop", "db", "api"), "user:ann")
 	if err != nil || services(st) != "api:running:h1:1 db:running:h1:1" || st.CreatedBy != "user:ann" || len(st.Containers) != 2 {
 		t.Fatalf("create: %s %+v %v", services(st), st, err)
