@@ -147,6 +147,10 @@ func TestStacks(t *testing.T) {
 	if status != 422 || !strings.Contains(string(body), "services.worker.user") {
 		t.Fatalf("an unsupported key: %d %s", status, body)
 	}
+	status, body = m.Do("POST", base, map[string]any{"name": "app", "compose": "services:\n  moor:\n    image: " + image + "\n"})
+	if status != 422 || !strings.Contains(string(body), "services.moor") {
+		t.Fatalf("a service named moor, which would capture Traefik's provider traffic: %d %s", status, body)
+	}
 	operator := strings.TrimSpace(e.run("apikey", "create", "--name", "op", "--role", "operator"))
 	priv := stackCompose(image, port, "v1", "  worker:\n    image: "+image+"\n    privileged: true\n")
 	status, body = m.Do("POST", base, map[string]any{"name": "app", "compose": priv}, operator)

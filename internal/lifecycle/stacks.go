@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -151,6 +152,12 @@ func stackContainersAllowed(ctx context.Context, st domain.Stack, what string) e
 	return nil
 }
 
+// reservedServices are names a stack's service may not have: its bare
+// alias on the project's network would capture the names moor's own
+// services have there (Traefik, attached to every project's network,
+// reaches moor's provider endpoint as "moor").
+var reservedServices = []string{"moor", "traefik"}
+
 // stackContainers builds the containers of st's services, through the
 // create path's checks (names, replicas, host ports, environment,
 // secrets), each error naming its service. A service with a container
@@ -159,6 +166,9 @@ func (s *Service) stackContainers(actor domain.Actor, project string, st stack.S
 	out := make([]domain.NewContainer, 0, len(st.Services))
 	for _, svc := range st.Services {
 		field := "services." + svc.Name
+		if slices.Contains(reservedServices, svc.Name) {
+			return nil, domain.Invalid(field, "%s is a name moor's own services answer to on the networks it attaches Traefik to (Traefik reaches moor's provider at http://moor:8080): a service of that name would capture their traffic; rename the service", svc.Name)
+		}
 		if err := s.validName(field, project, svc.Container); err != nil {
 			return nil, err
 		}
