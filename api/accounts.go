@@ -70,9 +70,14 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) error {
 	if !domain.IsLabel(req.Username) {
 		return domain.Invalid("username", "must be a DNS label: lower-case letters, digits and '-', at most 63 characters")
 	}
-	role, err := auth.ParseRole(req.Role)
-	if err != nil {
-		return err
+	// "none": no instance-wide role, the projects the user is made a
+	// member of only.
+	role := domain.RoleNone
+	if req.Role != string(domain.RoleNone) {
+		var err error
+		if role, err = auth.ParseRole(req.Role); err != nil {
+			return domain.Invalid("role", "must be one of admin, operator, viewer, or none (projects' roles only) (got %q)", req.Role)
+		}
 	}
 	if err := auth.ValidatePassword(req.Password); err != nil {
 		return err

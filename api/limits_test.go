@@ -28,7 +28,7 @@ func (k keyTable) ActorByKeyHash(_ context.Context, hash []byte) (domain.Actor, 
 	return domain.Actor{}, fmt.Errorf("key: %w", domain.ErrUnauthorized)
 }
 
-func (k keyTable) CreateAPIKey(context.Context, string, domain.Role, []byte) (string, error) {
+func (k keyTable) CreateProjectKey(context.Context, string, domain.Role, string, []byte) (string, error) {
 	return "", nil
 }
 

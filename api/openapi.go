@@ -36,6 +36,14 @@ type (
 	typeList struct {
 		Types []domain.Type `json:"types"`
 	}
+	projectPatch struct {
+		MaxContainers *int     `json:"max_containers,omitempty"`
+		MaxMemoryMB   *int64   `json:"max_memory_mb,omitempty"`
+		MaxCPUs       *float64 `json:"max_cpus,omitempty"`
+	}
+	memberList struct {
+		Members []domain.Member `json:"members"`
+	}
 	projectList struct {
 		Projects []domain.Project `json:"projects"`
 	}
@@ -74,14 +82,16 @@ type (
 		Replicas int `json:"replicas"`
 	}
 	apiKeyReq struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
+		Name    string `json:"name"`
+		Role    string `json:"role"`
+		Project string `json:"project,omitempty"`
 	}
 	apiKeyResp struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-		Role string `json:"role"`
-		Key  string `json:"key"`
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Role    string `json:"role"`
+		Project string `json:"project,omitempty"`
+		Key     string `json:"key"`
 	}
 	webhookReq struct {
 		Name   string   `json:"name"`
@@ -154,10 +164,16 @@ var ops = map[string]op{
 		query: []param{{"remove_volumes", "boolean", "the containers of services gone from the file lose their volumes too"}}, body: stackUpdate{}, status: 202, resp: domain.Stack{}},
 	"DELETE /api/v1/stacks/{name}": {summary: "Remove a stack: its containers go (their volumes too with remove_volumes), then the stack",
 		query: []param{{"remove_volumes", "boolean", "remove the containers' named volumes too"}}, status: 202, resp: domain.Stack{}},
-	"GET /api/v1/projects":              {summary: "Projects, with their quotas and number of containers", status: 200, resp: projectList{}},
-	"POST /api/v1/projects":             {summary: "Create a project: its own network, DNS names and quotas (internal: no traffic out of the host)", body: domain.NewProject{}, status: 201, resp: domain.Project{}},
-	"GET /api/v1/projects/{project}":    {summary: "One project", status: 200, resp: domain.Project{}},
-	"DELETE /api/v1/projects/{project}": {summary: "Delete an empty project (409 naming its containers otherwise) and its network", status: 204},
+	"GET /api/v1/projects":           {summary: "Projects, with their quotas and number of containers", status: 200, resp: projectList{}},
+	"POST /api/v1/projects":          {summary: "Create a project: its own network, DNS names and quotas (internal: no traffic out of the host)", body: domain.NewProject{}, status: 201, resp: domain.Project{}},
+	"GET /api/v1/projects/{project}": {summary: "One project", status: 200, resp: domain.Project{}},
+	"PATCH /api/v1/projects/{project}": {summary: "Change a project's quotas (null: no limit; a quota lowered below the use holds new containers and growth off)",
+		body: projectPatch{}, status: 200, resp: domain.Project{}},
+	"GET /api/v1/projects/{project}/members": {summary: "A project's members: users and API keys with a role there (admins of the project)", status: 200, resp: memberList{}},
+	"POST /api/v1/projects/{project}/members": {summary: "Give a user or API key a role in the project (replaces its role there)",
+		body: domain.MemberRequest{}, status: 200, resp: domain.Member{}},
+	"DELETE /api/v1/projects/{project}/members/{kind}/{member}": {summary: "Take a member's role in the project away (kind: user or apikey)", status: 204},
+	"DELETE /api/v1/projects/{project}":                         {summary: "Delete an empty project (409 naming its containers otherwise) and its network", status: 204},
 	"GET /api/v1/events": {summary: "Events after a sequence number, oldest first", query: []param{
 		{"after", "integer", "sequence number to start after (0: from the oldest kept); 410 if events after it were pruned (unfiltered listing only)"}, {"limit", "integer", "1-1000 (100)"},
 		{"tail", "integer", "1-1000: the newest N events instead (still oldest first)"},
@@ -237,7 +253,9 @@ func OpenAPI(version string) map[string]any {
 		}
 		if rt.role != "" {
 			operation["x-moor-role"] = string(rt.role)
-			operation["description"] = "Needs the " + string(rt.role) + " role or higher."
+			operation["description"] = "Needs the " + string(rt.role) + " role or higher" + map[scope]string{
+				scopeInstance: " instance-wide.", scopeProject: " in the project (instance-wide, or as a member).",
+				scopeAny: " anywhere; answers hold only what the caller may read."}[scopeOf(rt)]
 		} else {
 			operation["security"] = []any{}
 		}

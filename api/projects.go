@@ -17,6 +17,10 @@ type Projects interface {
 	GetProject(ctx context.Context, name string) (domain.Project, error)
 	ListProjects(ctx context.Context) ([]domain.Project, error)
 	DeleteProject(ctx context.Context, name string) error
+	UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch) (domain.Project, error)
+	Members(ctx context.Context, project string) ([]domain.Member, error)
+	SetMember(ctx context.Context, project string, m domain.MemberRequest) (domain.Member, error)
+	RemoveMember(ctx context.Context, project, kind, name string) error
 }
 
 // containersPrefix starts every container route; projectPrefix is the same
@@ -83,6 +87,8 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a := domain.ActorFrom(r.Context())
+	ps = slices.DeleteFunc(ps, func(p domain.Project) bool { return !a.CanRead(p.Name) })
 	if ps == nil {
 		ps = []domain.Project{}
 	}
@@ -115,6 +121,53 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Lifecycle.DeleteProject(r.Context(), mux.Vars(r)["project"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
+	var pp domain.ProjectPatch
+	if err := decode(r, &pp); err != nil {
+		return err
+	}
+	p, err := s.Lifecycle.UpdateProject(r.Context(), mux.Vars(r)["project"], pp)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
+	ms, err := s.Lifecycle.Members(r.Context(), mux.Vars(r)["project"])
+	if err != nil {
+		return err
+	}
+	if ms == nil {
+		ms = []domain.Member{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+	return nil
+}
+
+func (s *Server) setMember(w http.ResponseWriter, r *http.Request) error {
+	var m domain.MemberRequest
+	if err := decode(r, &m); err != nil {
+		return err
+	}
+	out, err := s.Lifecycle.SetMember(r.Context(), mux.Vars(r)["project"], m)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
+	v := mux.Vars(r)
+	if err := s.Lifecycle.RemoveMember(r.Context(), v["project"], v["kind"], v["member"]); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -50,7 +50,7 @@ type Catalog interface {
 // Keys authenticates and issues API keys.
 type Keys interface {
 	ActorByKeyHash(ctx context.Context, hash []byte) (domain.Actor, error)
-	CreateAPIKey(ctx context.Context, name string, role domain.Role, hash []byte) (string, error)
+	CreateProjectKey(ctx context.Context, name string, role domain.Role, project string, hash []byte) (string, error)
 }
 
 // Events reads the event stream.
@@ -149,7 +149,11 @@ var baseRoutes = []route{
 	{"GET", "/api/v1/projects", domain.RoleViewer, (*Server).listProjects},
 	{"POST", "/api/v1/projects", domain.RoleAdmin, (*Server).createProject},
 	{"GET", "/api/v1/projects/{project}", domain.RoleViewer, (*Server).getProject},
+	{"PATCH", "/api/v1/projects/{project}", domain.RoleAdmin, (*Server).updateProject},
 	{"DELETE", "/api/v1/projects/{project}", domain.RoleAdmin, (*Server).deleteProject},
+	{"GET", "/api/v1/projects/{project}/members", domain.RoleAdmin, (*Server).listMembers},
+	{"POST", "/api/v1/projects/{project}/members", domain.RoleAdmin, (*Server).setMember},
+	{"DELETE", "/api/v1/projects/{project}/members/{kind}/{member}", domain.RoleAdmin, (*Server).removeMember},
 	{"GET", "/api/v1/events", domain.RoleViewer, (*Server).listEvents},
 	{"GET", "/api/v1/ws", domain.RoleViewer, (*Server).events},
 	{"GET", "/api/v1/openapi.json", domain.RoleViewer, (*Server).openAPI},
@@ -200,8 +204,8 @@ func (s *Server) wrap(rt route) http.Handler {
 				writeError(w, r, s.Logger, err)
 				return
 			}
-			if !actor.Role.Allows(rt.role) {
-				writeError(w, r, s.Logger, fmt.Errorf("%s requires the %s role, the caller has %s: %w", rt.path, rt.role, actor.Role, domain.ErrForbidden))
+			if err := authorize(actor, rt, r); err != nil {
+				writeError(w, r, s.Logger, err)
 				return
 			}
 			if wait, ok := s.allowRequest(actor, time.Now()); !ok {
@@ -358,7 +362,7 @@ func (s *Server) getContainer(w http.ResponseWriter, r *http.Request) error {
 // forRole leaves the environment's values out for viewers: they see the
 // names (env_names). Secret values are never in a container's JSON.
 func forRole(r *http.Request, c domain.Container) domain.Container {
-	if !domain.ActorFrom(r.Context()).Role.Allows(domain.RoleOperator) {
+	if !domain.ActorFrom(r.Context()).RoleIn(c.Project).Allows(domain.RoleOperator) {
 		c.Env = nil
 	}
 	return c
@@ -612,6 +616,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := domain.EventQuery{After: int64(after), Limit: limit, Tail: tail, Project: r.URL.Query().Get("project"),
 		Container: r.URL.Query().Get("container"), Kind: r.URL.Query().Get("kind")}
+	if err := readableEvents(domain.ActorFrom(r.Context()), &q); err != nil {
+		return err
+	}
 	if len(q.Kind) > 100 {
 		return domain.Invalid("kind", "is at most 100 characters")
 	}
@@ -636,6 +643,8 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Name string `json:"name"`
 		Role string `json:"role"`
+		// Project limits the key to one project, where it holds Role.
+		Project string `json:"project,omitempty"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
@@ -647,16 +656,25 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.Project != "" {
+		if err := domain.ValidateProjectName("project", req.Project); err != nil {
+			return err
+		}
+	}
 	key, hash, err := auth.NewKey()
 	if err != nil {
 		return err
 	}
-	id, err := s.Keys.CreateAPIKey(r.Context(), req.Name, role, hash)
+	id, err := s.Keys.CreateProjectKey(r.Context(), req.Name, role, req.Project, hash)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": req.Name, "role": string(role), "key": key})
+	out := map[string]string{"id": id, "name": req.Name, "role": string(role), "key": key}
+	if req.Project != "" {
+		out["project"] = req.Project
+	}
+	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
 

@@ -116,6 +116,11 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, wc *wsC
 	}
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
+	// A caller without an instance-wide role sees its projects' events only.
+	var visible func(domain.Event) bool
+	if a := domain.ActorFrom(ctx); !a.ReadsAll() {
+		visible = func(e domain.Event) bool { return e.Project != "" && a.CanRead(e.Project) }
+	}
 	for {
 		evs, wire, changed, err := s.Hub.next(ctx, cursor, hubPage)
 		if err != nil {
@@ -136,11 +141,14 @@ func (s *Server) streamEvents(ctx context.Context, conn *websocket.Conn, wc *wsC
 		if fromTable {
 			wire = s.frameEvents(evs)
 		}
-		if !s.writeEvents(wc, evs, wire) {
-			return
-		}
 		if len(evs) > 0 {
 			cursor = evs[len(evs)-1].Seq
+		}
+		if visible != nil {
+			evs, wire = only(visible, evs, wire)
+		}
+		if !s.writeEvents(wc, evs, wire) {
+			return
 		}
 		if changed == nil {
 			// Catching up from the table (not the ring): at the replay
@@ -217,4 +225,17 @@ func wsKey(r *http.Request) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// only keeps the events (and their frames) keep holds for; new slices, the
+// hub's are shared.
+func only(keep func(domain.Event) bool, evs []domain.Event, wire []wireRef) ([]domain.Event, []wireRef) {
+	var outE []domain.Event
+	var outW []wireRef
+	for i, e := range evs {
+		if keep(e) {
+			outE, outW = append(outE, e), append(outW, wire[i])
+		}
+	}
+	return outE, outW
 }

@@ -114,6 +114,11 @@ func TestComposeFile(t *testing.T) {
 	if u, err := url.Parse(serviceEnv(p, "moor", "MOOR_PROVIDER_FALLBACK_URL")); err != nil || u.Hostname() != "moor" {
 		t.Errorf("MOOR_PROVIDER_FALLBACK_URL = %q, want moor as Traefik reaches it", serviceEnv(p, "moor", "MOOR_PROVIDER_FALLBACK_URL"))
 	}
+	// moor attaches Traefik to every project's network, by a container name
+	// that must be Traefik's (not one compose generates).
+	if router, name := serviceEnv(p, "moor", "MOOR_ROUTER_CONTAINER"), p.Services["traefik"].ContainerName; router == "" || router != name {
+		t.Errorf("MOOR_ROUTER_CONTAINER = %q, traefik's container_name %q: want them set and equal", router, name)
+	}
 	if v := serviceEnv(p, "moor", "MOOR_EMBEDDED_ROUTER"); v != "false" {
 		t.Errorf("MOOR_EMBEDDED_ROUTER = %q: Traefik routes under compose", v)
 	}
@@ -236,6 +241,8 @@ func TestComposeIsolation(t *testing.T) {
 	env["MOOR_NETWORK"] = e.Network
 	env["MOOR_CATALOG_DIR"] = "/catalog"
 	env["MOOR_RESYNC"] = "2s"
+	// The file's router container, under this test's name for it.
+	env["MOOR_ROUTER_CONTAINER"] = "moor-t-traefik-" + suffix
 	args := []string{"--tmpfs", "/data", "-v", catalog + ":/catalog:ro"}
 	for _, v := range p.Services["moor"].Volumes {
 		if v.Type == types.VolumeTypeBind {
@@ -250,6 +257,9 @@ func TestComposeIsolation(t *testing.T) {
 	for k, v := range env {
 		args = append(args, "-e", k+"="+v)
 	}
+	// Traefik first, on its networks with its aliases, as compose puts it:
+	// moor, which attaches it to the networks it lacks, then finds it there.
+	run("traefik", testImage)
 	run("moor", append(args, image, "serve")...)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -257,7 +267,6 @@ func TestComposeIsolation(t *testing.T) {
 			t.Logf("moor's logs:\n%s", out)
 		}
 	})
-	run("traefik", testImage)
 
 	published := docker(t, "port", container["moor"], "8080/tcp")
 	if !strings.HasPrefix(published, "127.0.0.1:") {
@@ -304,6 +313,21 @@ func TestComposeIsolation(t *testing.T) {
 	}
 	if code, out := exit(container["traefik"], "-dial", web.InternalIP+":8080"); code != 0 {
 		t.Errorf("Traefik cannot reach the deployed container at %s: %s", web.InternalIP, out)
+	}
+	// A project's container is on a network of its own, which moor
+	// connected Traefik to (MOOR_ROUTER_CONTAINER).
+	if code, out := m.Do("POST", "/api/v1/projects", map[string]any{"name": "shop"}); code != 201 {
+		t.Fatalf("create project: %d %s", code, out)
+	}
+	if code, out := m.Do("POST", "/api/v1/projects/shop/containers", map[string]any{"name": "web", "type": "testapp"}); code != 202 {
+		t.Fatalf("create shop/web: %d %s", code, out)
+	}
+	shopWeb := m.WaitStatus("shop/web", "running", 90*time.Second)
+	if code, out := exit(container["traefik"], "-dial", shopWeb.InternalIP+":8080"); code != 0 {
+		t.Errorf("Traefik cannot reach shop/web at %s on its project's network: %s", shopWeb.InternalIP, out)
+	}
+	if code, out := m.Do("DELETE", "/api/v1/projects/shop/containers/web", nil); code != 202 && code != 200 {
+		t.Fatalf("remove shop/web: %d %s", code, out)
 	}
 	if code, out := m.Do("POST", "/api/v1/containers/web/stop", nil); code != 202 && code != 200 {
 		t.Fatalf("stop: %d %s", code, out)

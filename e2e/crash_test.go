@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,8 +31,16 @@ func checkDeployed(t *testing.T, e *Env, m *Moor) {
 		t.Fatalf("volumes %v", vols)
 	}
 	rows := e.Query(`SELECT zone, name, value FROM dns_entries ORDER BY zone, name`)
-	if len(rows) != 3 || rows[0][1] != "0.c1.moor.internal" || rows[1][1] != "c1.moor.internal" || rows[2][1] != "c1.moor.localhost" || rows[1][2].(string) != c.InternalIP {
-		t.Fatalf("dns rows %v (ip %s)", rows, c.InternalIP)
+	var names []string
+	for _, r := range rows {
+		names = append(names, r[1].(string))
+		if r[0] == "container" && r[2].(string) != c.InternalIP {
+			t.Errorf("dns row %v: want the replica's address %s", r, c.InternalIP)
+		}
+	}
+	want := []string{"0.c1.default.moor.internal", "0.c1.moor.internal", "c1.default.moor.internal", "c1.moor.internal", "c1.moor.localhost"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("dns rows %v, want %v", rows, want)
 	}
 }
 

@@ -3,15 +3,20 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/moorhq/moor/internal/testenv"
+	"github.com/moorhq/moor/migrations"
 )
 
 // probe runs the test image's client in a Docker container: its exit code
@@ -227,8 +232,8 @@ func TestUpgradeToProjects(t *testing.T) {
 	ids := e.DockerIDs("old")
 	slices.Sort(ids)
 	m.Kill()
-	// Back to the schema before projects, with the containers' rows.
-	e.run("migrate", "-down", "1")
+	// Back to the schema before projects (0011), with the containers' rows.
+	e.run("migrate", "-down", fmt.Sprint(migrationsSince(t, 11)))
 	if n := e.Count(`SELECT count(*) FROM information_schema.tables WHERE table_name = 'projects'`); n != 0 {
 		t.Fatal("projects table still there after down")
 	}
@@ -249,4 +254,79 @@ func TestUpgradeToProjects(t *testing.T) {
 	if status, body := m.Do("POST", "/api/v1/containers", map[string]any{"name": "x", "type": "testapp", "aliases": []string{"old.moor.localhost"}}); status != 409 {
 		t.Errorf("claiming old's host name: %d %s", status, body)
 	}
+}
+
+// TestProjectQuota: 20 creates at once against a project's quota of 5
+// containers give exactly 5; the others are refused naming the quota and
+// the use; a scale beyond the memory quota is refused too.
+func TestProjectQuota(t *testing.T) {
+	e := NewEnv(t)
+	m := e.Start()
+	if status, body := m.Do("POST", "/api/v1/projects", map[string]any{"name": "q", "max_containers": 5, "max_memory_mb": 512}); status != 201 {
+		t.Fatalf("create q: %d %s", status, body)
+	}
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make([]answer, 20)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() {
+			status, body := m.Do("POST", "/api/v1/projects/q/containers", map[string]any{"name": fmt.Sprintf("c%d", i), "type": "testapp-small"})
+			answers[i] = answer{status, string(body)}
+		})
+	}
+	wg.Wait()
+	accepted := 0
+	for _, a := range answers {
+		switch {
+		case a.status == 202:
+			accepted++
+		case a.status != 422 || !strings.Contains(a.body, "max_containers") || !strings.Contains(a.body, "5 containers in use"):
+			t.Errorf("refusal: %d %s", a.status, a.body)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM containers WHERE project = 'q'`); accepted != 5 || n != 5 {
+		t.Fatalf("20 creates against a quota of 5: %d accepted, %d recorded", accepted, n)
+	}
+	var name string
+	for i, a := range answers {
+		if a.status == 202 {
+			name = fmt.Sprintf("c%d", i)
+			break
+		}
+	}
+	// 5 x 64 MB in use: 4 more replicas of 64 MB do not fit in 512.
+	status, body := m.Do("POST", "/api/v1/projects/q/containers/"+name+"/scale", map[string]any{"replicas": 5})
+	if status != 422 || !strings.Contains(string(body), "max_memory_mb") || !strings.Contains(string(body), "256 MB in use") {
+		t.Errorf("scale over the memory quota: %d %s", status, body)
+	}
+	if status, body := m.Do("PATCH", "/api/v1/projects/q", map[string]any{"max_memory_mb": nil}); status != 200 || strings.Contains(string(body), "max_memory_mb") {
+		t.Errorf("remove the memory quota: %d %s", status, body)
+	}
+	if status, body := m.Do("POST", "/api/v1/projects/q/containers/"+name+"/scale", map[string]any{"replicas": 2}); status != 202 {
+		t.Errorf("scale without a memory quota: %d %s", status, body)
+	}
+}
+
+// migrationsSince counts the migrations numbered version or later: how
+// many `moor migrate -down` reverts to the schema before version.
+func migrationsSince(t *testing.T, version int) int {
+	t.Helper()
+	ups, err := fs.Glob(migrations.FS, "*.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range ups {
+		v, err := strconv.Atoi(name[:4])
+		if err != nil {
+			t.Fatalf("migration %s: %v", name, err)
+		}
+		if v >= version {
+			n++
+		}
+	}
+	return n
 }

@@ -16,6 +16,7 @@ import (
 type streamEvent struct {
 	Seq       int64           `json:"seq"`
 	Kind      string          `json:"kind"`
+	Project   string          `json:"project"`
 	Container string          `json:"container"`
 	Actor     string          `json:"actor"`
 	Data      json.RawMessage `json:"data"`

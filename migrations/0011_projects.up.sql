@@ -29,7 +29,6 @@ CREATE INDEX deployment_history_name ON deployment_history (project, container_n
 -- '' for events about no container (instance-wide).
 ALTER TABLE events ADD COLUMN project text NOT NULL DEFAULT '';
 UPDATE events SET project = 'default' WHERE container_name <> '' OR container_id IS NOT NULL;
-ALTER TABLE events ALTER COLUMN project DROP DEFAULT;
 
 -- Host-zone names are one public namespace across projects: each host name
 -- (a container's own and its aliases, fully qualified, without the final

@@ -141,17 +141,23 @@ func (a *app) client() (*client.Client, error) {
 		return nil, usagef("%v (from %s)", err, c.URLFrom)
 	}
 	cl.UserAgent = "moor-cli/" + version
-	cl.Project = a.project
-	if cl.Project == "" {
-		cl.Project = a.getenv("MOOR_PROJECT")
+	project, from := a.project, "--project"
+	if project == "" {
+		project, from = a.getenv("MOOR_PROJECT"), "MOOR_PROJECT"
 	}
-	if cl.Project != "" {
-		if err := domain.ValidateProjectName("--project", cl.Project); err != nil {
+	if project != "" {
+		if err := domain.ValidateProjectName(from, project); err != nil {
 			return nil, usagef("%v", err)
 		}
 	}
-	a.cl = cl
-	return cl, nil
+	a.cl = cl.InProject(project)
+	return a.cl, nil
+}
+
+// ref is how messages name a container of the client's project:
+// "NAME" in the default project, "PROJECT/NAME" elsewhere.
+func ref(cl *client.Client, name string) string {
+	return domain.ContainerRef{Project: cl.ContainerProject(), Name: name}.String()
 }
 
 // runMain runs the command line and returns the exit code.
@@ -236,7 +242,7 @@ See docs/cli.md.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usagef("%v", err) })
 	root.AddGroup(
-		&cobra.Group{ID: groupContainers, Title: "Containers:"},
+		&cobra.Group{ID: groupContainers, Title: "Containers and projects:"},
 		&cobra.Group{ID: groupInfo, Title: "Catalog and events:"},
 		&cobra.Group{ID: groupAccess, Title: "Access (API keys, users, this client's login):"},
 		&cobra.Group{ID: groupServer, Title: "Server and bootstrap (talk to PostgreSQL directly, no API key):"},
@@ -244,8 +250,12 @@ See docs/cli.md.`,
 	for _, c := range a.containerCommands() {
 		c.GroupID = groupContainers
 		c.Flags().StringVarP(&a.project, "project", "P", "", "the project of the container(s) (MOOR_PROJECT; default: the default project)")
+		c.RegisterFlagCompletionFunc("project", a.completeProjects)
 		root.AddCommand(c)
 	}
+	projects := a.projectCommand()
+	projects.GroupID = groupContainers
+	root.AddCommand(projects)
 	for _, c := range []*cobra.Command{a.typesCommand(), a.eventsCommand()} {
 		c.GroupID = groupInfo
 		root.AddCommand(c)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,18 +87,26 @@ func (a *app) completeTypes(cmd *cobra.Command, args []string, toComplete string
 
 func (a *app) lsCommand() *cobra.Command {
 	var out outputFormat
-	var quiet bool
+	var quiet, all bool
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "ps"},
-		Short:   "List containers",
+		Short:   "List the containers of a project (-P), or of every project (-A)",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if all && cmd.Flags().Changed("project") {
+				return usagef("--all-projects and --project: give one or the other")
+			}
 			cl, err := a.client()
 			if err != nil {
 				return err
 			}
-			cs, err := cl.Containers(a.ctx)
+			var cs []domain.Container
+			if all {
+				cs, err = allContainers(a.ctx, cl)
+			} else {
+				cs, err = cl.Containers(a.ctx)
+			}
 			if err != nil {
 				return err
 			}
@@ -109,21 +118,61 @@ func (a *app) lsCommand() *cobra.Command {
 				return writeJSON(a.stdout, cs)
 			case quiet:
 				for _, c := range cs {
-					fmt.Fprintln(a.stdout, c.Name)
+					if all {
+						fmt.Fprintln(a.stdout, c.Ref())
+					} else {
+						fmt.Fprintln(a.stdout, c.Name)
+					}
 				}
 				return nil
 			}
-			t := newTable(a.stdout, "NAME", "TYPE", "STATUS", "READY", "PUBLISHED", "URL", "CREATED")
+			header := []string{"NAME", "TYPE", "STATUS", "READY", "PUBLISHED", "URL", "CREATED"}
+			if all {
+				header = append([]string{"PROJECT"}, header...)
+			}
+			t := newTable(a.stdout, header...)
 			now := time.Now()
 			for _, c := range cs {
-				t.row(c.Name, c.Type, statusText(c), ready(c), strings.Join(domain.PublishedStrings(c.Published), ", "), c.URL, ago(c.CreatedAt, now))
+				row := []string{c.Name, c.Type, statusText(c), ready(c), strings.Join(domain.PublishedStrings(c.Published), ", "), c.URL, ago(c.CreatedAt, now)}
+				if all {
+					row = append([]string{c.Project}, row...)
+				}
+				t.row(row...)
 			}
 			return t.flush()
 		},
 	}
 	addOutput(cmd, &out, "an array of containers as the API shows them")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print names only")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print names only (PROJECT/NAME outside the default project with -A)")
+	cmd.Flags().BoolVarP(&all, "all-projects", "A", false, "the containers of every project, with a PROJECT column")
 	return cmd
+}
+
+// allContainers lists the containers of every project, project by project
+// in the order moor lists the projects. A project deleted between the two
+// reads is skipped.
+func allContainers(ctx context.Context, cl *client.Client) ([]domain.Container, error) {
+	ps, err := cl.Projects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []domain.Container
+	for _, p := range ps {
+		cs, err := cl.InProject(p.Name).Containers(ctx)
+		if client.IsStatus(err, http.StatusNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", p.Name, err)
+		}
+		for i := range cs {
+			if cs[i].Project == "" {
+				cs[i].Project = p.Name
+			}
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
 }
 
 // statusText is the status with its reason, shortened for a table.
@@ -268,7 +317,7 @@ the container runs (exit 0) or fails (exit 6, with moor's reason).`,
 			}
 			c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Create(a.ctx, req) },
 				func(w *waiter, c domain.Container) (waitGoal, bool) {
-					w.progress.stepf("%s: deploying %s (%s)", c.Name, c.Type, c.Image)
+					w.progress.stepf("%s: deploying %s (%s)", ref(cl, c.Name), c.Type, c.Image)
 					return waitGoal{name: c.Name, status: domain.StatusRunning, replicas: c.Replicas}, true
 				})
 			if err != nil {
@@ -295,7 +344,7 @@ func (a *app) printResult(c domain.Container, out outputFormat, waited bool) err
 	if out.json() {
 		return writeJSON(a.stdout, c)
 	}
-	line := fmt.Sprintf("%s: %s", c.Name, c.Status)
+	line := fmt.Sprintf("%s: %s", c.Ref(), c.Status)
 	if !waited && c.Status != domain.StatusRunning && c.Status != domain.StatusStopped {
 		line += fmt.Sprintf(" (desired: %s)", c.DesiredState)
 	}
@@ -324,7 +373,7 @@ func (a *app) changeCommand(action, short string, want domain.Status) *cobra.Com
 			do := map[string]func(context.Context, string) (domain.Container, error){
 				"start": cl.Start, "stop": cl.Stop, "restart": cl.Restart,
 			}[action]
-			return a.eachName(args, func(name string) error {
+			return a.eachContainer(cl, args, func(name string) error {
 				c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return do(a.ctx, name) },
 					func(_ *waiter, c domain.Container) (waitGoal, bool) {
 						goal := waitGoal{name: name, status: want, since: c.UpdatedAt, replicas: c.Replicas}
@@ -352,15 +401,25 @@ func (a *app) changeCommand(action, short string, want domain.Status) *cobra.Com
 // eachName runs fn for every name, going on after a failure (reported on
 // stderr); the first failure decides the exit code.
 func (a *app) eachName(names []string, fn func(string) error) error {
+	return a.each(names, func(n string) string { return n }, fn)
+}
+
+// eachContainer is eachName for names of containers of cl's project,
+// which failures name as PROJECT/NAME outside the default project.
+func (a *app) eachContainer(cl *client.Client, names []string, fn func(string) error) error {
+	return a.each(names, func(n string) string { return ref(cl, n) }, fn)
+}
+
+func (a *app) each(names []string, label func(string) string, fn func(string) error) error {
 	var first error
 	for _, n := range names {
 		if err := fn(n); err != nil {
 			if errors.Is(err, context.Canceled) || len(names) == 1 {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "moor: %s: %s\n", n, errorText(err))
+			fmt.Fprintf(a.stderr, "moor: %s: %s\n", label(n), errorText(err))
 			if first == nil {
-				first = &exitError{exitCode(err), fmt.Sprintf("%s: %v", n, err)}
+				first = &exitError{exitCode(err), fmt.Sprintf("%s: %v", label(n), err)}
 			}
 		}
 	}
@@ -527,7 +586,7 @@ func (a *app) rmCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.eachName(args, func(name string) error {
+			return a.eachContainer(cl, args, func(name string) error {
 				c, err := a.change(cl, wait, timeout, func() (domain.Container, error) { return cl.Remove(a.ctx, name, keep) },
 					func(_ *waiter, c domain.Container) (waitGoal, bool) {
 						return waitGoal{name: name, gone: true, since: c.UpdatedAt}, true
@@ -536,10 +595,10 @@ func (a *app) rmCommand() *cobra.Command {
 					return err
 				}
 				if wait {
-					fmt.Fprintf(a.stdout, "%s: removed\n", name)
+					fmt.Fprintf(a.stdout, "%s: removed\n", ref(cl, name))
 					return nil
 				}
-				fmt.Fprintf(a.stdout, "%s: %s\n", name, c.Status)
+				fmt.Fprintf(a.stdout, "%s: %s\n", ref(cl, name), c.Status)
 				return nil
 			})
 		},

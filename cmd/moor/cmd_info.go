@@ -218,7 +218,16 @@ func eventLine(ev domain.Event) string {
 		data = ""
 	}
 	return strings.TrimRight(fmt.Sprintf("%-6d %s  %-26s %-16s %-18s %s", ev.Seq, ev.Time.Local().Format(time.TimeOnly),
-		ev.Kind, orDash(ev.Container), ev.Actor, truncate(data, 100)), " ")
+		ev.Kind, orDash(eventContainer(ev)), ev.Actor, truncate(data, 100)), " ")
+}
+
+// eventContainer is an event's container, PROJECT/NAME outside the
+// default project, or "" for an event about none.
+func eventContainer(ev domain.Event) string {
+	if ev.Container == "" {
+		return ""
+	}
+	return eventRef(ev)
 }
 
 func orDash(s string) string {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -260,6 +261,11 @@ func (c *config) validate() error {
 	if _, err := domain.ParsePortRanges(c.PublishPorts); err != nil {
 		return fmt.Errorf("MOOR_PUBLISH_PORTS: %w", err)
 	}
+	for _, name := range splitList(c.RouterContainer) {
+		if !validContainerRef(name) {
+			return fmt.Errorf("MOOR_ROUTER_CONTAINER: %q is not a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*) or id (64 hex digits); give names or ids, comma-separated", name)
+		}
+	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("MOOR_RECONCILE_WORKERS: must be from 1 to 1000")
 	}
@@ -282,6 +288,17 @@ func (c *config) validate() error {
 		return fmt.Errorf("MOOR_EVENT_RETENTION: must be 0 (keep every event) or at least 1m")
 	}
 	return nil
+}
+
+// containerNameRE is what Docker accepts as a container name (a leading
+// "/" is its own notation, not part of the name); a 64-hex-digit id
+// matches it too.
+var containerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// validContainerRef accepts a Docker container name or id: what
+// MOOR_ROUTER_CONTAINER lists.
+func validContainerRef(s string) bool {
+	return len(s) <= 255 && containerNameRE.MatchString(s)
 }
 
 // validZone accepts dot-separated DNS labels.

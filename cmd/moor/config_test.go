@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +27,7 @@ func TestEventRetentionSetting(t *testing.T) {
 	} {
 		t.Run(c.env+strings.Join(c.args, " "), func(t *testing.T) {
 			t.Setenv("MOOR_EVENT_RETENTION", c.env)
-			cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, c.args...), io.Discard, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = cfg.validate()
+			cfg, err := serveConfig(t, c.args)
 			switch {
 			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 				t.Errorf("error %v, want one containing %q", err, c.err)
@@ -43,41 +38,64 @@ func TestEventRetentionSetting(t *testing.T) {
 	}
 }
 
+// settingCase is one value of a setting: from the environment, or the
+// flag in args; the value read (as got renders it), or an error containing
+// err.
+type settingCase struct {
+	env  string
+	args []string
+	want string
+	err  string
+}
+
+// checkSetting runs the cases of the variable through moor serve's parsing
+// and validation.
+func checkSetting(t *testing.T, variable string, cases []settingCase, got func(*config) string) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.env+strings.Join(c.args, " "), func(t *testing.T) {
+			t.Setenv(variable, c.env)
+			cfg, err := serveConfig(t, c.args)
+			switch {
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Errorf("error %v, want one containing %q", err, c.err)
+			case c.err == "" && (err != nil || got(cfg) != c.want):
+				t.Errorf("%s %s, %v; want %s", variable, got(cfg), err, c.want)
+			}
+		})
+	}
+}
+
 // TestTrustedProxiesSetting: none by default; CIDRs and bare addresses,
 // comma-separated; anything else is refused; the flag wins.
 func TestTrustedProxiesSetting(t *testing.T) {
-	for _, c := range []struct {
-		env  string
-		args []string
-		want string
-		err  string
-	}{
+	checkSetting(t, "MOOR_TRUSTED_PROXIES", []settingCase{
 		{"", nil, "[]", ""},
 		{"10.0.0.0/8, 172.18.0.1,fd00::/8", nil, "[10.0.0.0/8 172.18.0.1/32 fd00::/8]", ""},
 		{"10.1.2.3/8", nil, "[10.0.0.0/8]", ""},
 		{"traefik", nil, "", `MOOR_TRUSTED_PROXIES: "traefik" is not a CIDR`},
 		{"traefik", []string{"-trusted-proxies", "127.0.0.1"}, "[127.0.0.1/32]", ""},
-	} {
-		t.Run(c.env+strings.Join(c.args, " "), func(t *testing.T) {
-			t.Setenv("MOOR_TRUSTED_PROXIES", c.env)
-			cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, c.args...), io.Discard, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = cfg.validate()
-			ps, _ := cfg.trustedProxies()
-			got := fmt.Sprint(ps)
-			if ps == nil {
-				got = "[]"
-			}
-			switch {
-			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
-				t.Errorf("error %v, want one containing %q", err, c.err)
-			case c.err == "" && (err != nil || got != c.want):
-				t.Errorf("proxies %s, %v; want %s", got, err, c.want)
-			}
-		})
-	}
+	}, func(cfg *config) string {
+		ps, _ := cfg.trustedProxies()
+		return fmt.Sprint(ps)
+	})
+}
+
+// TestRouterContainerSetting: none by default; Docker container names and
+// ids, comma-separated; anything else is refused naming the variable; the
+// flag wins.
+func TestRouterContainerSetting(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	checkSetting(t, "MOOR_ROUTER_CONTAINER", []settingCase{
+		{"", nil, "[]", ""},
+		{"moor-traefik", nil, "[moor-traefik]", ""},
+		{" traefik_1, moor.router-2 ," + id, nil, "[traefik_1 moor.router-2 " + id + "]", ""},
+		{"/moor-traefik", nil, "", `MOOR_ROUTER_CONTAINER: "/moor-traefik" is not a Docker container name`},
+		{"traefik;rm -rf", nil, "", `MOOR_ROUTER_CONTAINER: "traefik;rm -rf"`},
+		{"-traefik", nil, "", `MOOR_ROUTER_CONTAINER: "-traefik"`},
+		{"ok,bad name", nil, "", `MOOR_ROUTER_CONTAINER: "bad name"`},
+		{"bad name", []string{"-router-container", "moor-traefik"}, "[moor-traefik]", ""},
+	}, func(cfg *config) string { return fmt.Sprint(splitList(cfg.RouterContainer)) })
 }
 
 // TestPublishSettings: ports are published on 127.0.0.1 and only by admins
@@ -101,11 +119,7 @@ func TestPublishSettings(t *testing.T) {
 		t.Run(c.addr+"|"+c.ports, func(t *testing.T) {
 			t.Setenv("MOOR_PUBLISH_ADDR", c.addr)
 			t.Setenv("MOOR_PUBLISH_PORTS", c.ports)
-			cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, c.args...), io.Discard, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = cfg.validate()
+			cfg, err := serveConfig(t, c.args)
 			switch {
 			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 				t.Errorf("error %v, want one containing %q", err, c.err)

@@ -39,15 +39,22 @@ func TestDNSConfigErrors(t *testing.T) {
 	}
 }
 
-// checkConfig parses args as `moor serve` does and checks that validation
-// passes (want "") or fails with an error containing want.
-func checkConfig(t *testing.T, args []string, want string) {
+// serveConfig parses args (after a database URL) as `moor serve` does,
+// with the environment of the test, and validates the result.
+func serveConfig(t *testing.T, args []string) (*config, error) {
 	t.Helper()
 	cfg, err := parse("serve", append([]string{"-database-url", "postgres://x"}, args...), io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = cfg.validate()
+	return cfg, cfg.validate()
+}
+
+// checkConfig parses args as `moor serve` does and checks that validation
+// passes (want "") or fails with an error containing want.
+func checkConfig(t *testing.T, args []string, want string) {
+	t.Helper()
+	_, err := serveConfig(t, args)
 	switch {
 	case want == "" && err != nil:
 		t.Errorf("%v: %v", args, err)

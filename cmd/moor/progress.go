@@ -123,7 +123,7 @@ func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
 			if unreachableSince.IsZero() {
 				unreachableSince = time.Now()
 			} else if time.Since(unreachableSince) > 5*time.Second {
-				w.progress.stepf("%s: %v (retrying)", goal.name, werr)
+				w.progress.stepf("%s: %v (retrying)", ref(w.cl, goal.name), werr)
 				unreachableSince = time.Now()
 			}
 		default:
@@ -143,7 +143,7 @@ func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
 					poll.Reset(500 * time.Millisecond)
 					continue
 				}
-				if ev.Container != goal.name {
+				if ev.Container != goal.name || !sameProject(ev.Project, w.cl.ContainerProject()) {
 					continue
 				}
 				if ev.Kind == "image.pull" {
@@ -154,6 +154,18 @@ func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
 			}
 		}
 	}
+}
+
+// sameProject reports whether an event's project is the one waited on; an
+// event without one (a moor from before projects) may be.
+func sameProject(eventProject, project string) bool {
+	return eventProject == "" || eventProject == project
+}
+
+// eventRef names an event's container as messages do: PROJECT/NAME
+// outside the default project.
+func eventRef(ev domain.Event) string {
+	return domain.ContainerRef{Project: ev.Project, Name: ev.Container}.String()
 }
 
 // isTransient tells errors that a later try may not meet: no answer, a
@@ -186,7 +198,7 @@ func (w *waiter) ended(goal waitGoal, c domain.Container) error {
 			}
 		}
 	}
-	return &exitError{exitTimeout, fmt.Sprintf("%s: not %s after %s%s", goal.name, want, goal.timeout, last)}
+	return &exitError{exitTimeout, fmt.Sprintf("%s: not %s after %s%s", ref(w.cl, goal.name), want, goal.timeout, last)}
 }
 
 // check decides whether the container c (or the error of reading it)
@@ -197,7 +209,7 @@ func (w *waiter) check(goal waitGoal, c domain.Container, err error) (bool, erro
 			return true, nil
 		}
 	} else if client.IsStatus(err, 404) {
-		return false, &exitError{exitFailed, fmt.Sprintf("%s: removed while waiting for it to be %s", goal.name, goal.status)}
+		return false, &exitError{exitFailed, fmt.Sprintf("%s: removed while waiting for it to be %s", ref(w.cl, goal.name), goal.status)}
 	}
 	if err != nil {
 		return false, err
@@ -212,10 +224,10 @@ func (w *waiter) check(goal waitGoal, c domain.Container, err error) (bool, erro
 		if reason == "" {
 			reason = "no reason recorded"
 		}
-		return false, &exitError{exitFailed, fmt.Sprintf("%s failed: %s", c.Name, reason)}
+		return false, &exitError{exitFailed, fmt.Sprintf("%s failed: %s", c.Ref(), reason)}
 	}
 	if c.DesiredState == domain.DesiredRemoved {
-		return false, &exitError{exitFailed, fmt.Sprintf("%s: is being removed while waiting for it to be %s", c.Name, goal.status)}
+		return false, &exitError{exitFailed, fmt.Sprintf("%s: is being removed while waiting for it to be %s", c.Ref(), goal.status)}
 	}
 	if goal.status == domain.StatusRunning && c.DesiredState == domain.DesiredStopped {
 		// moor left it stopped: it stopped behind moor's back and its
@@ -224,7 +236,7 @@ func (w *waiter) check(goal waitGoal, c domain.Container, err error) (bool, erro
 		if reason == "" {
 			reason = "stopped by someone else"
 		}
-		return false, &exitError{exitFailed, fmt.Sprintf("%s: stopped instead of running: %s", c.Name, reason)}
+		return false, &exitError{exitFailed, fmt.Sprintf("%s: stopped instead of running: %s", c.Ref(), reason)}
 	}
 	if c.Status != goal.status || c.ObservedGeneration < goal.generation {
 		return false, nil
@@ -277,7 +289,7 @@ func (p *progress) container(c domain.Container) {
 	}
 	if s != p.lastStatus {
 		p.lastStatus = s
-		p.stepf("%s: %s", c.Name, s)
+		p.stepf("%s: %s", c.Ref(), s)
 	}
 	if c.Replicas < 2 && len(c.Instances) < 2 {
 		return // the container's status says it all
@@ -289,7 +301,7 @@ func (p *progress) container(c domain.Container) {
 		}
 		if p.instances[in.Index] != s {
 			p.instances[in.Index] = s
-			p.stepf("%s: replica %d: %s", c.Name, in.Index, s)
+			p.stepf("%s: replica %d: %s", c.Ref(), in.Index, s)
 		}
 	}
 }
@@ -334,14 +346,14 @@ func (p *progress) pull(ev domain.Event) {
 	}
 	if e.Local {
 		// Asked to pull again an image no registry has: said, not pulled.
-		p.stepf("%s: %s", ev.Container, e.Status)
+		p.stepf("%s: %s", eventRef(ev), e.Status)
 		return
 	}
 	ps := p.pulls[e.Image]
 	if ps == nil {
 		ps = &pullState{image: e.Image, layers: map[string]*layerState{}}
 		p.pulls[e.Image] = ps
-		p.stepf("%s: pulling %s", ev.Container, e.Image)
+		p.stepf("%s: pulling %s", eventRef(ev), e.Image)
 	}
 	if ps.done {
 		return
@@ -360,7 +372,7 @@ func (p *progress) pull(ev domain.Event) {
 			if size > 0 {
 				what += ", " + megabytes(size)
 			}
-			p.stepf("%s: pulled %s (%s)", ev.Container, e.Image, what)
+			p.stepf("%s: pulled %s (%s)", eventRef(ev), e.Image, what)
 		}
 		return
 	case e.Layer == "" || strings.HasPrefix(e.Status, "Pulling from") || strings.HasSuffix(e.Image, ":"+e.Layer):
@@ -386,7 +398,7 @@ func (p *progress) pull(ev domain.Event) {
 		l.downloaded, l.complete = true, true
 		if first && !p.tty {
 			done, n := ps.counts()
-			p.stepf("%s: pull %s: layer %s: %s (%d/%d)", ev.Container, e.Image, e.Layer, e.Status, done, n)
+			p.stepf("%s: pull %s: layer %s: %s (%d/%d)", eventRef(ev), e.Image, e.Layer, e.Status, done, n)
 		}
 	}
 	p.drawPull(ps)

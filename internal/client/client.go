@@ -24,9 +24,9 @@ type Client struct {
 	base *url.URL // scheme, host and any path prefix, no trailing slash
 	key  string
 	http *http.Client
-	// Project is the project whose containers the container calls reach
-	// ("": the default project).
-	Project string
+	// project is the project whose containers the container calls reach
+	// ("": the default project); InProject sets it.
+	project string
 	// UserAgent is sent with every request.
 	UserAgent string
 	// Timeout bounds each request that is not a stream (logs -f, the

@@ -217,3 +217,79 @@ func TestFollow(t *testing.T) {
 		t.Fatalf("watch with a wrong key: %v, want a 401 APIError", err)
 	}
 }
+
+// TestProjects: the project calls' paths, bodies and answers; a 409
+// keeps moor's message; InProject moves the container calls under
+// /api/v1/projects/P without changing the client it came from.
+func TestProjects(t *testing.T) {
+	type req struct {
+		method, path string
+		body         map[string]any
+	}
+	var got []req
+	c := newTest(t, func(w http.ResponseWriter, r *http.Request) {
+		rq := req{method: r.Method, path: r.URL.EscapedPath()}
+		json.NewDecoder(r.Body).Decode(&rq.body)
+		got = append(got, rq)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method + " " + r.URL.Path {
+		case "GET /prefix/api/v1/projects":
+			io.WriteString(w, `{"projects":[{"name":"default","containers":2,"network":"moor"},{"name":"shop","internal":true,"max_containers":5,"max_cpus":1.5,"containers":0,"network":"moor-p-shop"}]}`)
+		case "GET /prefix/api/v1/projects/shop":
+			io.WriteString(w, `{"name":"shop","internal":true,"max_memory_mb":512,"containers":1}`)
+		case "POST /prefix/api/v1/projects":
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"name":"shop","internal":true,"max_containers":5,"network":"moor-p-shop"}`)
+		case "DELETE /prefix/api/v1/projects/shop":
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `{"error":{"code":"conflict","message":"project \"shop\" still has 1 container(s): web; remove them first"}}`)
+		case "DELETE /prefix/api/v1/projects/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "GET /prefix/api/v1/projects/shop/containers":
+			io.WriteString(w, `{"containers":[{"name":"web","project":"shop"}]}`)
+		default:
+			w.WriteHeader(404)
+			io.WriteString(w, `{"error":{"code":"not_found","message":"no"}}`)
+		}
+	})
+	ctx := context.Background()
+	ps, err := c.Projects(ctx)
+	if err != nil || len(ps) != 2 || ps[1].Name != "shop" || !ps[1].Internal || *ps[1].MaxContainers != 5 || *ps[1].MaxCPUs != 1.5 || ps[1].MaxMemoryMB != nil || ps[0].Containers != 2 {
+		t.Fatalf("projects: %+v %v", ps, err)
+	}
+	p, err := c.Project(ctx, "shop")
+	if err != nil || *p.MaxMemoryMB != 512 || p.Containers != 1 {
+		t.Fatalf("project: %+v %v", p, err)
+	}
+	five := 5
+	p, err = c.CreateProject(ctx, domain.NewProject{Name: "shop", Internal: true, MaxContainers: &five})
+	if err != nil || p.Network != "moor-p-shop" {
+		t.Fatalf("create: %+v %v", p, err)
+	}
+	if b, _ := json.Marshal(got[len(got)-1].body); string(b) != `{"internal":true,"max_containers":5,"name":"shop"}` {
+		t.Fatalf("create sent %s", b)
+	}
+	err = c.DeleteProject(ctx, "shop")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 409 || !strings.Contains(ae.Message, "still has 1 container(s): web") {
+		t.Fatalf("delete of a non-empty project: %v", err)
+	}
+	if err := c.DeleteProject(ctx, "empty"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	cs, err := c.InProject("shop").Containers(ctx)
+	if err != nil || len(cs) != 1 || cs[0].Project != "shop" || got[len(got)-1].path != "/prefix/api/v1/projects/shop/containers" {
+		t.Fatalf("containers of shop: %+v %v (%+v)", cs, err, got[len(got)-1])
+	}
+	if c.ContainerProject() != "default" {
+		t.Fatalf("InProject changed the client it came from: %q", c.ContainerProject())
+	}
+	c.InProject("default").Remove(ctx, "web", false)
+	if last := got[len(got)-1]; last.path != "/prefix/api/v1/containers/web" {
+		t.Fatalf("the default project's container: %+v", last)
+	}
+	c.InProject("shop").Logs(ctx, "web", LogOptions{})
+	if last := got[len(got)-1]; last.path != "/prefix/api/v1/projects/shop/containers/web/logs" {
+		t.Fatalf("logs in shop: %+v", last)
+	}
+}

@@ -33,13 +33,54 @@ func (r Role) Valid() bool { return r.rank() > 0 }
 // Allows reports whether r includes need.
 func (r Role) Allows(need Role) bool { return r.rank() >= need.rank() && need.rank() > 0 }
 
+// RoleNone is a user's instance-wide role when it has none: it reaches
+// only the projects it is a member of.
+const RoleNone Role = "none"
+
 // Actor is who caused a change: an API key, a user or moor itself.
 type Actor struct {
 	Kind string `json:"kind"` // "apikey", "user" or "system"
 	ID   string `json:"id,omitempty"`
 	Name string `json:"name"`
-	Role Role   `json:"role,omitempty"`
+	// Role is the instance-wide role: what the actor may do everywhere
+	// ("" for none: a user with memberships only, a key limited to a
+	// project). Checks of what reaches beyond one project (host ports,
+	// privileged types, accounts) read it alone.
+	Role Role `json:"role,omitempty"`
+	// Project is the one project a limited key reaches.
+	Project string `json:"project,omitempty"`
+	// Projects are the actor's roles per project (memberships, and a
+	// limited key's role in its project).
+	Projects map[string]Role `json:"projects,omitempty"`
 }
+
+// RoleIn is the actor's role in project: the higher of its instance-wide
+// role and its role there.
+func (a Actor) RoleIn(project string) Role {
+	if p := a.Projects[project]; p.rank() > a.Role.rank() {
+		return p
+	}
+	return a.Role
+}
+
+// Best is the actor's highest role anywhere.
+func (a Actor) Best() Role {
+	best := a.Role
+	for _, r := range a.Projects {
+		if r.rank() > best.rank() {
+			best = r
+		}
+	}
+	return best
+}
+
+// ReadsAll reports whether the actor may read every project (an
+// instance-wide role).
+func (a Actor) ReadsAll() bool { return a.Role.Allows(RoleViewer) }
+
+// CanRead reports whether the actor may read project's containers and
+// events.
+func (a Actor) CanRead(project string) bool { return a.RoleIn(project).Allows(RoleViewer) }
 
 // String is how the actor appears in history: "apikey:ci".
 func (a Actor) String() string { return a.Kind + ":" + a.Name }
@@ -85,11 +126,16 @@ type EventQuery struct {
 	Project   string
 	Container string
 	Kind      string
+	// Projects, when not nil, keeps only these projects' events (a caller
+	// without an instance-wide role).
+	Projects []string
 }
 
 // Filtered reports whether q leaves some events out, so a gap in seq
 // says nothing about pruning.
-func (q EventQuery) Filtered() bool { return q.Project != "" || q.Container != "" || q.Kind != "" }
+func (q EventQuery) Filtered() bool {
+	return q.Project != "" || q.Container != "" || q.Kind != "" || q.Projects != nil
+}
 
 // HistoryEntry is one line of a container's deployment history.
 type HistoryEntry struct {
@@ -107,9 +153,11 @@ type HistoryEntry struct {
 
 // APIKey is a key as admins list it: never the key itself.
 type APIKey struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Role       Role       `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// Project is the one project a limited key reaches ("": instance-wide).
+	Project    string     `json:"project,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`

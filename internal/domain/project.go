@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,8 +29,12 @@ type Project struct {
 	MaxContainers *int     `json:"max_containers,omitempty"`
 	MaxMemoryMB   *int64   `json:"max_memory_mb,omitempty"`
 	MaxCPUs       *float64 `json:"max_cpus,omitempty"`
-	// Containers counts the project's containers (lists and reads).
+	// Containers counts the project's containers; MemoryMB and CPUs are
+	// what they take as the quotas count it (their types' limits times
+	// their replicas, those being removed left out).
 	Containers int       `json:"containers"`
+	MemoryMB   int64     `json:"memory_mb"`
+	CPUs       float64   `json:"cpus"`
 	Network    string    `json:"network,omitempty"`
 	CreatedBy  string    `json:"created_by"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -160,4 +165,54 @@ func HostNames(hostZone, project, name string, aliases []string) []string {
 		}
 	}
 	return out
+}
+
+// ProjectPatch is the body of PATCH /api/v1/projects/{project}: the quotas
+// it names change (null removes one), the others stay.
+type ProjectPatch struct {
+	MaxContainers Quota[int]     `json:"max_containers"`
+	MaxMemoryMB   Quota[int64]   `json:"max_memory_mb"`
+	MaxCPUs       Quota[float64] `json:"max_cpus"`
+}
+
+// Validate checks the new quotas.
+func (p ProjectPatch) Validate() error {
+	return NewProject{Name: "x", MaxContainers: p.MaxContainers.Value, MaxMemoryMB: p.MaxMemoryMB.Value, MaxCPUs: p.MaxCPUs.Value}.Validate()
+}
+
+// Quota is one quota of a PATCH: Set when the body names it, Value nil
+// for null (no limit).
+type Quota[T int | int64 | float64] struct {
+	Set   bool
+	Value *T
+}
+
+func (q *Quota[T]) UnmarshalJSON(b []byte) error {
+	q.Set = true
+	if string(b) == "null" {
+		q.Value = nil
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	q.Value = &v
+	return nil
+}
+
+// Member is a user's or API key's role in a project.
+type Member struct {
+	Kind      string    `json:"kind"` // "user" or "apikey"
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// MemberRequest is the body of POST /api/v1/projects/{project}/members.
+type MemberRequest struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	Role string `json:"role"`
 }

@@ -19,6 +19,17 @@ const (
 	LabelProject = "moor.project" // the container's project; on a project's network, the project
 )
 
+// AttachError is a network made present whose Attach containers could not
+// all be connected (one not started yet, or gone): the network is usable,
+// the router does not reach it yet.
+type AttachError struct {
+	Network string
+	Err     error
+}
+
+func (e *AttachError) Error() string { return "attach to network " + e.Network + ": " + e.Err.Error() }
+func (e *AttachError) Unwrap() error { return e.Err }
+
 // NetworkSpec is a network as a runtime creates it.
 type NetworkSpec struct {
 	Name   string

@@ -35,10 +35,14 @@ func (d *Docker) EnsureNetwork(ctx context.Context, spec domain.NetworkSpec) err
 	if err := d.ensureNetwork(ctx, spec.Name, spec.Labels, spec.Internal); err != nil {
 		return err
 	}
+	var failed []error
 	for _, c := range spec.Attach {
 		if err := d.attach(ctx, spec.Name, c); err != nil {
-			return err
+			failed = append(failed, err)
 		}
+	}
+	if len(failed) > 0 {
+		return &domain.AttachError{Network: spec.Name, Err: errors.Join(failed...)}
 	}
 	return nil
 }

@@ -37,6 +37,10 @@ type Store interface {
 	GetProject(ctx context.Context, name string) (domain.Project, error)
 	ListProjects(ctx context.Context) ([]domain.Project, error)
 	DeleteProject(ctx context.Context, name, actor string) error
+	UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch, actor string) (domain.Project, error)
+	Members(ctx context.Context, project string) ([]domain.Member, error)
+	SetMember(ctx context.Context, project string, m domain.MemberRequest, role domain.Role, actor string) (domain.Member, error)
+	RemoveMember(ctx context.Context, project, kind, name, actor string) error
 	ClaimMissingHosts(ctx context.Context, hosts func(domain.Container) []string) ([]string, error)
 	Stacks
 }
@@ -653,6 +657,18 @@ func (s *Service) ListProjects(ctx context.Context) ([]domain.Project, error) {
 	return ps, err
 }
 
+// UpdateProject changes a project's quotas.
+func (s *Service) UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch) (domain.Project, error) {
+	if domain.ValidateProjectName("project", name) != nil {
+		return domain.Project{}, fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	}
+	if err := pp.Validate(); err != nil {
+		return domain.Project{}, err
+	}
+	p, err := s.store.UpdateProject(ctx, name, pp, domain.ActorFrom(ctx).String())
+	return s.decorateProject(p), err
+}
+
 // DeleteProject deletes an empty project; the reconciler removes its
 // network.
 func (s *Service) DeleteProject(ctx context.Context, name string) error {
@@ -685,4 +701,42 @@ func (s *Service) ClaimMissingHosts(ctx context.Context) error {
 		s.logger.Warn("host name held by two containers from before host names were checked; the older keeps it", "host", h)
 	}
 	return err
+}
+
+// Members lists a project's members.
+func (s *Service) Members(ctx context.Context, project string) ([]domain.Member, error) {
+	if _, err := s.GetProject(ctx, project); err != nil {
+		return nil, err
+	}
+	return s.store.Members(ctx, project)
+}
+
+// SetMember gives a user or API key a role in a project. A project's admin
+// may give any role there, admin included: it reaches that project only.
+func (s *Service) SetMember(ctx context.Context, project string, m domain.MemberRequest) (domain.Member, error) {
+	if domain.ValidateProjectName("project", project) != nil {
+		return domain.Member{}, fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	}
+	if m.Kind != "user" && m.Kind != "apikey" {
+		return domain.Member{}, domain.Invalid("kind", "must be user or apikey (got %q)", m.Kind)
+	}
+	if m.Name == "" {
+		return domain.Member{}, domain.Invalid("name", "is required")
+	}
+	role := domain.Role(m.Role)
+	if !role.Valid() {
+		return domain.Member{}, domain.Invalid("role", "must be one of admin, operator, viewer (got %q)", m.Role)
+	}
+	return s.store.SetMember(ctx, project, m, role, domain.ActorFrom(ctx).String())
+}
+
+// RemoveMember takes a user's or API key's role in a project away.
+func (s *Service) RemoveMember(ctx context.Context, project, kind, name string) error {
+	if domain.ValidateProjectName("project", project) != nil {
+		return fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	}
+	if kind != "user" && kind != "apikey" {
+		return fmt.Errorf("member kind %q: %w", kind, domain.ErrNotFound)
+	}
+	return s.store.RemoveMember(ctx, project, kind, name, domain.ActorFrom(ctx).String())
 }

@@ -165,6 +165,12 @@ func (r *Reconciler) network(c domain.Container) string {
 
 // ensureNetwork makes a project's network present (with the router
 // attached), unless this process saw to it before (cached).
+//
+// A router that cannot be attached (not started yet, or recreated and not
+// running) does not fail the deploy: the replicas run, the failure is
+// logged, and every full pass tries again (syncNetworks asks the engine
+// whatever this process saw before, so a recreated router is attached
+// again within a pass).
 func (r *Reconciler) ensureNetwork(ctx context.Context, project string, internal bool) (cached bool, err error) {
 	name := domain.ProjectNetwork(r.cfg.Network, project)
 	if _, ok := r.present.Load("network:" + name); ok {
@@ -174,7 +180,13 @@ func (r *Reconciler) ensureNetwork(ctx context.Context, project string, internal
 	if project != domain.DefaultProject && project != "" {
 		labels[domain.LabelProject] = project
 	}
-	if err := r.engine.EnsureNetwork(ctx, domain.NetworkSpec{Name: name, Labels: labels, Internal: internal, Attach: r.cfg.Attach}); err != nil {
+	err = r.engine.EnsureNetwork(ctx, domain.NetworkSpec{Name: name, Labels: labels, Internal: internal, Attach: r.cfg.Attach})
+	var attach *domain.AttachError
+	switch {
+	case errors.As(err, &attach):
+		r.logger.Warn("router not attached to a project's network; routes to it fail until it is", "network", name, "err", err)
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("network %s: %w", name, err)
 	}
 	r.present.Store("network:"+name, struct{}{})
@@ -197,10 +209,13 @@ func (r *Reconciler) syncNetworks(ctx context.Context) {
 	}
 	want := map[string]bool{}
 	for _, p := range ps {
-		if p.Name == domain.DefaultProject {
-			continue
+		n := domain.ProjectNetwork(r.cfg.Network, p.Name)
+		want[n] = true
+		if p.Name == domain.DefaultProject && len(r.cfg.Attach) == 0 {
+			continue // made with its first container, as ever
 		}
-		want[domain.ProjectNetwork(r.cfg.Network, p.Name)] = true
+		// Asked afresh each pass: the router may have been recreated.
+		r.present.Delete("network:" + n)
 		if _, err := r.ensureNetwork(ctx, p.Name, p.Internal); err != nil {
 			r.logger.Warn("project network", "project", p.Name, "err", err)
 		}

@@ -460,6 +460,9 @@ func (e *fakeEngine) EnsureNetwork(ctx context.Context, spec domain.NetworkSpec)
 	if _, ok := e.networks[spec.Name]; !ok {
 		e.networks[spec.Name] = spec
 	}
+	if slices.Contains(spec.Attach, "missing") {
+		return &domain.AttachError{Network: spec.Name, Err: fmt.Errorf("no such container: missing")}
+	}
 	return nil
 }
 

@@ -286,6 +286,18 @@ func TestProjectContainer(t *testing.T) {
 	}
 }
 
+// TestRouterNotAttached: a router that cannot be attached (not started
+// yet) does not hold the deploy back; the network is asked again.
+func TestRouterNotAttached(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Attach = []string{"missing"} })
+	h.deploy(newContainer("web"))
+	before := h.eng.count("EnsureNetwork")
+	h.r.fullPass(context.Background(), true)
+	if h.eng.count("EnsureNetwork") == before {
+		t.Errorf("the full pass did not try to attach the router again")
+	}
+}
+
 // TestInstanceSpecTypeFields: a type's host name, labels, devices and host
 // networking reach the instance spec, and never moor's own labels.
 func TestInstanceSpecTypeFields(t *testing.T) {

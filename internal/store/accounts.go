@@ -13,13 +13,13 @@ import (
 
 // ListAPIKeys returns every key, revoked ones too, by name.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]domain.APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id::text, name, role, created_at, last_used_at, revoked_at FROM api_keys ORDER BY name`)
+	rows, err := s.pool.Query(ctx, `SELECT id::text, name, role, coalesce(project, ''), created_at, last_used_at, revoked_at FROM api_keys ORDER BY name`)
 	if err != nil {
 		return nil, mapErr(err, "api keys")
 	}
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.APIKey, error) {
 		var k domain.APIKey
-		err := r.Scan(&k.ID, &k.Name, &k.Role, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+		err := r.Scan(&k.ID, &k.Name, &k.Role, &k.Project, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 		return k, err
 	})
 	return keys, mapErr(err, "api keys")
@@ -33,8 +33,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, name string) (domain.APIKey, e
 		var was bool
 		err := tx.QueryRow(ctx, `
 			UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1
-			RETURNING id::text, name, role, created_at, last_used_at, revoked_at, revoked_at < now()`, name).
-			Scan(&k.ID, &k.Name, &k.Role, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &was)
+			RETURNING id::text, name, role, coalesce(project, ''), created_at, last_used_at, revoked_at, revoked_at < now()`, name).
+			Scan(&k.ID, &k.Name, &k.Role, &k.Project, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &was)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("api key %q: %w", name, domain.ErrNotFound)
 		}

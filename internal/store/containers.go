@@ -63,11 +63,11 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// The project's row lock orders creates in one project (quotas
 		// are checked under it) and keeps it from being deleted meanwhile.
-		if _, err := lockProject(ctx, tx, nc.Project); err != nil {
+		p, err := lockProject(ctx, tx, nc.Project)
+		if err != nil {
 			return err
 		}
-		var err error
-		c, err = insertContainer(ctx, tx, nc, actor)
+		c, err = insertContainer(ctx, tx, p, nc, actor)
 		return err
 	})
 	if err != nil {
@@ -77,9 +77,12 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 }
 
 // insertContainer writes nc (its ports, DNS rows, pending instances,
-// history and event) in tx, under its project's lock, and returns it as
-// written.
-func insertContainer(ctx context.Context, tx pgx.Tx, nc domain.NewContainer, actor string) (domain.Container, error) {
+// history and event) in tx, under the lock of its project p (lockProject),
+// once it fits p's quotas, and returns it as written.
+func insertContainer(ctx context.Context, tx pgx.Tx, p domain.Project, nc domain.NewContainer, actor string) (domain.Container, error) {
+	if err := fitQuota(ctx, tx, p, "", nc.Spec, nc.Replicas); err != nil {
+		return domain.Container{}, err
+	}
 	spec, err := json.Marshal(nc.Spec)
 	if err != nil {
 		return domain.Container{}, err
@@ -316,7 +319,14 @@ func (s *Store) SealedSecrets(ctx context.Context, id string) ([]byte, error) {
 
 // lockForChange reads the named container under a row lock, for a change:
 // one being removed takes none (ErrConflict).
+//
+// The project's row is locked first (as a create takes it), so a change of
+// replicas is checked against the project's quotas with no create or other
+// change in the project slipping in between.
 func lockForChange(ctx context.Context, tx pgx.Tx, cr domain.ContainerRef) (domain.Container, error) {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM projects WHERE name = $1 FOR UPDATE`, cr.Project); err != nil {
+		return domain.Container{}, mapErr(err, fmt.Sprintf("project %q", cr.Project))
+	}
 	c, err := scanContainer(tx.QueryRow(ctx, `SELECT `+containerColumns+` FROM containers WHERE project = $2 AND name = $1 FOR UPDATE`, cr.Name, cr.Project))
 	if err != nil {
 		return c, mapErr(err, fmt.Sprintf("container %q", cr))
@@ -355,6 +365,11 @@ func (s *Store) ChangeContainer(ctx context.Context, cr domain.ContainerRef, ch 
 			}
 			if err := domain.PublishFits("replicas", ch.Replicas, published); err != nil {
 				return err
+			}
+			if ch.Replicas > c.Replicas {
+				if err := fitContainer(ctx, tx, c, ch.Replicas); err != nil {
+					return err
+				}
 			}
 			details["from"], details["to"] = c.Replicas, ch.Replicas
 			_, err = tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`, c.ID, ch.Replicas)
@@ -529,6 +544,11 @@ func (s *Store) UpdateContainer(ctx context.Context, cr domain.ContainerRef, u d
 		env, err := json.Marshal(u.Env)
 		if err != nil {
 			return err
+		}
+		if u.Replicas > c.Replicas {
+			if err := fitContainer(ctx, tx, c, u.Replicas); err != nil {
+				return err
+			}
 		}
 		bump := 0
 		if u.Reconfigure {

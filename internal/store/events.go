@@ -167,6 +167,10 @@ func (s *Store) QueryEvents(ctx context.Context, q domain.EventQuery) ([]domain.
 		args = append(args, q.Project)
 		where += fmt.Sprintf(` AND project = $%d`, len(args))
 	}
+	if q.Projects != nil {
+		args = append(args, q.Projects)
+		where += fmt.Sprintf(` AND project = ANY($%d)`, len(args))
+	}
 	if q.Container != "" {
 		args = append(args, q.Container)
 		where += fmt.Sprintf(` AND container_name = $%d`, len(args))

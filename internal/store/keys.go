@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,15 +14,51 @@ import (
 
 // CreateAPIKey stores a key's hash under a unique name.
 func (s *Store) CreateAPIKey(ctx context.Context, name string, role domain.Role, hash []byte) (string, error) {
+	return s.CreateProjectKey(ctx, name, role, "", hash)
+}
+
+// CreateProjectKey stores a key limited to project ("": instance-wide),
+// where it holds role.
+func (s *Store) CreateProjectKey(ctx context.Context, name string, role domain.Role, project string, hash []byte) (string, error) {
 	id := uuid.NewString()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO api_keys (id, name, role, hash) VALUES ($1, $2, $3, $4)`, id, name, role, hash); err != nil {
+		if project != "" {
+			if _, err := lockProject(ctx, tx, project); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO api_keys (id, name, role, hash, project) VALUES ($1, $2, $3, $4, nullif($5, ''))`,
+			id, name, role, hash, project); err != nil {
 			return mapErr(err, fmt.Sprintf("api key %q", name))
 		}
-		_, err := appendEvent(ctx, tx, "apikey.created", ref{}, domain.ActorFrom(ctx).String(), map[string]any{"name": name, "role": role})
+		data := map[string]any{"name": name, "role": role}
+		if project != "" {
+			data["project"] = project
+		}
+		_, err := appendEvent(ctx, tx, "apikey.created", ref{}, domain.ActorFrom(ctx).String(), data)
 		return err
 	})
 	return id, err
+}
+
+// userProjects and keyProjects read a principal's roles per project as
+// one JSON object, in the query that authenticates it (no second round
+// trip per request).
+const (
+	userProjects = `(SELECT coalesce(jsonb_object_agg(m.project, m.role), '{}') FROM memberships m WHERE m.user_id = u.id)`
+	keyProjects  = `(SELECT coalesce(jsonb_object_agg(m.project, m.role), '{}') FROM memberships m WHERE m.apikey_id = k.id)`
+)
+
+// withProjects fills a's roles per project from their JSON; an
+// instance-wide role of "none" is none.
+func withProjects(a *domain.Actor, projects []byte) error {
+	if a.Role == domain.RoleNone {
+		a.Role = ""
+	}
+	if len(projects) == 0 || string(projects) == "{}" {
+		return nil
+	}
+	return json.Unmarshal(projects, &a.Projects)
 }
 
 // ActorByKeyHash finds the live API key with this hash. last_used_at is
@@ -29,14 +66,23 @@ func (s *Store) CreateAPIKey(ctx context.Context, name string, role domain.Role,
 func (s *Store) ActorByKeyHash(ctx context.Context, hash []byte) (domain.Actor, error) {
 	a := domain.Actor{Kind: "apikey"}
 	var stale bool
+	var project *string
+	var projects []byte
 	err := s.pool.QueryRow(ctx, `
-		SELECT id::text, name, role, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
-		FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash).Scan(&a.ID, &a.Name, &a.Role, &stale)
+		SELECT k.id::text, k.name, k.role, k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute', k.project, `+keyProjects+`
+		FROM api_keys k WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash).Scan(&a.ID, &a.Name, &a.Role, &stale, &project, &projects)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, fmt.Errorf("api key: %w", domain.ErrUnauthorized)
 	}
+	if err == nil {
+		err = withProjects(&a, projects)
+	}
 	if err != nil {
 		return a, mapErr(err, "api key")
+	}
+	if project != nil {
+		// Its role holds in its project only: nothing instance-wide.
+		a.Project, a.Projects, a.Role = *project, map[string]domain.Role{*project: a.Role}, ""
 	}
 	if stale {
 		if _, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = now() WHERE id = $1`, a.ID); err != nil {

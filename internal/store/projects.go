@@ -12,12 +12,20 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
+// projectColumns read a project with its use, summed as quotas count it
+// (projectUse): containers not being removed, their types' limits times
+// their replicas.
 const projectColumns = `name, internal, max_containers, max_memory_mb, max_cpus::float8, created_by, created_at,
-	(SELECT count(*) FROM containers WHERE containers.project = projects.name)`
+	(SELECT count(*) FROM containers WHERE containers.project = projects.name),
+	(SELECT coalesce(sum(replicas * coalesce((spec->'resources'->>'memory_mb')::bigint, 0)), 0)
+		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed'),
+	(SELECT coalesce(sum(replicas * coalesce((spec->'resources'->>'cpus')::float8, 0)), 0)
+		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed')`
 
 func scanProject(row pgx.Row) (domain.Project, error) {
 	var p domain.Project
-	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers)
+	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers,
+		&p.MemoryMB, &p.CPUs)
 	return p, err
 }
 
@@ -168,4 +176,37 @@ func (s *Store) ClaimMissingHosts(ctx context.Context, hosts func(domain.Contain
 		return nil
 	})
 	return lost, err
+}
+
+// UpdateProject changes the quotas pp names, under the project's row lock
+// (so no create or scale in the project is checked against the old ones
+// meanwhile), and records a project.updated event. A quota lowered below
+// the current use holds new containers and growth off; nothing is removed.
+func (s *Store) UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch, actor string) (domain.Project, error) {
+	var p domain.Project
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := lockProject(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		details := map[string]any{"name": name}
+		if pp.MaxContainers.Set {
+			cur.MaxContainers, details["max_containers"] = pp.MaxContainers.Value, pp.MaxContainers.Value
+		}
+		if pp.MaxMemoryMB.Set {
+			cur.MaxMemoryMB, details["max_memory_mb"] = pp.MaxMemoryMB.Value, pp.MaxMemoryMB.Value
+		}
+		if pp.MaxCPUs.Set {
+			cur.MaxCPUs, details["max_cpus"] = pp.MaxCPUs.Value, pp.MaxCPUs.Value
+		}
+		p, err = scanProject(tx.QueryRow(ctx, `
+			UPDATE projects SET max_containers = $2, max_memory_mb = $3, max_cpus = $4 WHERE name = $1
+			RETURNING `+projectColumns, name, cur.MaxContainers, cur.MaxMemoryMB, cur.MaxCPUs))
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("project %q", name))
+		}
+		_, err = appendEvent(ctx, tx, "project.updated", ref{project: name}, actor, details)
+		return err
+	})
+	return p, err
 }

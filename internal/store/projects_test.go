@@ -255,3 +255,158 @@ func TestMigration0011WithData(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func sized(n int, project, name string, memoryMB int64, cpus float64, replicas int) domain.NewContainer {
+	nc := inProject(n, project, name)
+	nc.Spec.Resources = domain.ResourceSpec{MemoryMB: memoryMB, CPUs: cpus}
+	nc.Replicas = replicas
+	return nc
+}
+
+// TestQuotas: creates, scales and updates beyond a project's quotas are
+// refused naming the quota and the use; 20 creates at once against a quota
+// of 5 leave exactly 5.
+func TestQuotas(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	five := 5
+	if _, err := s.CreateProject(ctx, domain.NewProject{Name: "q", MaxContainers: &five}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = s.CreateContainer(ctx, inProject(100+i, "q", fmt.Sprintf("c%d", i)), "t") })
+	}
+	wg.Wait()
+	created := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "max_containers") || !strings.Contains(err.Error(), "5 containers in use"):
+			t.Errorf("refusal: %v", err)
+		}
+	}
+	if cs, _ := s.ProjectContainers(ctx, "q"); created != 5 || len(cs) != 5 {
+		t.Fatalf("20 creates against a quota of 5: %d created, %d recorded", created, len(cs))
+	}
+	// Other projects are not held by q's quota.
+	if _, err := s.CreateContainer(ctx, inProject(200, "", "free"), "t"); err != nil {
+		t.Fatal(err)
+	}
+	// A container being removed frees its place.
+	if _, err := s.ChangeContainer(ctx, domain.ContainerRef{Project: "q", Name: "c0"}, domain.Change{Action: domain.ActionRemove}, "t"); err != nil && !errors.Is(err, domain.ErrNotFound) {
+		t.Fatal(err)
+	}
+
+	mem, cpus := int64(1024), 2.0
+	if _, err := s.CreateProject(ctx, domain.NewProject{Name: "m", MaxMemoryMB: &mem, MaxCPUs: &cpus}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateContainer(ctx, sized(1, "m", "a", 256, 0.5, 2), "t"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.GetProject(ctx, "m"); err != nil || p.MemoryMB != 512 || p.CPUs != 1 || p.Containers != 1 {
+		t.Fatalf("m's use: %+v %v", p, err)
+	}
+	_, err := s.CreateContainer(ctx, sized(2, "m", "b", 256, 0.25, 3), "t")
+	if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "max_memory_mb of project \"m\" is 1024, 512 MB in use, this needs 768 MB more") {
+		t.Fatalf("over the memory quota: %v", err)
+	}
+	if _, err := s.CreateContainer(ctx, sized(3, "m", "c", 0, 0.25, 1), "t"); !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "no memory limit") {
+		t.Fatalf("no memory limit under a memory quota: %v", err)
+	}
+	if _, err := s.CreateContainer(ctx, sized(4, "m", "d", 1, 1.5, 1), "t"); !errors.Is(err, domain.ErrInvalid) ||
+		!strings.Contains(err.Error(), "max_cpus of project \"m\" is 2, 1 CPUs in use, this needs 1.5 CPUs more") {
+		t.Fatalf("over the CPU quota: %v", err)
+	}
+	// A scale counts the container's new size in place of its old one.
+	if _, err := s.ChangeContainer(ctx, domain.ContainerRef{Project: "m", Name: "a"}, domain.Change{Action: domain.ActionScale, Replicas: 5}, "t"); !errors.Is(err, domain.ErrInvalid) ||
+		!strings.Contains(err.Error(), "0 MB in use, this needs 1280 MB more") {
+		t.Fatalf("scale over the memory quota: %v", err)
+	}
+	if _, err := s.ChangeContainer(ctx, domain.ContainerRef{Project: "m", Name: "a"}, domain.Change{Action: domain.ActionScale, Replicas: 4}, "t"); err != nil {
+		t.Fatalf("scale within the quotas (4 x 256 MB, 4 x 0.5 CPUs): %v", err)
+	}
+	// Lowered below the use: nothing goes, growth is held off, shrinking
+	// is not.
+	low := int64(512)
+	p, err := s.UpdateProject(ctx, "m", domain.ProjectPatch{MaxMemoryMB: domain.Quota[int64]{Set: true, Value: &low}}, "t")
+	if err != nil || *p.MaxMemoryMB != 512 || *p.MaxCPUs != 2 {
+		t.Fatalf("update: %+v %v", p, err)
+	}
+	if _, err := s.ChangeContainer(ctx, domain.ContainerRef{Project: "m", Name: "a"}, domain.Change{Action: domain.ActionScale, Replicas: 1}, "t"); err != nil {
+		t.Fatalf("scale down under a lowered quota: %v", err)
+	}
+	if p, err = s.UpdateProject(ctx, "m", domain.ProjectPatch{MaxMemoryMB: domain.Quota[int64]{Set: true}}, "t"); err != nil || p.MaxMemoryMB != nil {
+		t.Fatalf("remove the memory quota: %+v %v", p, err)
+	}
+}
+
+// TestMigration0014WithData: roles per project come and go without anyone
+// gaining access: down revokes keys limited to a project and refuses while
+// a user has no instance-wide role, naming the user.
+func TestMigration0014WithData(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateProject(ctx, domain.NewProject{Name: "shop"}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateProjectKey(ctx, "ci", domain.RoleOperator, "shop", []byte("hash-ci")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAPIKey(ctx, "ops", domain.RoleViewer, []byte("hash-ops")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetMember(ctx, "shop", domain.MemberRequest{Kind: "apikey", Name: "ops"}, domain.RoleAdmin, "t"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.ActorByKeyHash(ctx, []byte("hash-ci"))
+	if err != nil || a.Role != "" || a.Project != "shop" || a.RoleIn("shop") != domain.RoleOperator || a.RoleIn("default") != "" {
+		t.Fatalf("the limited key: %+v %v", a, err)
+	}
+	a, err = s.ActorByKeyHash(ctx, []byte("hash-ops"))
+	if err != nil || a.Role != domain.RoleViewer || a.RoleIn("shop") != domain.RoleAdmin || a.RoleIn("default") != domain.RoleViewer {
+		t.Fatalf("the member key: %+v %v", a, err)
+	}
+	if _, err := s.AddUser(ctx, "ann", "x", domain.RoleNone); err != nil {
+		t.Fatal(err)
+	}
+	since14 := migrationsSince(t, 14)
+	if _, err := s.MigrateDown(ctx, since14); err == nil || !strings.Contains(err.Error(), "ann") {
+		t.Fatalf("down with a user without an instance-wide role: %v", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM users WHERE username = 'ann'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MigrateDown(ctx, since14); err != nil {
+		t.Fatal(err)
+	}
+	if tables(t, s)["memberships"] {
+		t.Fatal("memberships after down")
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	// After down, the limited key would reach everything: it is revoked.
+	var revoked bool
+	if err := s.pool.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM api_keys WHERE name = 'ci'`).Scan(&revoked); err != nil || !revoked {
+		t.Fatalf("the limited key after down: revoked %v (%v)", revoked, err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.ActorByKeyHash(ctx, []byte("hash-ops")); err != nil || a.Role != domain.RoleViewer || len(a.Projects) != 0 {
+		t.Fatalf("the member key after down and up: %+v %v", a, err)
+	}
+	if _, err := s.ActorByKeyHash(ctx, []byte("hash-ci")); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("the revoked key after up: %v", err)
+	}
+}

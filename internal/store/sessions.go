@@ -15,8 +15,12 @@ import (
 func (s *Store) UserByName(ctx context.Context, username string) (domain.Actor, string, error) {
 	a := domain.Actor{Kind: "user"}
 	var hash string
-	err := s.pool.QueryRow(ctx, `SELECT id::text, username, role, password_hash FROM users WHERE username = $1`, username).
-		Scan(&a.ID, &a.Name, &a.Role, &hash)
+	var projects []byte
+	err := s.pool.QueryRow(ctx, `SELECT id::text, username, role, password_hash, `+userProjects+` FROM users u WHERE username = $1`, username).
+		Scan(&a.ID, &a.Name, &a.Role, &hash, &projects)
+	if err == nil {
+		err = withProjects(&a, projects)
+	}
 	return a, hash, mapErr(err, fmt.Sprintf("user %q", username))
 }
 
@@ -35,11 +39,15 @@ func (s *Store) CreateSession(ctx context.Context, hash []byte, userID string, e
 // ActorBySessionHash finds the user of a live session.
 func (s *Store) ActorBySessionHash(ctx context.Context, hash []byte) (domain.Actor, error) {
 	a := domain.Actor{Kind: "user"}
+	var projects []byte
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id::text, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.hash = $1 AND s.expires_at > now()`, hash).Scan(&a.ID, &a.Name, &a.Role)
+		SELECT u.id::text, u.username, u.role, `+userProjects+` FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.hash = $1 AND s.expires_at > now()`, hash).Scan(&a.ID, &a.Name, &a.Role, &projects)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, fmt.Errorf("session: %w", domain.ErrUnauthorized)
+	}
+	if err == nil {
+		err = withProjects(&a, projects)
 	}
 	return a, mapErr(err, "session")
 }

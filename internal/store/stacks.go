@@ -31,7 +31,8 @@ func stackName(project, name string) string {
 // rolls everything back.
 func (s *Store) CreateStack(ctx context.Context, ns domain.NewStack, actor string) (domain.Stack, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockProject(ctx, tx, ns.Project); err != nil {
+		p, err := lockProject(ctx, tx, ns.Project)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO stacks (project, name, compose, created_by) VALUES ($1, $2, $3, $4)`,
@@ -43,18 +44,28 @@ func (s *Store) CreateStack(ctx context.Context, ns domain.NewStack, actor strin
 			if err := serviceNameFree(ctx, tx, nc); err != nil {
 				return err
 			}
-			if _, err := insertContainer(ctx, tx, nc, actor); err != nil {
-				return err
+			if _, err := insertContainer(ctx, tx, p, nc, actor); err != nil {
+				return serviceErr(nc.StackService, err)
 			}
 			services = append(services, nc.StackService)
 		}
-		_, err := appendEvent(ctx, tx, "stack.created", ref{project: ns.Project}, actor, map[string]any{"stack": ns.Name, "services": services})
+		_, err = appendEvent(ctx, tx, "stack.created", ref{project: ns.Project}, actor, map[string]any{"stack": ns.Name, "services": services})
 		return err
 	})
 	if err != nil {
 		return domain.Stack{}, s.holder(ctx, err)
 	}
 	return s.GetStack(ctx, ns.Project, ns.Name)
+}
+
+// serviceErr names the service a refusal of its container is about (a
+// quota, a taken name or port).
+func serviceErr(service string, err error) error {
+	var fe *domain.FieldError
+	if errors.As(err, &fe) {
+		return domain.Invalid("services."+service, "%s: %s", fe.Field, fe.Rule)
+	}
+	return err
 }
 
 // serviceNameFree refuses a service name another stack of the project
@@ -142,7 +153,8 @@ func lockStack(ctx context.Context, tx pgx.Tx, project, name string) (domain.Sta
 // the file is removed.
 func (s *Store) UpdateStack(ctx context.Context, project, name string, u domain.StackUpdate, actor string) (domain.Stack, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockProject(ctx, tx, project); err != nil {
+		p, err := lockProject(ctx, tx, project)
+		if err != nil {
 			return err
 		}
 		st, cur, err := lockStack(ctx, tx, project, name)
@@ -166,20 +178,20 @@ func (s *Store) UpdateStack(ctx context.Context, project, name string, u domain.
 				if err := serviceNameFree(ctx, tx, nc); err != nil {
 					return err
 				}
-				_, err = insertContainer(ctx, tx, nc, actor)
+				_, err = insertContainer(ctx, tx, p, nc, actor)
 				what = "created"
 			case c.DesiredState == domain.DesiredRemoved:
 				return fmt.Errorf("services.%s: its container %s is still being removed; try again once it is gone: %w", nc.StackService, c.Name, domain.ErrConflict)
 			case c.ID != nc.ID:
 				return fmt.Errorf("%s changed meanwhile; try again: %w", stackName(project, name), domain.ErrConflict)
 			case c.DefinitionHash != nc.DefinitionHash:
-				err = redefine(ctx, tx, c, nc, actor)
+				err = redefine(ctx, tx, p, c, nc, actor)
 				what = "replaced"
 			default:
-				err = keep(ctx, tx, c, nc, actor)
+				err = keep(ctx, tx, p, c, nc, actor)
 			}
 			if err != nil {
-				return err
+				return serviceErr(nc.StackService, err)
 			}
 			summary[what] = append(summary[what], nc.StackService)
 		}
@@ -209,7 +221,10 @@ func (s *Store) UpdateStack(ctx context.Context, project, name string, u domain.
 
 // redefine records a service's new definition on its container: the
 // replicas are replaced with it (config_version rises).
-func redefine(ctx context.Context, tx pgx.Tx, c domain.Container, nc domain.NewContainer, actor string) error {
+func redefine(ctx context.Context, tx pgx.Tx, p domain.Project, c domain.Container, nc domain.NewContainer, actor string) error {
+	if err := fitQuota(ctx, tx, p, c.ID, nc.Spec, nc.Replicas); err != nil {
+		return err
+	}
 	spec, err := json.Marshal(nc.Spec)
 	if err != nil {
 		return err
@@ -248,7 +263,7 @@ func redefine(ctx context.Context, tx pgx.Tx, c domain.Container, nc domain.NewC
 
 // keep leaves an unchanged service's container as it is, but for its
 // replica count (a scale) and dependencies.
-func keep(ctx context.Context, tx pgx.Tx, c domain.Container, nc domain.NewContainer, actor string) error {
+func keep(ctx context.Context, tx pgx.Tx, p domain.Project, c domain.Container, nc domain.NewContainer, actor string) error {
 	if !slices.Equal(c.DependsOn, nc.DependsOn) {
 		deps, err := json.Marshal(dependencies(nc.DependsOn))
 		if err != nil {
@@ -260,6 +275,9 @@ func keep(ctx context.Context, tx pgx.Tx, c domain.Container, nc domain.NewConta
 	}
 	if c.Replicas == nc.Replicas {
 		return nil
+	}
+	if err := fitQuota(ctx, tx, p, c.ID, c.Spec, nc.Replicas); err != nil {
+		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE containers SET replicas = $2, generation = generation + 1, updated_at = now() WHERE id = $1`,
 		c.ID, nc.Replicas); err != nil {

@@ -49,26 +49,39 @@ func OutsideListener(t testing.TB) string {
 	run("-n", ns, "route", "add", "default", "via", hostIP)
 
 	// A socket belongs to the namespace of the thread that made it: make
-	// it on a thread moved there, which is then thrown away (not reused by
-	// other goroutines in the wrong namespace).
+	// it on a thread moved there and back. The thread must not die with
+	// its goroutine: a process started from it with Pdeathsig (moor in the
+	// e2e harness) would be killed with it.
 	type result struct {
 		ln  net.Listener
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: err}
+			return
+		}
+		defer unix.Close(home)
 		fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			done <- result{err: err}
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			done <- result{err: err}
 			return
 		}
 		ln, err := net.Listen("tcp", nsIP+":0")
+		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread() // back home: fit for other goroutines
+		} // else the thread stays locked and ends with this goroutine
 		done <- result{ln, err}
 	}()
 	r := <-done
