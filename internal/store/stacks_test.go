@@ -72,6 +72,17 @@ func TestStacks(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM containers WHERE stack IS NOT NULL`) + count(t, s, `SELECT count(*) FROM stacks`); n != 0 {
 		t.Fatalf("a refused stack left %d rows", n)
 	}
+	// A quota: the project holds three containers at most, two taken.
+	three := 3
+	if _, err := s.UpdateProject(ctx, "p", domain.ProjectPatch{MaxContainers: domain.Quota[int]{Set: true, Value: &three}}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateStack(ctx, stackOf(1, "p", "shop", "db", "api"), "t"); !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "services.api") || !strings.Contains(err.Error(), "max_containers") {
+		t.Fatalf("a stack over the project's quota: %v", err)
+	}
+	if _, err := s.UpdateProject(ctx, "p", domain.ProjectPatch{MaxContainers: domain.Quota[int]{Set: true}}, "t"); err != nil {
+		t.Fatal(err)
+	}
 	st, err := s.CreateStack(ctx, stackOf(1, "p", "shop", "db", "api"), "user:ann")
 	if err != nil || services(st) != "api:running:h1:1 db:running:h1:1" || st.CreatedBy != "user:ann" || len(st.Containers) != 2 {
 		t.Fatalf("create: %s %+v %v", services(st), st, err)
