@@ -18,7 +18,7 @@ const (
 	// metrics with every project's series).
 	scopeInstance scope = iota
 	// scopeProject: the role in the route's project (the path's, or the
-	// default project for /api/v1/containers).
+	// default project for /api/v1/containers and /api/v1/stacks).
 	scopeProject
 	// scopeAny: the role anywhere; the handler shows only what the caller
 	// may read (projects, events, the catalog, the caller's own session).
@@ -41,7 +41,8 @@ func scopeOf(rt route) scope {
 		return scopeAny
 	case rt.path == projectPrefix && rt.method != http.MethodGet:
 		return scopeInstance
-	case rt.path == projectPrefix, strings.HasPrefix(rt.path, projectPrefix+"/"), strings.HasPrefix(rt.path, containersPrefix):
+	case rt.path == projectPrefix, strings.HasPrefix(rt.path, projectPrefix+"/"),
+		slices.ContainsFunc(projectScoped, func(p string) bool { return strings.HasPrefix(rt.path, p) }):
 		return scopeProject
 	}
 	return scopeInstance

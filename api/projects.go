@@ -30,14 +30,17 @@ const (
 	projectPrefix    = "/api/v1/projects/{project}"
 )
 
-// withProjects returns rs with each container route also registered
-// under /api/v1/projects/{project}: the same handler, roles and answers,
-// the project read from the path (absent: the default project).
+// projectScoped are the routes mirrored under a project.
+var projectScoped = []string{containersPrefix, stacksPrefix}
+
+// withProjects returns rs with each container and stack route also
+// registered under /api/v1/projects/{project}: the same handler, roles and
+// answers, the project read from the path (absent: the default project).
 func withProjects(rs []route) []route {
 	out := make([]route, 0, 2*len(rs))
 	for _, rt := range rs {
 		out = append(out, rt)
-		if strings.HasPrefix(rt.path, containersPrefix) {
+		if slices.ContainsFunc(projectScoped, func(p string) bool { return strings.HasPrefix(rt.path, p) }) {
 			mirror := rt
 			mirror.path = projectPrefix + strings.TrimPrefix(rt.path, "/api/v1")
 			out = append(out, mirror)
@@ -49,8 +52,10 @@ func withProjects(rs []route) []route {
 // baseRoute is the route a project route mirrors: its documentation is
 // the same.
 func baseRoute(path string) string {
-	if rest, ok := strings.CutPrefix(path, projectPrefix+"/containers"); ok {
-		return containersPrefix + rest
+	for _, p := range projectScoped {
+		if rest, ok := strings.CutPrefix(path, projectPrefix+strings.TrimPrefix(p, "/api/v1")); ok {
+			return p + rest
+		}
 	}
 	return path
 }

@@ -38,6 +38,7 @@ type Lifecycle interface {
 	Credentials(ctx context.Context, cr domain.ContainerRef) (map[string]string, error)
 	Logs(ctx context.Context, cr domain.ContainerRef, replica int, opts domain.LogOptions, w io.Writer) error
 	Projects
+	Stacks
 }
 
 // Catalog lists container types.
@@ -112,8 +113,8 @@ type route struct {
 	handler      func(*Server, http.ResponseWriter, *http.Request) error
 }
 
-// routes is the table served: baseRoutes with each container route also
-// under /api/v1/projects/{project}/ (see withProjects).
+// routes is the table served: baseRoutes with each container and stack
+// route also under /api/v1/projects/{project}/ (see withProjects).
 var routes = withProjects(baseRoutes)
 
 var baseRoutes = []route{
@@ -140,6 +141,11 @@ var baseRoutes = []route{
 	{"GET", "/api/v1/containers/{name}/logs", domain.RoleOperator, (*Server).containerLogs},
 	{"GET", "/api/v1/containers/{name}/history", domain.RoleViewer, (*Server).containerHistory},
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
+	{"GET", "/api/v1/stacks", domain.RoleViewer, (*Server).listStacks},
+	{"POST", "/api/v1/stacks", domain.RoleOperator, (*Server).createStack},
+	{"GET", "/api/v1/stacks/{name}", domain.RoleViewer, (*Server).getStack},
+	{"PUT", "/api/v1/stacks/{name}", domain.RoleOperator, (*Server).updateStack},
+	{"DELETE", "/api/v1/stacks/{name}", domain.RoleOperator, (*Server).deleteStack},
 	{"GET", "/api/v1/projects", domain.RoleViewer, (*Server).listProjects},
 	{"POST", "/api/v1/projects", domain.RoleAdmin, (*Server).createProject},
 	{"GET", "/api/v1/projects/{project}", domain.RoleViewer, (*Server).getProject},

@@ -111,6 +111,18 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		call("POST", base+"/"+name+"/redeploy", map[string]any{"pull": false}, 202)
 	}
 	containerCalls("/api/v1/containers", name)
+	// Every stack route, at base, for the project ref (PROJECT/ or "").
+	stackCalls := func(base, ref string) {
+		compose := "services:\n  s1:\n    image: " + testenv.TestImage(t) + "\n"
+		call("POST", base, map[string]any{"name": "oas", "compose": compose}, 202)
+		call("GET", base, nil, 200)
+		call("GET", base+"/oas", nil, 200)
+		call("PUT", base+"/oas", map[string]any{"compose": compose + "    environment:\n      MODE: x\n"}, 202)
+		call("DELETE", base+"/oas?remove_volumes=true", nil, 202)
+		m.WaitFor(ref+"oas-s1", 60*time.Second, "gone", func(_ Container, ok bool) bool { return !ok })
+		call("GET", base+"/oas", nil, 404)
+	}
+	stackCalls("/api/v1/stacks", "")
 	call("POST", "/api/v1/projects", map[string]any{"name": "oa", "internal": true, "max_containers": 5}, 201)
 	call("GET", "/api/v1/projects", nil, 200)
 	call("GET", "/api/v1/projects/oa", nil, 200)
@@ -120,6 +132,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	call("GET", "/api/v1/projects/oa/members", nil, 200)
 	call("DELETE", "/api/v1/projects/oa/members/user/oa-member", nil, 204)
 	containerCalls("/api/v1/projects/oa/containers", "oa/"+name)
+	stackCalls("/api/v1/projects/oa/stacks", "oa/")
 	call("GET", "/api/v1/events?after=0&limit=1000", nil, 200)
 	call("POST", "/api/v1/apikeys", map[string]any{"name": "oa-key", "role": "viewer"}, 201)
 	call("GET", "/api/v1/apikeys", nil, 200)

@@ -110,7 +110,7 @@ func TestProjectRoles(t *testing.T) {
 					have = p.instance // quotas and deletion are instance-wide
 				case project != "":
 					have = p.in(project)
-				case strings.HasPrefix(rt.Path, "/api/v1/containers"):
+				case strings.HasPrefix(rt.Path, "/api/v1/containers"), strings.HasPrefix(rt.Path, "/api/v1/stacks"):
 					have = p.in("default")
 				default:
 					have = p.instance

@@ -46,6 +46,12 @@ type NewContainer struct {
 	// Hosts are the host names it claims (HostNames): no other container
 	// may hold one.
 	Hosts []string
+	// Stack, StackService, DefinitionHash and DependsOn: a stack's
+	// container (see Container).
+	Stack          string
+	StackService   string
+	DefinitionHash string
+	DependsOn      []Dependency
 }
 
 // Action is a user's request to move a container's desired state; it names

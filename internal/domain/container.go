@@ -79,6 +79,13 @@ type Container struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 	CreatedBy  string          `json:"created_by"`
+	// Stack and StackService: the stack and service the container was
+	// deployed for ("" for a container deployed alone); DefinitionHash is
+	// the service definition's hash, DependsOn what it waits for at start.
+	Stack          string       `json:"stack,omitempty"`
+	StackService   string       `json:"stack_service,omitempty"`
+	DefinitionHash string       `json:"definition_hash,omitempty"`
+	DependsOn      []Dependency `json:"depends_on,omitempty"`
 }
 
 // Instance is one replica: its own runtime instance (a Docker container)

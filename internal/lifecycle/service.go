@@ -42,6 +42,7 @@ type Store interface {
 	SetMember(ctx context.Context, project string, m domain.MemberRequest, role domain.Role, actor string) (domain.Member, error)
 	RemoveMember(ctx context.Context, project, kind, name, actor string) error
 	ClaimMissingHosts(ctx context.Context, hosts func(domain.Container) []string) ([]string, error)
+	Stacks
 }
 
 // Sealer encrypts credentials bound to a container id.
@@ -117,12 +118,8 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	if req.Project == "" {
 		req.Project = domain.DefaultProject
 	}
-	if err := domain.ValidateName(req.Name); err != nil {
+	if err := s.validName("name", req.Project, req.Name); err != nil {
 		return domain.Container{}, err
-	}
-	if label := domain.HostLabel(req.Project, req.Name); len(label) > domain.MaxNameLength {
-		return domain.Container{}, domain.Invalid("name", "is too long for project %q: its host name %s.%s must fit in a DNS label of %d characters (the name at most %d here)",
-			req.Project, label, s.zones.Host, domain.MaxNameLength, domain.MaxNameLength-len(req.Project)-1)
 	}
 	if req.Type == "" {
 		return domain.Container{}, domain.Invalid("type", "is required")
@@ -157,43 +154,71 @@ func (s *Service) Create(ctx context.Context, req domain.CreateRequest) (domain.
 	if t.RequiresAdmin() && !actor.Role.Allows(domain.RoleAdmin) {
 		return domain.Container{}, fmt.Errorf("type %q uses %s, which only admins may deploy: %w", t.ID, reachesOutside, domain.ErrForbidden)
 	}
-	if err := replicasFit(t, replicas); err != nil {
-		return domain.Container{}, err
-	}
-	published, err := domain.ResolvePublish(t, req.Publish, s.publish.Addr)
+	nc, err := s.newContainer(actor, req, t, replicas, uuid.NewString(), nil)
 	if err != nil {
 		return domain.Container{}, err
 	}
-	if err := domain.PublishFits("replicas", replicas, published); err != nil {
-		return domain.Container{}, err
-	}
-	if err := s.publishAllowed(actor, published, nil); err != nil {
-		return domain.Container{}, err
-	}
-	env, secrets, err := catalog.Resolve(t, req.Env, req.LeaveEmpty)
-	if err != nil {
-		return domain.Container{}, err
-	}
-	id := uuid.NewString()
-	var sealed []byte
-	if len(secrets) > 0 {
-		plain, err := json.Marshal(secrets)
-		if err != nil {
-			return domain.Container{}, err
-		}
-		if sealed, err = s.sealer.Seal(plain, []byte(id)); err != nil {
-			return domain.Container{}, fmt.Errorf("seal credentials: %w", err)
-		}
-	}
-	c, err := s.store.CreateContainer(ctx, domain.NewContainer{
-		ID: id, Project: req.Project, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
-		Replicas: replicas, DNS: s.hostDNS(req.Project, req.Name), Published: published,
-		Hosts: domain.HostNames(s.zones.Host, req.Project, req.Name, req.Aliases),
-	}, actor.String())
+	c, err := s.store.CreateContainer(ctx, nc, actor.String())
 	if err != nil {
 		return c, err
 	}
 	return s.decorate(c), nil
+}
+
+// validName refuses a container name that is no DNS label, or too long
+// for its host name in project; field is what to blame.
+func (s *Service) validName(field, project, name string) error {
+	if err := domain.ValidateName(name); err != nil {
+		if fe, ok := err.(*domain.FieldError); ok && field != "name" {
+			return domain.Invalid(field, "%s", fe.Rule)
+		}
+		return err
+	}
+	if label := domain.HostLabel(project, name); len(label) > domain.MaxNameLength {
+		return domain.Invalid(field, "is too long for project %q: its host name %s.%s must fit in a DNS label of %d characters (the name at most %d here)",
+			project, label, s.zones.Host, domain.MaxNameLength, domain.MaxNameLength-len(project)-1)
+	}
+	return nil
+}
+
+// newContainer turns a request for a container of type t (validated, the
+// caller allowed to deploy it) into one ready to record with id: replicas
+// held to the type, host ports checked against the caller's role (kept:
+// bindings it holds already), the environment resolved with its secrets
+// sealed for id, its DNS rows and host names. Create and stacks share it.
+func (s *Service) newContainer(actor domain.Actor, req domain.CreateRequest, t domain.Type, replicas int, id string, kept []domain.PublishedPort) (domain.NewContainer, error) {
+	if err := replicasFit(t, replicas); err != nil {
+		return domain.NewContainer{}, err
+	}
+	published, err := domain.ResolvePublish(t, req.Publish, s.publish.Addr)
+	if err != nil {
+		return domain.NewContainer{}, err
+	}
+	if err := domain.PublishFits("replicas", replicas, published); err != nil {
+		return domain.NewContainer{}, err
+	}
+	if err := s.publishAllowed(actor, published, kept); err != nil {
+		return domain.NewContainer{}, err
+	}
+	env, secrets, err := catalog.Resolve(t, req.Env, req.LeaveEmpty)
+	if err != nil {
+		return domain.NewContainer{}, err
+	}
+	var sealed []byte
+	if len(secrets) > 0 {
+		plain, err := json.Marshal(secrets)
+		if err != nil {
+			return domain.NewContainer{}, err
+		}
+		if sealed, err = s.sealer.Seal(plain, []byte(id)); err != nil {
+			return domain.NewContainer{}, fmt.Errorf("seal credentials: %w", err)
+		}
+	}
+	return domain.NewContainer{
+		ID: id, Project: req.Project, Name: req.Name, Type: t.ID, Image: t.Image, Spec: t, Env: env, Secrets: sealed,
+		Replicas: replicas, DNS: s.hostDNS(req.Project, req.Name), Published: published,
+		Hosts: domain.HostNames(s.zones.Host, req.Project, req.Name, req.Aliases),
+	}, nil
 }
 
 // aliasesAllowed refuses, for anyone but an admin, an alias reachesOutside the

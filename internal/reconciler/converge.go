@@ -12,6 +12,9 @@ import (
 // ensureRunning makes every replica exist and run: the runtime's resources
 // first, then each replica, then extras go, then the result is recorded.
 func (r *Reconciler) ensureRunning(ctx context.Context, c domain.Container, states []domain.InstanceState) error {
+	if wait, err := r.waitForDependencies(ctx, c, states); wait || err != nil {
+		return err
+	}
 	if c.Status == domain.StatusPending {
 		if err := r.store.RecordObservation(ctx, domain.Observation{
 			ID: c.ID, Name: c.Name, Status: domain.StatusCreating, Instances: c.Instances, Event: "creating",
@@ -112,8 +115,8 @@ func (r *Reconciler) prepare(ctx context.Context, c domain.Container, existing m
 	}
 	r.step("image")
 	for i := 0; i < c.Replicas; i++ {
-		if _, ok := existing[i]; ok {
-			continue // its volumes exist: an instance holds them
+		if st, ok := existing[i]; ok && !outdated(c, st) {
+			continue // its volumes exist: an instance holds them (one to replace may need a new one)
 		}
 		for _, v := range c.Spec.Volumes {
 			if v.HostPath != "" {

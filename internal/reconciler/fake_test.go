@@ -649,3 +649,14 @@ func (plainOpener) Open(ciphertext, additional []byte) ([]byte, error) {
 	}
 	return ciphertext[len(prefix):], nil
 }
+
+func (s *memStore) GetContainer(ctx context.Context, cr domain.ContainerRef) (domain.Container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.containers {
+		if c.Project == cr.Project && c.Name == cr.Name {
+			return cloneContainer(c), nil
+		}
+	}
+	return domain.Container{}, fmt.Errorf("container %q: %w", cr, domain.ErrNotFound)
+}

@@ -33,6 +33,8 @@ type Containers interface {
 	ListContainers(ctx context.Context) ([]domain.Container, error)
 	ListProjects(ctx context.Context) ([]domain.Project, error)
 	GetContainerByID(ctx context.Context, id string) (domain.Container, error)
+	// GetContainer finds a stack container's dependency by name.
+	GetContainer(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
 	SealedSecrets(ctx context.Context, id string) ([]byte, error)
 }
 
@@ -163,7 +165,10 @@ type Reconciler struct {
 	// present holds what this process made sure exists (network and image
 	// names): asked once, not on every pass. A create that finds one
 	// missing (removed behind moor's back) clears it.
-	present  sync.Map // "network:NAME" or "image:REF" -> struct{}; "gateway:NAME" -> its address
+	present sync.Map // "network:NAME" or "image:REF" -> struct{}; "gateway:NAME" -> its address
+	// waiting holds the containers waiting for their dependencies that
+	// have a later look scheduled (one timer each).
+	waiting  sync.Map
 	inflight sync.WaitGroup
 	// own holds the runtime events this process's own calls will cause
 	// (runtime id -> actions), so they do not schedule a needless pass:

@@ -68,13 +68,19 @@ func (r *Reconciler) instanceSpec(c domain.Container, replica int, env map[strin
 // own DNS answers there: NAME.PROJECT.<zone> and REPLICA.NAME.PROJECT.<zone>,
 // and in the default project today's NAME.<zone> and REPLICA.NAME.<zone>
 // too. No bare-name alias: a container named "moor" or "traefik" must not
-// capture the names moor's own services use on the network.
+// capture the names moor's own services use on the network. The one
+// exception is a stack's container, which compose users reach by its
+// service name ("postgres://db:5432"): it answers to SERVICE too (a
+// service name is unique in its project: the store refuses a second).
 func (r *Reconciler) aliases(c domain.Container, replica int) []string {
 	zone := r.cfg.ContainerZone
 	label := domain.ContainerLabel(c.Project, c.Name)
 	out := []string{label + "." + zone, fmt.Sprintf("%d.%s.%s", replica, label, zone)}
 	if c.Project == domain.DefaultProject || c.Project == "" {
 		out = append([]string{c.Name + "." + zone, fmt.Sprintf("%d.%s.%s", replica, c.Name, zone)}, out...)
+	}
+	if c.StackService != "" {
+		out = append(out, c.StackService)
 	}
 	return out
 }

@@ -19,15 +19,17 @@ import (
 const containerColumns = `id::text, name, type_id, image, spec, env, desired_state, status,
 	status_cause, status_reason, replicas, keep_volumes, generation, observed_generation,
 	restart_at, created_by, created_at, updated_at, config_version, redeploy_at, pull_at, project,
-	(SELECT internal FROM projects WHERE projects.name = containers.project)`
+	(SELECT internal FROM projects WHERE projects.name = containers.project),
+	coalesce(stack, ''), coalesce(stack_service, ''), coalesce(definition_hash, ''), depends_on`
 
 func scanContainer(row pgx.Row) (domain.Container, error) {
 	var c domain.Container
-	var spec, env []byte
+	var spec, env, dependsOn []byte
 	var restartAt, redeployAt, pullAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Image, &spec, &env, &c.DesiredState, &c.Status,
 		&c.StatusCause, &c.StatusReason, &c.Replicas, &c.KeepVolumes, &c.Generation, &c.ObservedGeneration,
-		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion, &redeployAt, &pullAt, &c.Project, &c.ProjectInternal)
+		&restartAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt, &c.ConfigVersion, &redeployAt, &pullAt, &c.Project, &c.ProjectInternal,
+		&c.Stack, &c.StackService, &c.DefinitionHash, &dependsOn)
 	if err != nil {
 		return c, err
 	}
@@ -45,12 +47,42 @@ func scanContainer(row pgx.Row) (domain.Container, error) {
 	if err := json.Unmarshal(env, &c.Env); err != nil {
 		return c, fmt.Errorf("container %s env: %w", c.Name, err)
 	}
+	if err := json.Unmarshal(dependsOn, &c.DependsOn); err != nil {
+		return c, fmt.Errorf("container %s depends_on: %w", c.Name, err)
+	}
 	return c, nil
 }
 
 // CreateContainer inserts a container with its ports, DNS rows, pending
 // instances, a history row and an event, in one transaction.
 func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, actor string) (domain.Container, error) {
+	if nc.Project == "" {
+		nc.Project = domain.DefaultProject
+	}
+	var c domain.Container
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The project's row lock orders creates in one project (quotas
+		// are checked under it) and keeps it from being deleted meanwhile.
+		p, err := lockProject(ctx, tx, nc.Project)
+		if err != nil {
+			return err
+		}
+		c, err = insertContainer(ctx, tx, p, nc, actor)
+		return err
+	})
+	if err != nil {
+		return domain.Container{}, s.holder(ctx, err)
+	}
+	return c, nil
+}
+
+// insertContainer writes nc (its ports, DNS rows, pending instances,
+// history and event) in tx, under the lock of its project p (lockProject),
+// once it fits p's quotas, and returns it as written.
+func insertContainer(ctx context.Context, tx pgx.Tx, p domain.Project, nc domain.NewContainer, actor string) (domain.Container, error) {
+	if err := fitQuota(ctx, tx, p, "", nc.Spec, nc.Replicas); err != nil {
+		return domain.Container{}, err
+	}
 	spec, err := json.Marshal(nc.Spec)
 	if err != nil {
 		return domain.Container{}, err
@@ -59,63 +91,52 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 	if err != nil {
 		return domain.Container{}, err
 	}
-	if nc.Project == "" {
-		nc.Project = domain.DefaultProject
-	}
-	var c domain.Container
-	cr := domain.ContainerRef{Project: nc.Project, Name: nc.Name}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// The project's row lock orders creates in one project (quotas
-		// are checked under it) and keeps it from being deleted meanwhile.
-		p, err := lockProject(ctx, tx, nc.Project)
-		if err != nil {
-			return err
-		}
-		if err := fitQuota(ctx, tx, p, "", nc.Spec, nc.Replicas); err != nil {
-			return err
-		}
-		c, err = scanContainer(tx.QueryRow(ctx, `
-			INSERT INTO containers (id, project, name, type_id, image, spec, env, secrets, desired_state, status, replicas, created_by)
-			VALUES ($1, $10, $2, $3, $4, $5, $6, $7, 'running', 'pending', $8, $9)
-			RETURNING `+containerColumns,
-			nc.ID, nc.Name, nc.Type, nc.Image, spec, env, nc.Secrets, nc.Replicas, actor, nc.Project))
-		if err != nil {
-			return mapErr(err, fmt.Sprintf("container %q", cr))
-		}
-		if err := claimHosts(ctx, tx, nc.ID, nc.Hosts); err != nil {
-			return err
-		}
-		for _, p := range nc.Spec.Ports {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO container_ports (container_id, name, container_port, protocol, http)
-				VALUES ($1, $2, $3, $4, $5)`, nc.ID, p.Name, p.Port, p.Protocol, p.HTTP); err != nil {
-				return mapErr(err, "port "+p.Name)
-			}
-		}
-		for i := 0; i < nc.Replicas; i++ {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO container_instances (container_id, replica, status) VALUES ($1, $2, 'pending')`,
-				nc.ID, i); err != nil {
-				return err
-			}
-		}
-		if err := insertDNS(ctx, tx, nc.ID, nc.DNS); err != nil {
-			return err
-		}
-		if err := insertPublished(ctx, tx, nc.ID, nc.Published); err != nil {
-			return err
-		}
-		details := map[string]any{
-			// Names only: history and events are for every viewer.
-			"type": nc.Type, "image": nc.Image, "replicas": nc.Replicas, "env": slices.Sorted(maps.Keys(nc.Env)),
-		}
-		if len(nc.Published) > 0 {
-			details["publish"] = domain.PublishedStrings(nc.Published)
-		}
-		return record(ctx, tx, ref{nc.ID, nc.Project, nc.Name}, "created", actor, details)
-	})
+	deps, err := json.Marshal(dependencies(nc.DependsOn))
 	if err != nil {
-		return domain.Container{}, s.holder(ctx, err)
+		return domain.Container{}, err
+	}
+	cr := domain.ContainerRef{Project: nc.Project, Name: nc.Name}
+	c, err := scanContainer(tx.QueryRow(ctx, `
+		INSERT INTO containers (id, project, name, type_id, image, spec, env, secrets, desired_state, status, replicas, created_by,
+			stack, stack_service, definition_hash, depends_on)
+		VALUES ($1, $10, $2, $3, $4, $5, $6, $7, 'running', 'pending', $8, $9, nullif($11, ''), nullif($12, ''), nullif($13, ''), $14)
+		RETURNING `+containerColumns,
+		nc.ID, nc.Name, nc.Type, nc.Image, spec, env, nc.Secrets, nc.Replicas, actor, nc.Project,
+		nc.Stack, nc.StackService, nc.DefinitionHash, deps))
+	if err != nil {
+		return c, mapErr(err, fmt.Sprintf("container %q", cr))
+	}
+	if err := claimHosts(ctx, tx, nc.ID, nc.Hosts); err != nil {
+		return c, err
+	}
+	if err := insertPorts(ctx, tx, nc.ID, nc.Spec.Ports); err != nil {
+		return c, err
+	}
+	for i := 0; i < nc.Replicas; i++ {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO container_instances (container_id, replica, status) VALUES ($1, $2, 'pending')`,
+			nc.ID, i); err != nil {
+			return c, err
+		}
+	}
+	if err := insertDNS(ctx, tx, nc.ID, nc.DNS); err != nil {
+		return c, err
+	}
+	if err := insertPublished(ctx, tx, nc.ID, nc.Published); err != nil {
+		return c, err
+	}
+	details := map[string]any{
+		// Names only: history and events are for every viewer.
+		"type": nc.Type, "image": nc.Image, "replicas": nc.Replicas, "env": slices.Sorted(maps.Keys(nc.Env)),
+	}
+	if len(nc.Published) > 0 {
+		details["publish"] = domain.PublishedStrings(nc.Published)
+	}
+	if nc.Stack != "" {
+		details["stack"], details["service"] = nc.Stack, nc.StackService
+	}
+	if err := record(ctx, tx, ref{nc.ID, nc.Project, nc.Name}, "created", actor, details); err != nil {
+		return c, err
 	}
 	// What the transaction wrote, without reading it back.
 	c.Ports = make([]domain.Port, 0, len(nc.Spec.Ports))
@@ -133,6 +154,26 @@ func (s *Store) CreateContainer(ctx context.Context, nc domain.NewContainer, act
 		c.Instances[i] = domain.Instance{Index: i, Status: domain.StatusPending, UpdatedAt: c.CreatedAt}
 	}
 	return c, nil
+}
+
+// insertPorts records a container's declared ports.
+func insertPorts(ctx context.Context, tx pgx.Tx, containerID string, ports []domain.PortSpec) error {
+	for _, p := range ports {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO container_ports (container_id, name, container_port, protocol, http)
+			VALUES ($1, $2, $3, $4, $5)`, containerID, p.Name, p.Port, p.Protocol, p.HTTP); err != nil {
+			return mapErr(err, "port "+p.Name)
+		}
+	}
+	return nil
+}
+
+// dependencies is ds, never null in JSON.
+func dependencies(ds []domain.Dependency) []domain.Dependency {
+	if ds == nil {
+		return []domain.Dependency{}
+	}
+	return ds
 }
 
 // sortPorts orders ports as fillDetails reads them.

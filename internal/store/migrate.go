@@ -109,7 +109,10 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	return applied, err
 }
 
-// MigrateDown reverts the last steps migrations and returns their names.
+// MigrateDown reverts the last steps migrations and returns their names,
+// all in one transaction: a down that refuses (0011's, while another
+// project holds containers) leaves the later ones applied too, so the
+// schema always matches a version of the code.
 func (s *Store) MigrateDown(ctx context.Context, steps int) ([]string, error) {
 	ms, err := loadMigrations()
 	if err != nil {
@@ -121,27 +124,28 @@ func (s *Store) MigrateDown(ctx context.Context, steps int) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		for i := len(ms) - 1; i >= 0 && steps > 0; i-- {
-			m := ms[i]
-			if !done[m.version] {
-				continue
-			}
-			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, m.down); err != nil {
-					return err
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			for i := len(ms) - 1; i >= 0 && steps > 0; i-- {
+				m := ms[i]
+				if !done[m.version] {
+					continue
 				}
-				_, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.version)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("migration %04d_%s down: %w", m.version, m.name, err)
+				if _, err := tx.Exec(ctx, m.down); err != nil {
+					return fmt.Errorf("migration %04d_%s down: %w", m.version, m.name, err)
+				}
+				if _, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.version); err != nil {
+					return fmt.Errorf("migration %04d_%s down: %w", m.version, m.name, err)
+				}
+				reverted = append(reverted, fmt.Sprintf("%04d_%s", m.version, m.name))
+				steps--
 			}
-			reverted = append(reverted, fmt.Sprintf("%04d_%s", m.version, m.name))
-			steps--
-		}
-		return nil
+			return nil
+		})
 	})
-	return reverted, err
+	if err != nil {
+		return nil, err
+	}
+	return reverted, nil
 }
 
 func (s *Store) withMigrationLock(ctx context.Context, fn func(*pgx.Conn) error) error {

@@ -144,7 +144,12 @@ func (s *Store) ForgetContainers(ctx context.Context, actor string, data any) ([
 			}
 			names = append(names, domain.ContainerRef{Project: r.project, Name: r.name}.String())
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM containers`)
+		if _, err = tx.Exec(ctx, `DELETE FROM containers`); err != nil {
+			return err
+		}
+		// Nothing is left of the stacks either (a schema from before 0012
+		// has none).
+		_, err = tx.Exec(ctx, `DO $$ BEGIN IF to_regclass('stacks') IS NOT NULL THEN DELETE FROM stacks; END IF; END $$`)
 		return err
 	})
 	return names, mapErr(err, "containers")
