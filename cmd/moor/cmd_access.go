@@ -263,7 +263,7 @@ func (a *app) keysCommand() *cobra.Command {
 				return writeJSON(a.stdout, keys)
 			}
 			now := time.Now()
-			t := newTable(a.stdout, "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED")
+			t := newTable(a.stdout, "NAME", "ROLE", "PROJECT", "CREATED", "LAST USED", "REVOKED")
 			for _, k := range keys {
 				used, revoked := "never", ""
 				if k.LastUsedAt != nil {
@@ -272,14 +272,18 @@ func (a *app) keysCommand() *cobra.Command {
 				if k.RevokedAt != nil {
 					revoked = ago(*k.RevokedAt, now)
 				}
-				t.row(k.Name, string(k.Role), ago(k.CreatedAt, now), used, revoked)
+				project := k.Project
+				if project == "" {
+					project = "(all)"
+				}
+				t.row(k.Name, string(k.Role), project, ago(k.CreatedAt, now), used, revoked)
 			}
 			return t.flush()
 		},
 	}
 	addOutput(ls, &lsOut, "an array of keys")
 
-	var role string
+	var role, keyProject string
 	var createOut outputFormat
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -290,7 +294,12 @@ func (a *app) keysCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			k, err := cl.CreateAPIKey(a.ctx, args[0], domain.Role(role))
+			if keyProject != "" {
+				if err := domain.ValidateProjectName("--project", keyProject); err != nil {
+					return usagef("%v", err)
+				}
+			}
+			k, err := cl.CreateAPIKey(a.ctx, args[0], domain.Role(role), keyProject)
 			if err != nil {
 				return err
 			}
@@ -298,11 +307,16 @@ func (a *app) keysCommand() *cobra.Command {
 				return writeJSON(a.stdout, k)
 			}
 			fmt.Fprintln(a.stdout, k.Key)
-			fmt.Fprintf(a.stderr, "moor: API key %s (%s) created; it is shown only this once\n", k.Name, k.Role)
+			where := ""
+			if k.Project != "" {
+				where = " in project " + k.Project + " only"
+			}
+			fmt.Fprintf(a.stderr, "moor: API key %s (%s%s) created; it is shown only this once\n", k.Name, k.Role, where)
 			return nil
 		},
 	}
 	create.Flags().StringVar(&role, "role", "viewer", "the `ROLE`: admin, operator or viewer")
+	create.Flags().StringVar(&keyProject, "project", "", "limit the key to `PROJECT`: it holds its role there and nothing elsewhere (for CI)")
 	create.RegisterFlagCompletionFunc("role", completeRoles)
 	addOutput(create, &createOut, "id, name, role and key")
 

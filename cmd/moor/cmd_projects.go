@@ -21,7 +21,8 @@ func (a *app) projectCommand() *cobra.Command {
 (NAME.PROJECT.<container zone>, NAME-PROJECT.<host zone>) and quotas.
 The container commands act on one project: --project/-P, else
 MOOR_PROJECT, else the default project. See docs/projects.md.`
-	cmd.AddCommand(a.projectLsCommand(), a.projectCreateCommand(), a.projectShowCommand(), a.projectRmCommand())
+	cmd.AddCommand(a.projectLsCommand(), a.projectCreateCommand(), a.projectShowCommand(), a.projectRmCommand(),
+		a.projectMembersCommand(), a.projectGrantCommand(), a.projectRevokeCommand())
 	return cmd
 }
 
@@ -181,6 +182,7 @@ func printProject(w io.Writer, p domain.Project) {
 	t.row("max containers:", maxContainers(p))
 	t.row("max memory:", maxMemory(p))
 	t.row("max cpus:", maxCPUs(p))
+	t.row("in use:", fmt.Sprintf("%d MB, %s CPUs (the types' limits x replicas)", p.MemoryMB, strconv.FormatFloat(p.CPUs, 'g', 4, 64)))
 	t.row("network:", p.Network)
 	created := ""
 	if !p.CreatedAt.IsZero() {
@@ -279,4 +281,134 @@ func maxCPUs(p domain.Project) string {
 		return ""
 	}
 	return strconv.FormatFloat(*p.MaxCPUs, 'f', -1, 64)
+}
+
+// memberFlags are --user NAME or --key NAME: whose role a command changes.
+type memberFlags struct{ user, key string }
+
+func (f *memberFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.user, "user", "", "the user `NAME`")
+	cmd.Flags().StringVar(&f.key, "key", "", "the API key `NAME`")
+}
+
+// kindName is the member the flags name: exactly one of them.
+func (f memberFlags) kindName() (kind, name string, err error) {
+	switch {
+	case f.user != "" && f.key != "":
+		return "", "", usagef("--user and --key: name one member")
+	case f.user != "":
+		return "user", f.user, nil
+	case f.key != "":
+		return "apikey", f.key, nil
+	}
+	return "", "", usagef("--user NAME or --key NAME is required")
+}
+
+func (a *app) projectMembersCommand() *cobra.Command {
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:               "members PROJECT",
+		Short:             "List a project's members: users and API keys with a role there",
+		Args:              exactArgs("PROJECT"),
+		ValidArgsFunction: a.completeOneProject,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := projectArg(args[0]); err != nil {
+				return err
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ms, err := cl.Members(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				if ms == nil {
+					ms = []domain.Member{}
+				}
+				return writeJSON(a.stdout, ms)
+			}
+			now := time.Now()
+			t := newTable(a.stdout, "KIND", "NAME", "ROLE", "ADDED", "BY")
+			for _, m := range ms {
+				kind := m.Kind
+				if kind == "apikey" {
+					kind = "key"
+				}
+				t.row(kind, m.Name, string(m.Role), ago(m.CreatedAt, now), m.CreatedBy)
+			}
+			return t.flush()
+		},
+	}
+	addOutput(cmd, &out, "an array of members")
+	return cmd
+}
+
+func (a *app) projectGrantCommand() *cobra.Command {
+	var who memberFlags
+	var role string
+	cmd := &cobra.Command{
+		Use:   "grant PROJECT (--user NAME | --key NAME) --role ROLE",
+		Short: "Give a user or API key a role in a project (replacing its role there)",
+		Long: `Give a user or API key a role in a project: viewer, operator or admin of
+the project. Its role there is the higher of this and its instance-wide
+role. A project's admins may grant any role in it.`,
+		Example:           "  moor project grant shop --user ann --role operator",
+		Args:              exactArgs("PROJECT"),
+		ValidArgsFunction: a.completeOneProject,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := projectArg(args[0]); err != nil {
+				return err
+			}
+			kind, name, err := who.kindName()
+			if err != nil {
+				return err
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			m, err := cl.SetMember(a.ctx, args[0], domain.MemberRequest{Kind: kind, Name: name, Role: role})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s: %s in project %s\n", kind, m.Name, m.Role, args[0])
+			return nil
+		},
+	}
+	who.add(cmd)
+	cmd.Flags().StringVar(&role, "role", "viewer", "the `ROLE` in the project: admin, operator or viewer")
+	cmd.RegisterFlagCompletionFunc("role", completeRoles)
+	return cmd
+}
+
+func (a *app) projectRevokeCommand() *cobra.Command {
+	var who memberFlags
+	cmd := &cobra.Command{
+		Use:               "revoke PROJECT (--user NAME | --key NAME)",
+		Short:             "Take a user's or API key's role in a project away",
+		Args:              exactArgs("PROJECT"),
+		ValidArgsFunction: a.completeOneProject,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := projectArg(args[0]); err != nil {
+				return err
+			}
+			kind, name, err := who.kindName()
+			if err != nil {
+				return err
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.RemoveMember(a.ctx, args[0], kind, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s: no longer a member of project %s\n", kind, name, args[0])
+			return nil
+		},
+	}
+	who.add(cmd)
+	return cmd
 }

@@ -241,3 +241,35 @@ func TestEventNames(t *testing.T) {
 		t.Error("sameProject")
 	}
 }
+
+// TestProjectMembers: grant and revoke send the member named by --user or
+// --key; members lists them; a key can be limited to a project.
+func TestProjectMembers(t *testing.T) {
+	f := newFakeAPI(t)
+	env := clientEnv(t, f)
+	f.answer("POST /api/v1/projects/shop/members", 200, `{"kind":"user","name":"ann","role":"operator","created_by":"apikey:me"}`)
+	code, stdout, stderr := runCLI(env, "", "project", "grant", "shop", "--user", "ann", "--role", "operator")
+	if body, _ := json.Marshal(f.last().body); code != 0 || stdout != "user ann: operator in project shop\n" || string(body) != `{"kind":"user","name":"ann","role":"operator"}` {
+		t.Fatalf("grant: exit %d %q %q body %s", code, stdout, stderr, body)
+	}
+	if code, _, _ := runCLI(env, "", "project", "grant", "shop", "--role", "operator"); code != 1 {
+		t.Errorf("grant without a member: exit %d, want 1", code)
+	}
+	if code, _, _ := runCLI(env, "", "project", "grant", "shop", "--user", "a", "--key", "b"); code != 1 {
+		t.Errorf("grant with two members: exit %d, want 1", code)
+	}
+	f.answer("DELETE /api/v1/projects/shop/members/apikey/ci", 204, ``)
+	if code, stdout, _ := runCLI(env, "", "project", "revoke", "shop", "--key", "ci"); code != 0 || stdout != "apikey ci: no longer a member of project shop\n" {
+		t.Errorf("revoke: exit %d %q", code, stdout)
+	}
+	f.answer("GET /api/v1/projects/shop/members", 200, `{"members":[{"kind":"user","name":"ann","role":"operator","created_by":"apikey:me","created_at":"2025-01-02T03:04:05Z"}]}`)
+	if code, stdout, _ := runCLI(env, "", "project", "members", "shop"); code != 0 || !strings.Contains(stdout, "user") || !strings.Contains(stdout, "ann") || !strings.Contains(stdout, "operator") {
+		t.Errorf("members: exit %d %q", code, stdout)
+	}
+	f.answer("POST /api/v1/apikeys", 201, `{"id":"x","name":"ci","role":"operator","project":"shop","key":"moor_k"}`)
+	code, stdout, stderr = runCLI(env, "", "keys", "create", "ci", "--role", "operator", "--project", "shop")
+	if body, _ := json.Marshal(f.last().body); code != 0 || stdout != "moor_k\n" || !strings.Contains(stderr, "in project shop only") ||
+		string(body) != `{"name":"ci","project":"shop","role":"operator"}` {
+		t.Errorf("keys create --project: exit %d %q %q body %s", code, stdout, stderr, body)
+	}
+}

@@ -211,10 +211,11 @@ func (c *Client) Events(ctx context.Context, eq domain.EventQuery) ([]domain.Eve
 
 // NewKey is an API key just created: Key is shown this once.
 type NewKey struct {
-	ID   string      `json:"id"`
-	Name string      `json:"name"`
-	Role domain.Role `json:"role"`
-	Key  string      `json:"key"`
+	ID      string      `json:"id"`
+	Name    string      `json:"name"`
+	Role    domain.Role `json:"role"`
+	Project string      `json:"project,omitempty"`
+	Key     string      `json:"key"`
 }
 
 // APIKeys lists every key (never the key itself).
@@ -226,11 +227,37 @@ func (c *Client) APIKeys(ctx context.Context) ([]domain.APIKey, error) {
 	return out.Keys, err
 }
 
-// CreateAPIKey makes a key.
-func (c *Client) CreateAPIKey(ctx context.Context, name string, role domain.Role) (NewKey, error) {
+// CreateAPIKey makes a key; with a project, limited to it (holding role
+// there and nothing elsewhere).
+func (c *Client) CreateAPIKey(ctx context.Context, name string, role domain.Role, project string) (NewKey, error) {
 	var out NewKey
-	err := c.do(ctx, "POST", "/api/v1/apikeys", nil, map[string]string{"name": name, "role": string(role)}, &out)
+	body := map[string]string{"name": name, "role": string(role)}
+	if project != "" {
+		body["project"] = project
+	}
+	err := c.do(ctx, "POST", "/api/v1/apikeys", nil, body, &out)
 	return out, err
+}
+
+// Members lists a project's members.
+func (c *Client) Members(ctx context.Context, project string) ([]domain.Member, error) {
+	var out struct {
+		Members []domain.Member `json:"members"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/projects/"+seg(project)+"/members", nil, nil, &out)
+	return out.Members, err
+}
+
+// SetMember gives a user or API key a role in a project.
+func (c *Client) SetMember(ctx context.Context, project string, m domain.MemberRequest) (domain.Member, error) {
+	var out domain.Member
+	err := c.do(ctx, "POST", "/api/v1/projects/"+seg(project)+"/members", nil, m, &out)
+	return out, err
+}
+
+// RemoveMember takes a member's role in a project away.
+func (c *Client) RemoveMember(ctx context.Context, project, kind, name string) error {
+	return c.do(ctx, "DELETE", "/api/v1/projects/"+seg(project)+"/members/"+seg(kind)+"/"+seg(name), nil, nil, nil)
 }
 
 // RevokeAPIKey revokes a key at once.

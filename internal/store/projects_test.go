@@ -346,3 +346,67 @@ func TestQuotas(t *testing.T) {
 		t.Fatalf("remove the memory quota: %+v %v", p, err)
 	}
 }
+
+// TestMigration0014WithData: roles per project come and go without anyone
+// gaining access: down revokes keys limited to a project and refuses while
+// a user has no instance-wide role, naming the user.
+func TestMigration0014WithData(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateProject(ctx, domain.NewProject{Name: "shop"}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateProjectKey(ctx, "ci", domain.RoleOperator, "shop", []byte("hash-ci")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAPIKey(ctx, "ops", domain.RoleViewer, []byte("hash-ops")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetMember(ctx, "shop", domain.MemberRequest{Kind: "apikey", Name: "ops"}, domain.RoleAdmin, "t"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.ActorByKeyHash(ctx, []byte("hash-ci"))
+	if err != nil || a.Role != "" || a.Project != "shop" || a.RoleIn("shop") != domain.RoleOperator || a.RoleIn("default") != "" {
+		t.Fatalf("the limited key: %+v %v", a, err)
+	}
+	a, err = s.ActorByKeyHash(ctx, []byte("hash-ops"))
+	if err != nil || a.Role != domain.RoleViewer || a.RoleIn("shop") != domain.RoleAdmin || a.RoleIn("default") != domain.RoleViewer {
+		t.Fatalf("the member key: %+v %v", a, err)
+	}
+	if _, err := s.AddUser(ctx, "ann", "x", domain.RoleNone); err != nil {
+		t.Fatal(err)
+	}
+	since14 := migrationsSince(t, 14)
+	if _, err := s.MigrateDown(ctx, since14); err == nil || !strings.Contains(err.Error(), "ann") {
+		t.Fatalf("down with a user without an instance-wide role: %v", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM users WHERE username = 'ann'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MigrateDown(ctx, since14); err != nil {
+		t.Fatal(err)
+	}
+	if tables(t, s)["memberships"] {
+		t.Fatal("memberships after down")
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	// After down, the limited key would reach everything: it is revoked.
+	var revoked bool
+	if err := s.pool.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM api_keys WHERE name = 'ci'`).Scan(&revoked); err != nil || !revoked {
+		t.Fatalf("the limited key after down: revoked %v (%v)", revoked, err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.ActorByKeyHash(ctx, []byte("hash-ops")); err != nil || a.Role != domain.RoleViewer || len(a.Projects) != 0 {
+		t.Fatalf("the member key after down and up: %+v %v", a, err)
+	}
+	if _, err := s.ActorByKeyHash(ctx, []byte("hash-ci")); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("the revoked key after up: %v", err)
+	}
+}
