@@ -60,6 +60,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/moorhq/moor/api"
+	"github.com/moorhq/moor/bench/internal/machine"
 	"github.com/moorhq/moor/dnsserver"
 	"github.com/moorhq/moor/internal/auth"
 	"github.com/moorhq/moor/internal/catalog"
@@ -138,7 +139,7 @@ func (b *bench) run(ls []layout) error {
 	}
 	b.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	start := time.Now()
-	load0 := loadAvg()
+	load0 := machine.LoadAvg()
 	res := map[string]*result{}
 	for _, l := range ls {
 		r, err := b.layout(l)
@@ -537,7 +538,7 @@ func (b *bench) report(res map[string]*result, start time.Time, load0 string) {
 	A, B := res["A"], res["B"]
 	fmt.Printf("Run %s (%s), machine: %d CPUs (GOMAXPROCS %d), %s; %s; load average before: %s, after: %s.\n\n",
 		start.UTC().Format("2006-01-02 15:04 UTC"), time.Since(start).Round(time.Second), runtime.NumCPU(), runtime.GOMAXPROCS(0),
-		cpuModel(), runtime.Version(), load0, loadAvg())
+		machine.CPU(), runtime.Version(), load0, machine.LoadAvg())
 	fmt.Printf("Seeding (projects, %d creates through the lifecycle service and %d observations, 4 at a time): A %v, B %v.\n\n",
 		A.containers, A.containers, A.seed.Round(time.Millisecond), B.seed.Round(time.Millisecond))
 	row := func(what string, a, b stats) {
@@ -580,28 +581,3 @@ func summarize(v []float64) stats {
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 func randName() string { return strings.ToLower(rand.Text()[:10]) }
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " / ")
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
-}
