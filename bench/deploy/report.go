@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	host "github.com/moorhq/moor/bench/internal/machine"
 	"github.com/moorhq/moor/internal/domain"
 )
 
@@ -26,14 +27,7 @@ type machine struct {
 
 func describeMachine(ctx context.Context, o options) machine {
 	m := machine{cpus: runtime.NumCPU(), goVersion: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpuModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
+	m.cpuModel = host.CPUModel()
 	if out, err := exec.Command("uname", "-r").Output(); err == nil {
 		m.kernel = strings.TrimSpace(string(out))
 	}

@@ -20,7 +20,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -40,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moorhq/moor/bench/internal/machine"
 	"github.com/moorhq/moor/dnsserver"
 	"github.com/moorhq/moor/internal/domain"
 	"github.com/moorhq/moor/internal/store"
@@ -173,8 +173,8 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 
 	fmt.Printf("## DNS: moor vs dnsmasq (%d names)\n\n", names)
 	fmt.Printf("Machine: %d CPUs (GOMAXPROCS %d), %s; dnsperf -l %d -q %d on loopback, same query file (%d names, type A), interleaved rounds, for each load shape.\n\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), seconds, outstanding, names)
-	fmt.Printf("Load average at start (1/5/15 min, other work on the machine included): %s.\n\n", loadAvg())
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), machine.CPU(), seconds, outstanding, names)
+	fmt.Printf("Load average at start (1/5/15 min, other work on the machine included): %s.\n\n", machine.LoadAvg())
 	fmt.Println("| load (dnsperf) | round | server | queries/s | completed | lost | avg latency | CPU µs/query |")
 	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|")
 	type total struct{ qps, cpu float64 }
@@ -247,7 +247,7 @@ func run(dbURL string, names, seconds, rounds, outstanding, samples int, skipPer
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	fmt.Printf("Change-to-answer (%d names, %d changes: commit in PostgreSQL -> first UDP answer with the new address, polled every 1 ms): p50 %v, p90 %v, p99 %v, max %v.\n",
 		names, samples, pct(0.50).Round(100*time.Microsecond), pct(0.90).Round(100*time.Microsecond), pct(0.99).Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
-	fmt.Printf("\nLoad average at the end: %s.\n", loadAvg())
+	fmt.Printf("\nLoad average at the end: %s.\n", machine.LoadAvg())
 	return nil
 }
 
@@ -341,33 +341,6 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	stt, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+stt) * time.Second / 100 // USER_HZ
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " / ")
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
 }
 
 func freePort() (string, error) {
