@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -53,18 +52,24 @@ func scopeOf(rt route) scope {
 // tells another project's names.
 func authorize(a domain.Actor, rt route, r *http.Request) error {
 	var have domain.Role
-	where := ""
-	switch scopeOf(rt) {
+	sc := scopeOf(rt)
+	switch sc {
 	case scopeInstance:
-		have, where = a.Role, " instance-wide"
+		have = a.Role
 	case scopeProject:
-		p := projectOf(r)
-		have, where = a.RoleIn(p), fmt.Sprintf(" in project %q", p)
+		have = a.RoleIn(projectOf(r))
 	case scopeAny:
 		have = a.Best()
 	}
 	if have.Allows(rt.role) {
 		return nil
+	}
+	where := "" // worded for a refusal only: nothing to build on the way in
+	switch sc {
+	case scopeInstance:
+		where = " instance-wide"
+	case scopeProject:
+		where = fmt.Sprintf(" in project %q", projectOf(r))
 	}
 	if have == "" {
 		have = "none"
@@ -90,7 +95,7 @@ func readableEvents(a domain.Actor, q *domain.EventQuery) error {
 }
 
 // readableProjects lists the projects a reaches through its roles per
-// project, sorted.
+// project (in no order: the query takes them as a set).
 func readableProjects(a domain.Actor) []string {
 	out := make([]string, 0, len(a.Projects))
 	for p, r := range a.Projects {
@@ -98,6 +103,5 @@ func readableProjects(a domain.Actor) []string {
 			out = append(out, p)
 		}
 	}
-	sort.Strings(out)
 	return out
 }
