@@ -13,11 +13,11 @@ import (
 )
 
 const projectColumns = `name, internal, max_containers, max_memory_mb, max_cpus::float8, created_by, created_at,
-	(SELECT count(*) FROM containers WHERE containers.project = projects.name)`
+	(SELECT count(*) FROM containers WHERE containers.project = projects.name), subnets::text[]`
 
 func scanProject(row pgx.Row) (domain.Project, error) {
 	var p domain.Project
-	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers)
+	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers, &p.Subnets)
 	return p, err
 }
 
