@@ -276,8 +276,8 @@ type fakeEngine struct {
 	instances map[string]*domain.InstanceState
 	networks  map[string]domain.NetworkSpec
 	subnets   map[string][]netip.Prefix // by network: 10.N.0.0/16 in creation order unless a test says
-	images    map[string]bool // present; others are pulled (known) or missing
-	known     map[string]bool // images a pull finds
+	images    map[string]bool           // present; others are pulled (known) or missing
+	known     map[string]bool           // images a pull finds
 	volumes   map[string]map[string]string
 	specs     map[string]domain.InstanceSpec // runtime id -> what Create was given
 	down      error                          // Ping and every call fail with it
