@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/moorhq/moor/internal/testenv"
 )
 
 // TestDNSProjectViews: through moor's DNS server, a container of project a
@@ -17,18 +14,7 @@ import (
 // projects' networks are not in MOOR_DNS_CONTAINER_CIDRS: moor knows their
 // subnets from the engine.
 func TestDNSProjectViews(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "moor must listen on port 53 of the Docker network's gateway: run as root (or give the test binary CAP_NET_BIND_SERVICE)")
-	}
-	network, gw, subnet := dnsNetwork(t)
-	e := NewEnvWith(t, func(e *Env) { e.Network = network })
-	port := testenv.FreeUDPPort(t)
-	m := e.Start(
-		"MOOR_DNS_ADDR=127.0.0.1:"+port+","+gw+":53",
-		"MOOR_CONTAINER_DNS="+gw,
-		"MOOR_DNS_CONTAINER_CIDRS="+subnet,
-		"MOOR_DNS_UPSTREAMS=none",
-	)
+	e, m, gw, _ := startWithContainerDNS(t)
 	for _, p := range []string{"a", "b"} {
 		if status, body := m.Do("POST", "/api/v1/projects", map[string]any{"name": p}); status != 201 {
 			t.Fatalf("create project %s: %d %s", p, status, body)
