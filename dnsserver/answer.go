@@ -19,7 +19,7 @@ func (s *Snapshot) answerMsg(n *node, qname string, qtype uint16) *dns.Msg {
 		if qtype == dns.TypeANY {
 			return m
 		}
-		target := s.node(wireKey(cname[0].(*dns.CNAME).Target))
+		target := s.lookup(n.pfx, cname[0].(*dns.CNAME).Target)
 		if target != nil && len(target.rrsets.get(qtype)) > 0 {
 			m.Answer = append(m.Answer, target.rrsets.get(qtype)...)
 		} else if target != nil || s.zoneOfName(cname[0].(*dns.CNAME).Target) == s.zoneOf(n) {
@@ -34,15 +34,16 @@ func (s *Snapshot) answerMsg(n *node, qname string, qtype uint16) *dns.Msg {
 		}
 	case len(n.rrsets.get(qtype)) > 0:
 		m.Answer = n.rrsets.get(qtype)
-		m.Extra = s.additional(m.Answer)
+		m.Extra = s.additional(n, m.Answer)
 	default:
 		m.Ns = []dns.RR{s.zoneOf(n).soa}
 	}
 	return m
 }
 
-// additional is the glue of NS answers and the addresses of SRV targets.
-func (s *Snapshot) additional(rrs []dns.RR) []dns.RR {
+// additional is the glue of NS answers and the addresses of SRV targets,
+// as the clients who see n see them.
+func (s *Snapshot) additional(n *node, rrs []dns.RR) []dns.RR {
 	var out []dns.RR
 	for _, rr := range rrs {
 		var target string
@@ -54,7 +55,7 @@ func (s *Snapshot) additional(rrs []dns.RR) []dns.RR {
 		default:
 			continue
 		}
-		if t := s.node(wireKey(target)); t != nil {
+		if t := s.lookup(n.pfx, target); t != nil {
 			out = append(out, t.rrsets.get(dns.TypeA)...)
 			out = append(out, t.rrsets.get(dns.TypeAAAA)...)
 		}
@@ -108,7 +109,7 @@ func (s *Snapshot) prepack(n *node) (*packed, error) {
 	}
 	types := n.rrsets.types()
 	if cname := n.rrsets.get(dns.TypeCNAME); len(cname) > 0 {
-		if t := s.node(wireKey(cname[0].(*dns.CNAME).Target)); t != nil {
+		if t := s.lookup(n.pfx, cname[0].(*dns.CNAME).Target); t != nil {
 			types = append(types, t.rrsets.types()...)
 		}
 	}

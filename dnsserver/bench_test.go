@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -16,13 +17,32 @@ func tenThousand(b testing.TB) *Snapshot {
 	return mustBuild(b, testConfig(), d, 1)
 }
 
-func benchHandle(b *testing.B, s *Snapshot, v view, q []byte) {
+// tenThousandProjects is 10,000 containers in ten projects p0..p9, each
+// with its network 10.N.0.0/16.
+func tenThousandProjects(b testing.TB) *Snapshot {
+	d := Data{Networks: map[string][]netip.Prefix{}}
+	for p := 0; p < 10; p++ {
+		d.Networks[fmt.Sprintf("p%d", p)] = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(p), 0, 0}), 16)}
+	}
+	for i := 0; i < 10000; i++ {
+		d.Records = append(d.Records, projectRecords(fmt.Sprintf("p%d", i%10), fmt.Sprintf("c%05d", i), fmt.Sprintf("10.%d.%d.%d", i%10, i/250, i%250+2))...)
+	}
+	cfg := testConfig()
+	cfg.ReverseCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	return mustBuild(b, cfg, d, 1)
+}
+
+func benchHandle(b *testing.B, s *Snapshot, v view, q []byte, from ...string) {
 	out := make([]byte, 0, 65536)
 	var r request
+	var addr netip.Addr
+	if len(from) > 0 {
+		addr = netip.MustParseAddr(from[0])
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(q)))
 	for b.Loop() {
-		resp, _, act := s.handle(out, query{msg: q, view: v}, &r)
+		resp, _, act := s.handle(out, query{msg: q, addr: addr, view: v}, &r)
 		if act != actReply || len(resp) == 0 {
 			b.Fatal("no reply")
 		}
@@ -41,6 +61,20 @@ func BenchmarkHandle(b *testing.B) {
 	b.Run("nodata", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("c04242.moor.localhost.", dns.TypeAAAA)) })
 	b.Run("nxdomain", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("nope.moor.localhost.", dns.TypeA)) })
 	b.Run("refused-slow", func(b *testing.B) { benchHandle(b, s, viewHost, packQuery("example.com.", dns.TypeA)) })
+	// Views by project: a client of p2 (10.2.0.0/16) and of p3.
+	ps := tenThousandProjects(b)
+	b.Run("project-hit", func(b *testing.B) {
+		benchHandle(b, ps, viewHost, packQuery("0.c04242.p2.moor.internal.", dns.TypeA), "10.2.0.9")
+	})
+	b.Run("project-other-nxdomain", func(b *testing.B) {
+		benchHandle(b, ps, viewHost, packQuery("0.c04242.p2.moor.internal.", dns.TypeA), "10.3.0.9")
+	})
+	b.Run("project-host-zone", func(b *testing.B) {
+		benchHandle(b, ps, viewHost, packQuery("c04242-p2.moor.localhost.", dns.TypeA), "10.3.0.9")
+	})
+	b.Run("project-host-client", func(b *testing.B) {
+		benchHandle(b, ps, viewHost, packQuery("c04242-p2.moor.localhost.", dns.TypeA), "192.0.2.1")
+	})
 }
 
 func BenchmarkBuild10k(b *testing.B) {
@@ -69,6 +103,21 @@ func TestHotPathAllocations(t *testing.T) {
 		"nxdomain": packQuery("zzz.moor.localhost.", dns.TypeA),
 	} {
 		if n := testing.AllocsPerRun(100, func() { s.handle(out, query{msg: q, view: viewHost}, &r) }); n != 0 {
+			t.Errorf("%s: %.1f allocations per query, want 0", name, n)
+		}
+	}
+	ps := tenThousandProjects(t)
+	for name, c := range map[string]struct {
+		q    []byte
+		from string
+	}{
+		"project hit":              {packQuery("0.c04242.p2.moor.internal.", dns.TypeA), "10.2.0.9"},
+		"another project's":        {packQuery("0.c04242.p2.moor.internal.", dns.TypeA), "10.3.0.9"},
+		"project PTR":              {packQuery("244.16.2.10.in-addr.arpa.", dns.TypePTR), "10.2.0.9"},
+		"host zone from a project": {packQuery("c04242-p2.moor.localhost.", dns.TypeA, withEDNS(1232, false)), "10.3.0.9"},
+	} {
+		q := query{msg: c.q, addr: netip.MustParseAddr(c.from), view: viewHost}
+		if n := testing.AllocsPerRun(100, func() { ps.handle(out, q, &r) }); n != 0 {
 			t.Errorf("%s: %.1f allocations per query, want 0", name, n)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 type group struct {
 	key     string // container id (name when rows carry no id)
 	name    string
+	project string
 	records []Record
 	ports   []Port
 	aliases []Alias
@@ -38,25 +39,28 @@ func groupKey(id, name string) string {
 // groupData splits rows by container.
 func groupData(d Data) map[string]*group {
 	gs := map[string]*group{}
-	get := func(id, name string) *group {
+	get := func(id, name, project string) *group {
 		k := groupKey(id, name)
 		g := gs[k]
 		if g == nil {
-			g = &group{key: k, name: name}
+			if project == "" {
+				project = domain.DefaultProject
+			}
+			g = &group{key: k, name: name, project: project}
 			gs[k] = g
 		}
 		return g
 	}
 	for _, r := range d.Records {
-		g := get(r.ContainerID, r.Container)
+		g := get(r.ContainerID, r.Container, r.Project)
 		g.records = append(g.records, r)
 	}
 	for _, p := range d.Ports {
-		g := get(p.ContainerID, p.Container)
+		g := get(p.ContainerID, p.Container, p.Project)
 		g.ports = append(g.ports, p)
 	}
 	for _, a := range d.Aliases {
-		g := get(a.ContainerID, a.Container)
+		g := get(a.ContainerID, a.Container, a.Project)
 		g.aliases = append(g.aliases, a)
 	}
 	return gs
@@ -65,7 +69,7 @@ func groupData(d Data) map[string]*group {
 // hash digests a group's content, independent of row order.
 func (g *group) hash() [32]byte {
 	lines := make([]string, 0, len(g.records)+len(g.ports)+len(g.aliases)+1)
-	lines = append(lines, "c\x00"+g.name)
+	lines = append(lines, "c\x00"+g.name, "P\x00"+g.project)
 	for _, r := range g.records {
 		lines = append(lines, "r\x00"+r.Zone+"\x00"+strings.ToLower(r.Name)+"\x00"+r.Type+"\x00"+r.Value+"\x00"+
 			strconv.FormatUint(uint64(r.TTL), 10)+"\x00"+strconv.Itoa(r.Replica))
@@ -109,7 +113,8 @@ type fragment struct {
 }
 
 type fragEntry struct {
-	key    string // wire-format name
+	key    string // wire-format name, after the project's prefix outside the host zone
+	pfx    string // that prefix (node.pfx)
 	zone   string // the zone holding it
 	name   string
 	rrsets rrsets
@@ -170,6 +175,10 @@ func buildFragment(cfg ZoneConfig, zn zoneNames, g *group) *fragment {
 		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 	}
 
+	if !domain.IsLabel(g.project) {
+		skip("project %q: must be a DNS label", g.project)
+		return f
+	}
 	var replicas []int
 	hostName := ""
 	for _, r := range g.records {
@@ -274,19 +283,25 @@ func buildFragment(cfg ZoneConfig, zn zoneNames, g *group) *fragment {
 		add(&dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, cfg.TTL), Target: hostName})
 	}
 
+	// Names outside the host zone are the project's own: its clients
+	// alone see them.
+	pk := projectKey(g.project)
 	sort.Strings(order)
 	seenEnt := map[string]bool{}
 	for _, name := range order {
 		e := byName[name]
-		e.key = wireKey(name)
 		e.zone = longest(name, []string{zn.host, zn.cont}, zn.rev, f.revZones)
+		if e.zone != zn.host {
+			e.pfx = pk
+		}
+		e.key = e.pfx + wireKey(name)
 		f.entries = append(f.entries, *e)
 		for p := parent(name); p != "" && len(p) > len(e.zone); p = parent(p) {
 			if byName[p] != nil || seenEnt[p] {
 				break
 			}
 			seenEnt[p] = true
-			f.ents = append(f.ents, fragEntry{key: wireKey(p), zone: e.zone, name: p})
+			f.ents = append(f.ents, fragEntry{key: e.pfx + wireKey(p), pfx: e.pfx, zone: e.zone, name: p})
 		}
 	}
 	return f
@@ -329,7 +344,12 @@ func Build(cfg ZoneConfig, d Data, serial uint32) (*Snapshot, error) {
 		frags = append(frags, buildFragment(cfg, zn, g))
 	}
 	sortFragments(frags)
-	return assemble(cfg, zn, frags, serial)
+	s, err := assemble(cfg, zn, frags, serial)
+	if err != nil {
+		return nil, err
+	}
+	s.views = newViews(d.Networks)
+	return s, nil
 }
 
 // sortFragments orders fragments by container name, which decides who wins a
@@ -420,7 +440,7 @@ func assemble(cfg ZoneConfig, zn zoneNames, frags []*fragment, serial uint32) (*
 			}
 			old := s.node(e.key)
 			if old == nil {
-				s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), rrsets: e.rrsets})
+				s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), pfx: e.pfx, rrsets: e.rrsets})
 				continue
 			}
 			s.merged[e.key] = true
@@ -444,7 +464,7 @@ func (s *Snapshot) addAncestors(f *fragment, idx map[string]int) {
 		c, _ := s.ents.get(e.key)
 		s.ents.set(e.key, c+1)
 		if s.node(e.key) == nil {
-			s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi)})
+			s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), pfx: e.pfx})
 		}
 	}
 }
@@ -470,7 +490,7 @@ func patch(cfg ZoneConfig, zn zoneNames, prev *Snapshot, drop, add []*fragment, 
 			}
 		}
 	}
-	s := &Snapshot{Serial: serial, nodes: prev.nodes.clone(), ents: prev.ents.clone(), merged: prev.merged}
+	s := &Snapshot{Serial: serial, nodes: prev.nodes.clone(), ents: prev.ents.clone(), merged: prev.merged, views: prev.views}
 	idx := map[string]int{}
 	for i, pz := range prev.zones {
 		z, apex, err := newZone(cfg, zn, pz.name, i, serial)
@@ -494,7 +514,7 @@ func patch(cfg ZoneConfig, zn zoneNames, prev *Snapshot, drop, add []*fragment, 
 			}
 			s.nodes.del(e.key)
 			if c, _ := s.ents.get(e.key); c > 0 {
-				s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi)})
+				s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), pfx: e.pfx})
 			}
 		}
 		for i := range f.ents {
@@ -524,7 +544,7 @@ func patch(cfg ZoneConfig, zn zoneNames, prev *Snapshot, drop, add []*fragment, 
 			if strings.HasPrefix(e.name, "*.") {
 				s.zones[zi].wildcards++
 			}
-			s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), rrsets: e.rrsets})
+			s.nodes.set(e.key, &node{name: e.name, zi: uint8(zi), pfx: e.pfx, rrsets: e.rrsets})
 		}
 		s.addAncestors(f, idx)
 	}

@@ -22,9 +22,16 @@ const (
 	actTransfer               // AXFR/IXFR over TCP to an allowed peer
 )
 
+// keyRoom is the room before the name in request.key for a project's key
+// prefix (projectKey: a byte and a label).
+const keyRoom = 64
+
 // request is a query as the fast path parses it.
 type request struct {
-	qname    [256]byte // lower-case wire-format name
+	// key holds the lower-case wire-format name at keyRoom, with room
+	// before it for the client's project's key prefix: both lookups read
+	// it in place.
+	key      [keyRoom + 256]byte
 	qlen     int
 	qend     int // offset after the question
 	qtype    uint16
@@ -58,7 +65,7 @@ func parseFast(p []byte, r *request) bool {
 		}
 		l := int(p[off])
 		if l == 0 {
-			r.qname[n] = 0
+			r.key[keyRoom+n] = 0
 			n++
 			off++
 			break
@@ -66,13 +73,13 @@ func parseFast(p []byte, r *request) bool {
 		if l > 63 || off+1+l > len(p) || n+1+l > 254 {
 			return false
 		}
-		r.qname[n] = byte(l)
+		r.key[keyRoom+n] = byte(l)
 		n++
 		for _, c := range p[off+1 : off+1+l] {
 			if c >= 'A' && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			r.qname[n] = c
+			r.key[keyRoom+n] = c
 			n++
 		}
 		off += 1 + l
@@ -104,6 +111,9 @@ func parseFast(p []byte, r *request) bool {
 	return off == len(p)
 }
 
+// qname is the lower-case wire-format name asked.
+func (r *request) qname() []byte { return r.key[keyRoom : keyRoom+r.qlen] }
+
 // limit is the largest response the client takes over UDP.
 func (r *request) limit() int {
 	if !r.edns || r.ednsSize < 512 {
@@ -112,10 +122,20 @@ func (r *request) limit() int {
 	return int(min(r.ednsSize, maxUDPSize))
 }
 
-// serveFast answers from the pre-packed responses into out. ok is false when
-// the query needs the slow path.
-func (s *Snapshot) serveFast(out, p []byte, r *request, v view, limit int) ([]byte, bool) {
-	if nd := s.nodes.getBytes(r.qname[:r.qlen]); nd != nil {
+// serveFast answers from the pre-packed responses into out, as a client
+// of the project with key prefix pfx sees them ("" : shared names only).
+// ok is false when the query needs the slow path.
+func (s *Snapshot) serveFast(out, p []byte, r *request, v view, pfx string, limit int) ([]byte, bool) {
+	var nd *node
+	if pfx != "" {
+		start := keyRoom - len(pfx)
+		copy(r.key[start:keyRoom], pfx)
+		nd = s.nodes.getBytes(r.key[start : keyRoom+r.qlen])
+	}
+	if nd == nil {
+		nd = s.nodes.getBytes(r.qname())
+	}
+	if nd != nil {
 		if s.zones[nd.zi].vis&v == 0 {
 			return nil, false
 		}
@@ -140,7 +160,8 @@ func (s *Snapshot) serveFast(out, p []byte, r *request, v view, limit int) ([]by
 		copy(out[12:r.qend], p[12:r.qend]) // the question as asked: case, type, class
 		return finish(out, r, limit), true
 	}
-	z := s.zoneOfWire(r.qname[:r.qlen])
+	// NXDOMAIN, also for a name only other projects have: the same bytes.
+	z := s.zoneOfWire(r.qname())
 	if z == nil || z.vis&v == 0 || z.wildcards > 0 {
 		return nil, false
 	}
@@ -201,8 +222,9 @@ func (s *Snapshot) findZone(name string, v view) *zone {
 }
 
 // slow answers any query with miekg/dns: the rules for every shape the fast
-// path declines. It returns the response (nil to drop) and the request as
-// parsed.
+// path declines, as the client's project sees them (in.view and in.pfx as
+// handle sets them). It returns the response (nil to drop) and the request
+// as parsed.
 func (s *Snapshot) slow(in query) (resp, req *dns.Msg, act action) {
 	p, v := in.msg, in.view
 	if len(p) < 12 || p[2]&0x80 != 0 {
@@ -282,9 +304,9 @@ func (s *Snapshot) slow(in query) (resp, req *dns.Msg, act action) {
 		return m, req, actReply
 	}
 	var a *dns.Msg
-	if n := s.node(wireKey(name)); n != nil {
+	if n := s.lookup(in.pfx, name); n != nil {
 		a = s.answerMsg(n, q.Name, q.Qtype)
-	} else if w := s.wildcardFor(name, z); w != nil {
+	} else if w := s.wildcardFor(name, z, in.pfx); w != nil {
 		// RFC 4592: synthesise from *.<closest encloser>, owner = qname.
 		a = s.answerMsg(w, q.Name, q.Qtype)
 		a.Answer = append([]dns.RR(nil), a.Answer...) // the snapshot's slices are shared
@@ -310,13 +332,13 @@ func (s *Snapshot) slow(in query) (resp, req *dns.Msg, act action) {
 // wildcardFor returns the wildcard node that synthesises name: *.<closest
 // encloser> when it exists. The closest encloser is the longest existing
 // ancestor (empty non-terminals exist too).
-func (s *Snapshot) wildcardFor(name string, z *zone) *node {
+func (s *Snapshot) wildcardFor(name string, z *zone, pfx string) *node {
 	if z.wildcards == 0 {
 		return nil
 	}
 	for p := parent(name); p != "" && dns.IsSubDomain(z.name, p); p = parent(p) {
-		if s.node(wireKey(p)) != nil || p == z.name {
-			if w := s.node(wireKey("*." + p)); w != nil && len(w.rrsets) > 0 {
+		if s.lookup(pfx, p) != nil || p == z.name {
+			if w := s.lookup(pfx, "*."+p); w != nil && len(w.rrsets) > 0 {
 				return w
 			}
 			return nil
@@ -358,12 +380,13 @@ func packReply(out []byte, m *dns.Msg, limit int) []byte {
 // used); the reply aliases it. r is the caller's parse state, reused so the
 // fast path allocates nothing.
 func (s *Snapshot) handle(out []byte, q query, r *request) ([]byte, *dns.Msg, action) {
+	q.view, q.pfx = s.clientView(&q)
 	limit := 65535
 	if parseFast(q.msg, r) {
 		if !q.tcp {
 			limit = r.limit()
 		}
-		if b, ok := s.serveFast(out, q.msg, r, q.view, limit); ok {
+		if b, ok := s.serveFast(out, q.msg, r, q.view, q.pfx, limit); ok {
 			return b, nil, actReply
 		}
 	}

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -33,10 +34,11 @@ type exchange struct {
 	tcp        bool
 	xfr        bool
 	forwarding bool
+	addr       netip.Addr // the client's address: its project's view
 }
 
 func (x exchange) query(p []byte) query {
-	return query{msg: p, view: x.view, tcp: x.tcp, xfrAllowed: x.xfr, forwarding: x.forwarding}
+	return query{msg: p, addr: x.addr, view: x.view, tcp: x.tcp, xfrAllowed: x.xfr, forwarding: x.forwarding}
 }
 
 // ask runs p through the handler and unpacks the reply.
@@ -264,6 +266,7 @@ func snapshots(t *testing.T) map[string]*Snapshot {
 		"basic":    mustBuild(t, testConfig(), fixture(), 42),
 		"wildcard": mustBuild(t, wild, fixture(), 42),
 		"big":      mustBuild(t, testConfig(), bigFixture(), 42),
+		"projects": mustBuild(t, testConfig(), projectsFixture(), 42),
 	}
 }
 
@@ -343,7 +346,8 @@ func TestFastMatchesSlow(t *testing.T) {
 		for _, qn := range names {
 			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSOA, dns.TypeNS, dns.TypeSRV, dns.TypePTR, dns.TypeCNAME, dns.TypeTXT, dns.TypeANY} {
 				for _, edns := range []bool{false, true} {
-					for _, v := range []view{viewHost, viewHost | viewContainer} {
+					for _, cv := range clientViews {
+						v := cv.view
 						var edits []func(*dns.Msg)
 						if edns {
 							edits = append(edits, withEDNS(1232, false))
@@ -353,11 +357,11 @@ func TestFastMatchesSlow(t *testing.T) {
 						if !parseFast(q, &r) {
 							t.Fatalf("%s %s: fast parser declined a plain query", qn, dns.TypeToString[qt])
 						}
-						fast, ok := s.serveFast(make([]byte, 0, 65536), q, &r, v, r.limit())
+						fast, ok := s.serveFast(make([]byte, 0, 65536), q, &r, v, cv.pfx, r.limit())
 						if !ok {
 							continue
 						}
-						slowMsg, _, _ := s.slow(query{msg: q, view: v})
+						slowMsg, _, _ := s.slow(query{msg: q, view: v, pfx: cv.pfx})
 						slow := packReply(make([]byte, 0, 65536), slowMsg, r.limit())
 						fm, sm := new(dns.Msg), new(dns.Msg)
 						if err := fm.Unpack(fast); err != nil {
@@ -374,6 +378,18 @@ func TestFastMatchesSlow(t *testing.T) {
 			}
 		}
 	}
+}
+
+// clientViews are the views a client can have: the host zone alone, the
+// default project's (in ContainerCIDRs), and two projects'.
+var clientViews = []struct {
+	view view
+	pfx  string
+}{
+	{viewHost, ""},
+	{viewHost | viewContainer, defaultKey},
+	{viewHost | viewContainer, projectKey("a")},
+	{viewHost | viewContainer, projectKey("b")},
 }
 
 func TestParseFastDeclines(t *testing.T) {

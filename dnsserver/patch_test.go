@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -53,6 +54,9 @@ func TestPatchMatchesAssemble(t *testing.T) {
 			{"claims a taken name (full assemble)", "thief", Data{Records: []Record{
 				{Zone: "host", Name: "blog.moor.localhost", Type: "A", Value: "127.0.0.9", TTL: 5, Replica: -1, Container: "thief"}}}},
 			{"db back", "db", Data{Records: containerRecords("db", "fd00:20::9")}},
+			{"the same name in project a", "a/blog", Data{Records: projectRecords("a", "blog", "172.20.9.7")}},
+			{"project a's own name only", "a/db", Data{Records: projectRecords("a", "db", "172.20.9.8")}},
+			{"project a's blog gone", "a/blog", Data{}},
 		}
 		for i, st := range steps {
 			serial := uint32(i + 2)
@@ -103,19 +107,28 @@ func compareAnswers(t *testing.T, what string, a, b *Snapshot) {
 	if a.nodes.len() != b.nodes.len() {
 		t.Errorf("%s: %d names, want %d", what, a.nodes.len(), b.nodes.len())
 	}
+	// As the default project's clients and project a's see them.
+	nets := newViews(map[string][]netip.Prefix{"a": {netip.MustParsePrefix("172.21.0.0/16")}})
+	for _, s := range []*Snapshot{a, b} {
+		if s.views == nil {
+			s.views = nets
+		}
+	}
 	out := make([]byte, 0, 65536)
 	for name := range names {
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR, dns.TypeTXT, dns.TypeCNAME} {
-			q := packQuery(name, qt)
-			var r request
-			ra, _, _ := a.handle(out, query{msg: q, view: viewHost | viewContainer}, &r)
-			ra = append([]byte(nil), ra...)
-			rb, _, _ := b.handle(out, query{msg: q, view: viewHost | viewContainer}, &r)
-			ma, mb := new(dns.Msg), new(dns.Msg)
-			ma.Unpack(ra)
-			mb.Unpack(rb)
-			if ma.String() != mb.String() {
-				t.Fatalf("%s: %s %s:\npatched:\n%s\nassembled:\n%s", what, name, dns.TypeToString[qt], ma, mb)
+			for _, addr := range []netip.Addr{{}, netip.MustParseAddr("172.21.0.9")} {
+				q := packQuery(name, qt)
+				var r request
+				ra, _, _ := a.handle(out, query{msg: q, addr: addr, view: viewHost | viewContainer}, &r)
+				ra = append([]byte(nil), ra...)
+				rb, _, _ := b.handle(out, query{msg: q, addr: addr, view: viewHost | viewContainer}, &r)
+				ma, mb := new(dns.Msg), new(dns.Msg)
+				ma.Unpack(ra)
+				mb.Unpack(rb)
+				if ma.String() != mb.String() {
+					t.Fatalf("%s: %s %s from %v:\npatched:\n%s\nassembled:\n%s", what, name, dns.TypeToString[qt], addr, ma, mb)
+				}
 			}
 		}
 	}

@@ -31,10 +31,11 @@ func (s *Server) rebuildLoop(ctx context.Context) {
 }
 
 // zoneState is what the last build was made of: each container's
-// fragment, and the XOR of their digests.
+// fragment, the XOR of their digests, and the projects' networks.
 type zoneState struct {
 	frags map[string]*fragment // by container id
 	hash  [32]byte
+	views *views
 }
 
 // rebuild re-reads every container and swaps in a new snapshot when the
@@ -54,7 +55,7 @@ func (s *Server) rebuildLocked(ctx context.Context) {
 		return
 	}
 	d := dataOf(st)
-	zs := &zoneState{frags: map[string]*fragment{}}
+	zs := &zoneState{frags: map[string]*fragment{}, views: newViews(d.Networks)}
 	zn := s.cfg.Zones.zoneNames()
 	for k, g := range groupData(d) {
 		f := buildFragment(s.cfg.Zones, zn, g)
@@ -81,7 +82,7 @@ func (s *Server) rebuildSome(ctx context.Context, ids []string) {
 		return
 	}
 	d := dataOf(st)
-	zs := &zoneState{frags: make(map[string]*fragment, len(s.zs.frags)+len(ids)), hash: s.zs.hash}
+	zs := &zoneState{frags: make(map[string]*fragment, len(s.zs.frags)+len(ids)), hash: s.zs.hash, views: newViews(d.Networks)}
 	for k, f := range s.zs.frags {
 		zs.frags[k] = f
 	}
@@ -121,6 +122,14 @@ func (s *Server) readFailed(ctx context.Context, err error) {
 func (s *Server) publish(ctx context.Context, zs *zoneState, t0 time.Time, rows int, drop, add []*fragment, incremental bool) {
 	old := s.store.Load()
 	if old != nil && s.zs != nil && zs.hash == s.zs.hash {
+		if zs.views.signature() != old.views.signature() {
+			// The same zones seen from other networks: the serial stays.
+			next := *old
+			next.views = zs.views
+			s.store.Store(&next)
+			s.stats.updates.Add(1)
+			s.log.Debug("dns views changed", "serial", old.Serial)
+		}
 		s.zs = zs
 		return
 	}
@@ -156,6 +165,7 @@ func (s *Server) publish(ctx context.Context, zs *zoneState, t0 time.Time, rows 
 			return
 		}
 	}
+	snap.views = zs.views
 	if old == nil || !patched && len(old.Skipped) != len(snap.Skipped) || patched && len(snap.Skipped) > 0 {
 		for _, why := range snap.Skipped {
 			s.log.Warn("dns: row skipped", "why", why)
@@ -184,9 +194,10 @@ func (s *Server) publish(ctx context.Context, zs *zoneState, t0 time.Time, rows 
 // second, -1 for a row of no replica.
 func dataOf(st domain.DNSState) Data {
 	d := Data{
-		Records: make([]Record, 0, len(st.Records)),
-		Ports:   make([]Port, 0, len(st.Ports)),
-		Aliases: make([]Alias, 0, len(st.Aliases)),
+		Records:  make([]Record, 0, len(st.Records)),
+		Ports:    make([]Port, 0, len(st.Ports)),
+		Aliases:  make([]Alias, 0, len(st.Aliases)),
+		Networks: st.Networks,
 	}
 	for _, r := range st.Records {
 		rep := -1
@@ -194,13 +205,13 @@ func dataOf(st domain.DNSState) Data {
 			rep = *r.Replica
 		}
 		d.Records = append(d.Records, Record{Zone: r.Zone, Name: r.Name, Type: r.Type, Value: r.Value,
-			TTL: uint32(max(r.TTL, 1)), Replica: rep, Container: r.Container, ContainerID: r.ContainerID})
+			TTL: uint32(max(r.TTL, 1)), Replica: rep, Container: r.Container, ContainerID: r.ContainerID, Project: r.Project})
 	}
 	for _, p := range st.Ports {
-		d.Ports = append(d.Ports, Port{ContainerID: p.ContainerID, Container: p.Container, Name: p.Name, Port: uint16(p.Port), Proto: p.Protocol})
+		d.Ports = append(d.Ports, Port{ContainerID: p.ContainerID, Container: p.Container, Project: p.Project, Name: p.Name, Port: uint16(p.Port), Proto: p.Protocol})
 	}
 	for _, a := range st.Aliases {
-		d.Aliases = append(d.Aliases, Alias{ContainerID: a.ContainerID, Container: a.Container, Name: a.Alias})
+		d.Aliases = append(d.Aliases, Alias{ContainerID: a.ContainerID, Container: a.Container, Project: a.Project, Name: a.Alias})
 	}
 	return d
 }

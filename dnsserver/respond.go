@@ -10,7 +10,9 @@ import (
 // grants its client.
 type query struct {
 	msg        []byte
-	view       view // the zones the client sees
+	addr       netip.Addr // the client: its project's view (Snapshot.clientView)
+	view       view       // the zones the client sees by ContainerCIDRs
+	pfx        string     // set by handle: the key prefix of the client's project
 	tcp        bool
 	xfrAllowed bool // the client may transfer zones
 	forwarding bool // names out of moor's zones can be forwarded (there are upstreams)
@@ -19,10 +21,11 @@ type query struct {
 
 // queryFrom describes packet msg from client a.
 func (s *Server) queryFrom(msg []byte, a netip.Addr, tcp bool) query {
-	return query{msg: msg, view: s.viewOf(a), tcp: tcp, xfrAllowed: s.xferAllowed(a), forwarding: len(s.upstreams) > 0}
+	return query{msg: msg, addr: a, view: s.viewOf(a), tcp: tcp, xfrAllowed: s.xferAllowed(a), forwarding: len(s.upstreams) > 0}
 }
 
-// viewOf says which zones a client sees.
+// viewOf says which zones a client sees by ContainerCIDRs (a client in a
+// project's subnet is a container too: Snapshot.clientView).
 func (s *Server) viewOf(a netip.Addr) view {
 	a = a.Unmap()
 	for _, p := range s.cfg.ContainerCIDRs {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/moorhq/moor/internal/domain"
 )
 
 // Record is one DNS row: Zone is "host" or "container", Name is fully
@@ -30,12 +32,16 @@ type Record struct {
 	Container string
 	// ContainerID groups rows by container (Container when empty).
 	ContainerID string
+	// Project is the container's ("" is the default project): its rows
+	// outside the host zone are seen by that project's clients only.
+	Project string
 }
 
 // Port is a named port of a container: an SRV record per running replica.
 type Port struct {
 	ContainerID string
 	Container   string
+	Project     string
 	Name        string
 	Port        uint16
 	Proto       string // tcp or udp
@@ -46,6 +52,7 @@ type Port struct {
 type Alias struct {
 	ContainerID string
 	Container   string
+	Project     string
 	Name        string
 }
 
@@ -54,6 +61,9 @@ type Data struct {
 	Records []Record
 	Ports   []Port
 	Aliases []Alias
+	// Networks are each project's subnets: a client there sees that
+	// project's names in the container and reverse zones.
+	Networks map[string][]netip.Prefix
 }
 
 // ZoneConfig says which zones are served and how their apexes look.
@@ -100,8 +110,12 @@ type zone struct {
 
 // node is one owner name (or empty non-terminal).
 type node struct {
-	name   string
-	zi     uint8 // its zone: Snapshot.zones[zi]
+	name string
+	zi   uint8 // its zone: Snapshot.zones[zi]
+	// pfx is the key prefix of the project whose clients alone see the
+	// node (projectKey), "" when everyone who sees the zone does (the
+	// host zone, zone apexes).
+	pfx    string
 	rrsets rrsets
 	// packed holds the pre-packed responses, made on first use (so a
 	// rebuild costs no packing). A node of an unchanged container is shared
@@ -133,6 +147,7 @@ type Snapshot struct {
 	nodes   *shardMap[*node] // key: lower-case wire-format name
 	ents    *shardMap[int]   // empty non-terminal key -> fragments needing it
 	merged  map[string]bool  // keys two containers claim: a change there needs a full assemble
+	views   *views           // client address -> project
 }
 
 func (s *Snapshot) zoneOf(n *node) *zone { return s.zones[n.zi] }
@@ -141,6 +156,29 @@ func (s *Snapshot) zoneOf(n *node) *zone { return s.zones[n.zi] }
 func (s *Snapshot) node(key string) *node {
 	n, _ := s.nodes.get(key)
 	return n
+}
+
+// lookup is the node of name as a client of the project with key prefix
+// pfx sees it ("" : shared names only): the project's own, else a shared
+// one. A name only another project has does not exist.
+func (s *Snapshot) lookup(pfx, name string) *node {
+	key := wireKey(name)
+	if pfx != "" {
+		if n := s.node(pfx + key); n != nil {
+			return n
+		}
+	}
+	return s.node(key)
+}
+
+// projectKey is the prefix of a project's keys in Snapshot.nodes: a byte
+// no wire-format name starts with (labels are at most 63 bytes), then the
+// name. Projects are DNS labels.
+func projectKey(project string) string {
+	if project == "" {
+		project = domain.DefaultProject
+	}
+	return string(rune(0x40+len(project))) + project
 }
 
 func (c ZoneConfig) check() error {
@@ -269,19 +307,26 @@ func reverseZone(p netip.Prefix) string {
 // listings), sorted once per snapshot.
 func (s *Snapshot) records(z *zone) []dns.RR {
 	z.once.Do(func() {
-		byName := map[string]*node{}
+		// A name may have a node in several projects: each comes, by
+		// project (transfers and listings are the whole zone).
+		byName := map[string][]*node{}
 		var names []string
 		s.nodes.each(func(_ string, n *node) {
 			if n.zi == z.idx && len(n.rrsets) > 0 {
-				names = append(names, n.name)
-				byName[n.name] = n
+				if byName[n.name] == nil {
+					names = append(names, n.name)
+				}
+				byName[n.name] = append(byName[n.name], n)
 			}
 		})
 		sortCanonical(names)
 		for _, name := range names {
-			n := byName[name]
-			for _, t := range n.rrsets.types() {
-				z.rrs = append(z.rrs, n.rrsets.get(t)...)
+			ns := byName[name]
+			sort.Slice(ns, func(i, j int) bool { return ns[i].pfx < ns[j].pfx })
+			for _, n := range ns {
+				for _, t := range n.rrsets.types() {
+					z.rrs = append(z.rrs, n.rrsets.get(t)...)
+				}
 			}
 		}
 	})

@@ -101,6 +101,7 @@ func TestBuildGolden(t *testing.T) {
 		{"wildcard", wildcard, fixture()},
 		{"reverse-default", noCIDRs, fixture()},
 		{"bad-rows", testConfig(), bad},
+		{"projects", projectsConfig(), projectsFixture()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

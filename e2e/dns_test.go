@@ -28,6 +28,27 @@ func dnsNetwork(t *testing.T) (name, gateway, subnet string) {
 	return name, f[0], f[1]
 }
 
+// startWithContainerDNS starts moor on its own network, answering DNS on
+// the network's gateway (port 53: the resolver managed containers are
+// given, the network's subnet in the container view) and on a loopback
+// port, without forwarding.
+func startWithContainerDNS(t *testing.T) (e *Env, m *Moor, gw, port string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "moor must listen on port 53 of the Docker network's gateway: run as root (or give the test binary CAP_NET_BIND_SERVICE)")
+	}
+	network, gw, subnet := dnsNetwork(t)
+	e = NewEnvWith(t, func(e *Env) { e.Network = network })
+	port = testenv.FreeUDPPort(t)
+	m = e.Start(
+		"MOOR_DNS_ADDR=127.0.0.1:"+port+","+gw+":53",
+		"MOOR_CONTAINER_DNS="+gw,
+		"MOOR_DNS_CONTAINER_CIDRS="+subnet,
+		"MOOR_DNS_UPSTREAMS=none",
+	)
+	return e, m, gw, port
+}
+
 // TestDNSInsideManagedContainer: moor answers on the network's gateway,
 // managed containers are created with it as their DNS server, and names of
 // the container zone resolve inside a real managed container, through the
@@ -35,18 +56,7 @@ func dnsNetwork(t *testing.T) (name, gateway, subnet string) {
 // asking moor's address directly. Only moor's address is ever queried, a
 // handful of times.
 func TestDNSInsideManagedContainer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "moor must listen on port 53 of the Docker network's gateway: run as root (or give the test binary CAP_NET_BIND_SERVICE)")
-	}
-	network, gw, subnet := dnsNetwork(t)
-	e := NewEnvWith(t, func(e *Env) { e.Network = network })
-	port := testenv.FreeUDPPort(t)
-	m := e.Start(
-		"MOOR_DNS_ADDR=127.0.0.1:"+port+","+gw+":53",
-		"MOOR_CONTAINER_DNS="+gw,
-		"MOOR_DNS_CONTAINER_CIDRS="+subnet,
-		"MOOR_DNS_UPSTREAMS=none",
-	)
+	e, m, gw, port := startWithContainerDNS(t)
 	sfx := randSuffix()
 	target, probe := "target-"+sfx, "probe-"+sfx
 	m.Create(map[string]any{"name": target, "type": "testapp"})

@@ -38,6 +38,10 @@ type Project struct {
 	Network    string    `json:"network,omitempty"`
 	CreatedBy  string    `json:"created_by"`
 	CreatedAt  time.Time `json:"created_at"`
+
+	// Subnets are the network's, as the engine gave them (recorded by the
+	// reconciler): the DNS server picks a client's view by them.
+	Subnets []string `json:"subnets,omitempty"`
 }
 
 // NewProject is the body of POST /api/v1/projects.

@@ -788,3 +788,39 @@ func TestHostNetworkDevicesLabels(t *testing.T) {
 		t.Errorf("mounts %+v: want %s read-only at /config", c.Mounts, volName)
 	}
 }
+
+// TestNetworkSubnets reads a network's subnets as the engine's own inspect
+// shows them (the gateway lies in one); a missing network is ErrNotFound.
+func TestNetworkSubnets(t *testing.T) {
+	t.Parallel()
+	d := newTestDocker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := uniqueName("subnets")
+	ensureNetworkForTest(t, d, name)
+	got, err := d.NetworkSubnets(ctx, name)
+	if err != nil || len(got) == 0 {
+		t.Fatalf("NetworkSubnets = %v, %v", got, err)
+	}
+	res, err := d.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []netip.Prefix
+	for _, c := range res.Network.IPAM.Config {
+		want = append(want, c.Subnet)
+	}
+	if !slices.Equal(got, domain.SortedPrefixes(want)) {
+		t.Errorf("NetworkSubnets = %v, inspect says %v", got, want)
+	}
+	gw, err := d.NetworkGateway(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(got, func(p netip.Prefix) bool { return p.Contains(netip.MustParseAddr(gw)) }) {
+		t.Errorf("gateway %s in none of %v", gw, got)
+	}
+	if _, err := d.NetworkSubnets(ctx, name+"-missing"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("NetworkSubnets of a missing network = %v; want ErrNotFound", err)
+	}
+}

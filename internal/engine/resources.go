@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -128,6 +129,26 @@ func (d *Docker) NetworkGateway(ctx context.Context, name string) (string, error
 		}
 	}
 	return "", fmt.Errorf("network %s has no IPv4 gateway", name)
+}
+
+// NetworkSubnets returns the subnets of the network named name (IPv4 and
+// IPv6, masked, sorted): the addresses its containers get. A missing
+// network wraps domain.ErrNotFound.
+func (d *Docker) NetworkSubnets(ctx context.Context, name string) ([]netip.Prefix, error) {
+	nets, err := d.networksNamed(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(nets) == 0 {
+		return nil, fmt.Errorf("network %s: %w", name, domain.ErrNotFound)
+	}
+	var out []netip.Prefix
+	for _, c := range nets[0].IPAM.Config {
+		if c.Subnet.IsValid() {
+			out = append(out, c.Subnet)
+		}
+	}
+	return domain.SortedPrefixes(out), nil
 }
 
 // networksNamed lists the networks named exactly name (the engine's name

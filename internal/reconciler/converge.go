@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/moorhq/moor/internal/domain"
@@ -182,19 +184,54 @@ func (r *Reconciler) ensureNetwork(ctx context.Context, project string, internal
 	}
 	err = r.engine.EnsureNetwork(ctx, domain.NetworkSpec{Name: name, Labels: labels, Internal: internal, Attach: r.cfg.Attach})
 	var attach *domain.AttachError
-	switch {
-	case errors.As(err, &attach):
+	if err != nil && !errors.As(err, &attach) {
+		return false, fmt.Errorf("network %s: %w", name, err)
+	}
+	r.recordSubnets(ctx, project, nil)
+	if attach != nil {
+		// Not remembered: the next pass tries to attach it again.
 		r.logger.Warn("router not attached to a project's network; routes to it fail until it is", "network", name, "err", err)
 		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("network %s: %w", name, err)
 	}
 	r.present.Store("network:"+name, struct{}{})
 	return false, nil
 }
 
+// recordSubnets records the subnets of a project's network, by which the
+// DNS server tells a client's project, unless they are those stored (the
+// project's row as read; nil: not read, the store compares). A failure is
+// logged only: the next full pass tries again.
+func (r *Reconciler) recordSubnets(ctx context.Context, project string, stored []string) {
+	name := domain.ProjectNetwork(r.cfg.Network, project)
+	subnets, err := r.engine.NetworkSubnets(ctx, name)
+	if errors.Is(err, domain.ErrNotFound) {
+		return // the default project's, before its first container makes it
+	}
+	if err != nil {
+		r.logger.Warn("network subnets", "network", name, "err", err)
+		return
+	}
+	if stored != nil && slices.Equal(stored, prefixStrings(subnets)) {
+		return
+	}
+	if err := r.store.RecordProjectSubnets(ctx, project, subnets); err != nil {
+		r.logger.Warn("record network subnets", "project", project, "err", err)
+		return
+	}
+	r.logger.Debug("network subnets recorded", "project", project, "subnets", subnets)
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
 // syncNetworks makes every project's network present and removes those of
-// deleted projects. The networks are listed before the projects, so one
+// deleted projects, and keeps every project's subnets recorded (the
+// default project's too). The networks are listed before the projects, so one
 // made for a project created meanwhile is never taken for a leftover.
 func (r *Reconciler) syncNetworks(ctx context.Context) {
 	nets, err := r.engine.ListNetworks(ctx, map[string]string{domain.LabelOwner: r.cfg.InstallationID, domain.LabelProject: ""})
@@ -212,9 +249,16 @@ func (r *Reconciler) syncNetworks(ctx context.Context) {
 		n := domain.ProjectNetwork(r.cfg.Network, p.Name)
 		want[n] = true
 		if p.Name == domain.DefaultProject && len(r.cfg.Attach) == 0 {
-			continue // made with its first container, as ever
+			// Made with its first container, as ever; its subnets heal here.
+			stored := p.Subnets
+			if stored == nil {
+				stored = []string{}
+			}
+			r.recordSubnets(ctx, p.Name, stored)
+			continue
 		}
-		// Asked afresh each pass: the router may have been recreated.
+		// Asked afresh each pass: the router may have been recreated, the
+		// subnets changed behind moor's back (ensureNetwork records them).
 		r.present.Delete("network:" + n)
 		if _, err := r.ensureNetwork(ctx, p.Name, p.Internal); err != nil {
 			r.logger.Warn("project network", "project", p.Name, "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -29,6 +30,9 @@ type memStore struct {
 	reads int
 	// projects beyond the default one
 	projects []domain.Project
+	// subnets recorded per project, and how many writes changed them
+	subnets      map[string][]string
+	subnetWrites int
 }
 
 var _ Store = (*memStore)(nil)
@@ -116,7 +120,31 @@ func (s *memStore) ListProjects(ctx context.Context) ([]domain.Project, error) {
 	if err := s.failing("ListProjects"); err != nil {
 		return nil, err
 	}
-	return append([]domain.Project{{Name: domain.DefaultProject}}, s.projects...), nil
+	out := append([]domain.Project{{Name: domain.DefaultProject}}, s.projects...)
+	for i := range out {
+		out[i].Subnets = slices.Clone(s.subnets[out[i].Name])
+	}
+	return out, nil
+}
+
+func (s *memStore) RecordProjectSubnets(ctx context.Context, project string, subnets []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failing("RecordProjectSubnets"); err != nil {
+		return err
+	}
+	strs := []string{}
+	for _, p := range domain.SortedPrefixes(subnets) {
+		strs = append(strs, p.String())
+	}
+	if s.subnets == nil {
+		s.subnets = map[string][]string{}
+	}
+	if old, ok := s.subnets[project]; !ok || !slices.Equal(old, strs) {
+		s.subnets[project] = strs
+		s.subnetWrites++
+	}
+	return nil
 }
 
 func (s *memStore) GetContainerByID(ctx context.Context, id string) (domain.Container, error) {
@@ -247,8 +275,9 @@ type fakeEngine struct {
 	next      int
 	instances map[string]*domain.InstanceState
 	networks  map[string]domain.NetworkSpec
-	images    map[string]bool // present; others are pulled (known) or missing
-	known     map[string]bool // images a pull finds
+	subnets   map[string][]netip.Prefix // by network: 10.N.0.0/16 in creation order unless a test says
+	images    map[string]bool           // present; others are pulled (known) or missing
+	known     map[string]bool           // images a pull finds
 	volumes   map[string]map[string]string
 	specs     map[string]domain.InstanceSpec // runtime id -> what Create was given
 	down      error                          // Ping and every call fail with it
@@ -459,11 +488,27 @@ func (e *fakeEngine) EnsureNetwork(ctx context.Context, spec domain.NetworkSpec)
 	}
 	if _, ok := e.networks[spec.Name]; !ok {
 		e.networks[spec.Name] = spec
+		if e.subnets == nil {
+			e.subnets = map[string][]netip.Prefix{}
+		}
+		e.subnets[spec.Name] = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(len(e.subnets) + 1), 0, 0}), 16)}
 	}
 	if slices.Contains(spec.Attach, "missing") {
 		return &domain.AttachError{Network: spec.Name, Err: fmt.Errorf("no such container: missing")}
 	}
 	return nil
+}
+
+func (e *fakeEngine) NetworkSubnets(ctx context.Context, name string) ([]netip.Prefix, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.call("NetworkSubnets"); err != nil {
+		return nil, err
+	}
+	if _, ok := e.networks[name]; !ok {
+		return nil, fmt.Errorf("network %s: %w", name, domain.ErrNotFound)
+	}
+	return slices.Clone(e.subnets[name]), nil
 }
 
 func (e *fakeEngine) ListNetworks(ctx context.Context, labels map[string]string) ([]string, error) {

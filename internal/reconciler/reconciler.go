@@ -14,6 +14,7 @@ package reconciler
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,9 @@ type Recorder interface {
 	RecordObservation(ctx context.Context, o domain.Observation) error
 	FinishRemoval(ctx context.Context, id, name string, data any) error
 	AppendEvent(ctx context.Context, kind, containerID, name string, data any) (int64, error)
+	// RecordProjectSubnets records the subnets of a project's network (the
+	// DNS server's views), writing nothing when they are unchanged.
+	RecordProjectSubnets(ctx context.Context, project string, subnets []netip.Prefix) error
 }
 
 // EventLog is the stream of committed changes.
@@ -90,6 +94,9 @@ type Resources interface {
 	// NetworkGateway is the host's address on the network: where an
 	// instance on the host's network stack is reached from it.
 	NetworkGateway(ctx context.Context, name string) (string, error)
+	// NetworkSubnets are the network's subnets, sorted (a missing network
+	// wraps domain.ErrNotFound).
+	NetworkSubnets(ctx context.Context, name string) ([]netip.Prefix, error)
 	EnsureImage(ctx context.Context, image string, progress func(domain.PullProgress)) error
 	// PullImage pulls image even when present (a redeploy with pull); an
 	// image local to the engine is not pulled and wraps domain.ErrLocalImage.

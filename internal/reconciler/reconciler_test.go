@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -1054,5 +1055,49 @@ func TestReplaceOutdatedReplicas(t *testing.T) {
 				t.Error("still needs work")
 			}
 		})
+	}
+}
+
+// TestProjectSubnetsRecorded: each project's network subnets reach the
+// store when the network is ensured (the default project's with its first
+// container) and are healed by the full pass when the engine's change;
+// nothing is written while they stay the same.
+func TestProjectSubnetsRecorded(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.projects = []domain.Project{{Name: "shop"}}
+	ctx := context.Background()
+	h.r.fullPass(ctx, true)
+	if got := h.st.subnets["shop"]; !slices.Equal(got, []string{"10.1.0.0/16"}) {
+		t.Fatalf("shop's subnets after the full pass: %v", got)
+	}
+	if _, ok := h.st.subnets[domain.DefaultProject]; ok {
+		t.Fatalf("the default project's subnets before its network exists: %v", h.st.subnets)
+	}
+	h.deploy(newContainer("web"))
+	if got := h.st.subnets[domain.DefaultProject]; !slices.Equal(got, []string{"10.2.0.0/16"}) {
+		t.Fatalf("default's subnets after its first container: %v", got)
+	}
+	writes := h.st.subnetWrites
+	h.r.fullPass(ctx, true)
+	if h.st.subnetWrites != writes {
+		t.Errorf("%d writes of unchanged subnets", h.st.subnetWrites-writes)
+	}
+	// The engine's subnets change behind moor's back (a network made again).
+	h.eng.mu.Lock()
+	h.eng.subnets["moor-p-shop"] = []netip.Prefix{netip.MustParsePrefix("fd00:9::/64"), netip.MustParsePrefix("10.9.0.0/16")}
+	h.eng.mu.Unlock()
+	h.r.fullPass(ctx, true)
+	if got := h.st.subnets["shop"]; !slices.Equal(got, []string{"10.9.0.0/16", "fd00:9::/64"}) {
+		t.Errorf("shop's subnets after the engine's changed: %v", got)
+	}
+	// A failed write is tried again by the next pass.
+	h.eng.mu.Lock()
+	h.eng.subnets["moor-p-shop"] = []netip.Prefix{netip.MustParsePrefix("10.10.0.0/16")}
+	h.eng.mu.Unlock()
+	h.st.fail["RecordProjectSubnets"] = errors.New("database gone")
+	h.r.fullPass(ctx, true)
+	h.r.fullPass(ctx, true)
+	if got := h.st.subnets["shop"]; !slices.Equal(got, []string{"10.10.0.0/16"}) {
+		t.Errorf("shop's subnets after a failed write and a pass: %v", got)
 	}
 }

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,7 +22,8 @@ func (s *Store) DNSState(ctx context.Context) (domain.DNSState, error) {
 }
 
 // DNSStateOf is domain.DNSState for the containers with these ids only (a
-// container without rows, or gone, has none).
+// container without rows, or gone, has none), with every project's
+// networks.
 func (s *Store) DNSStateOf(ctx context.Context, ids []string) (domain.DNSState, error) {
 	if ids == nil {
 		ids = []string{}
@@ -39,28 +43,33 @@ func (s *Store) dnsState(ctx context.Context, ids []string) (domain.DNSState, er
 	if ids != nil {
 		where, args = "WHERE c.id = ANY($1::uuid[])", []any{ids}
 	}
+	// Every project's networks come along, read or patched: they are few.
 	rows, err := s.pool.Query(ctx, `
-		SELECT 'r', d.zone, d.name, d.record_type, d.value, d.replica, d.ttl, c.id::text, `+dnsLabel+`
+		SELECT 'r', d.zone, d.name, d.record_type, d.value, d.replica, d.ttl, c.id::text, `+dnsLabel+`, c.project
 		FROM dns_entries d JOIN containers c ON c.id = d.container_id `+where+`
 		UNION ALL
-		SELECT 'p', '', p.name, p.protocol, '', p.container_port, 0, c.id::text, `+dnsLabel+`
+		SELECT 'p', '', p.name, p.protocol, '', p.container_port, 0, c.id::text, `+dnsLabel+`, c.project
 		FROM container_ports p JOIN containers c ON c.id = p.container_id `+where+`
 		UNION ALL
-		SELECT 'a', '', a.alias, '', '', NULL, 0, c.id::text, `+dnsLabel+`
+		SELECT 'a', '', a.alias, '', '', NULL, 0, c.id::text, `+dnsLabel+`, c.project
 		FROM containers c, jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.spec->'routing'->'aliases') = 'array'
 			THEN c.spec->'routing'->'aliases' ELSE '[]' END) AS a(alias) `+where+`
+		UNION ALL
+		SELECT 'n', '', '', '', array_to_string(subnets, ' '), NULL, 0, '', '', name
+		FROM projects WHERE subnets <> '{}'
 		ORDER BY 1, 2, 3, 4, 5`, args...)
 	if err != nil {
 		return domain.DNSState{}, mapErr(err, "dns state")
 	}
 	var st domain.DNSState
-	var kind, zone, name, typ, value, id, container string
+	var kind, zone, name, typ, value, id, container, project string
 	var replica *int
 	var ttl int
-	_, err = pgx.ForEachRow(rows, []any{&kind, &zone, &name, &typ, &value, &replica, &ttl, &id, &container}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&kind, &zone, &name, &typ, &value, &replica, &ttl, &id, &container, &project}, func() error {
 		switch kind {
 		case "r":
-			r := domain.DNSRecord{DNSEntry: domain.DNSEntry{Zone: zone, Name: name, Type: typ, Value: value, TTL: ttl}, ContainerID: id, Container: container}
+			r := domain.DNSRecord{DNSEntry: domain.DNSEntry{Zone: zone, Name: name, Type: typ, Value: value, TTL: ttl},
+				ContainerID: id, Container: container, Project: project}
 			if replica != nil {
 				v := *replica
 				r.Replica = &v
@@ -71,9 +80,20 @@ func (s *Store) dnsState(ctx context.Context, ids []string) (domain.DNSState, er
 			if replica != nil {
 				port = *replica
 			}
-			st.Ports = append(st.Ports, domain.DNSPort{ContainerID: id, Container: container, Name: name, Port: port, Protocol: typ})
+			st.Ports = append(st.Ports, domain.DNSPort{ContainerID: id, Container: container, Project: project, Name: name, Port: port, Protocol: typ})
 		case "a":
-			st.Aliases = append(st.Aliases, domain.DNSAlias{ContainerID: id, Container: container, Alias: name})
+			st.Aliases = append(st.Aliases, domain.DNSAlias{ContainerID: id, Container: container, Project: project, Alias: name})
+		case "n":
+			for _, f := range strings.Fields(value) {
+				p, err := netip.ParsePrefix(f)
+				if err != nil {
+					return fmt.Errorf("project %s: subnet %q: %w", project, f, err)
+				}
+				if st.Networks == nil {
+					st.Networks = map[string][]netip.Prefix{}
+				}
+				st.Networks[project] = append(st.Networks[project], p)
+			}
 		}
 		return nil
 	})
@@ -81,6 +101,19 @@ func (s *Store) dnsState(ctx context.Context, ids []string) (domain.DNSState, er
 		return domain.DNSState{}, mapErr(err, "dns state")
 	}
 	return st, nil
+}
+
+// RecordProjectSubnets records the subnets of a project's network as the
+// engine gave them. Nothing is written when they are unchanged; a change
+// wakes the DNS servers (migration 0013's trigger). A project deleted
+// meanwhile is no error.
+func (s *Store) RecordProjectSubnets(ctx context.Context, project string, subnets []netip.Prefix) error {
+	strs := make([]string, 0, len(subnets))
+	for _, p := range domain.SortedPrefixes(subnets) {
+		strs = append(strs, p.String())
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE projects SET subnets = $2::cidr[] WHERE name = $1 AND subnets IS DISTINCT FROM $2::cidr[]`, project, strs)
+	return mapErr(err, fmt.Sprintf("project %q: subnets", project))
 }
 
 // DNSSerial returns the zones' SOA serial for content with this hash: the

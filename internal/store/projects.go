@@ -20,12 +20,13 @@ const projectColumns = `name, internal, max_containers, max_memory_mb, max_cpus:
 	(SELECT coalesce(sum(replicas * coalesce((spec->'resources'->>'memory_mb')::bigint, 0)), 0)
 		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed'),
 	(SELECT coalesce(sum(replicas * coalesce((spec->'resources'->>'cpus')::float8, 0)), 0)
-		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed')`
+		FROM containers WHERE containers.project = projects.name AND desired_state <> 'removed'),
+	subnets::text[]`
 
 func scanProject(row pgx.Row) (domain.Project, error) {
 	var p domain.Project
 	err := row.Scan(&p.Name, &p.Internal, &p.MaxContainers, &p.MaxMemoryMB, &p.MaxCPUs, &p.CreatedBy, &p.CreatedAt, &p.Containers,
-		&p.MemoryMB, &p.CPUs)
+		&p.MemoryMB, &p.CPUs, &p.Subnets)
 	return p, err
 }
 
