@@ -138,7 +138,10 @@ function showProject() {
   for (const e of $$("[data-role]")) e.hidden = !can(e.dataset.role);
   for (const e of $$("[data-instance-role]")) e.hidden = !canInstance(e.dataset.instanceRole);
   const u = state.user;
-  $("#whoami").textContent = u.role ? `${u.name} (${u.role})` : `${u.name} (${roleIn() || "no role"} in ${state.project})`;
+  // One's role here: the instance-wide one, or for a member the role in
+  // the current project.
+  $("#whoami").textContent = `${u.name} (${u.role || roleIn() || "no role"})`;
+  $("#whoami").title = u.role ? `${u.role} in every project` : `${roleIn() || "no role"} in ${state.project}; no instance-wide role`;
 }
 
 // Another project in the switcher: the same page there (a container's page:

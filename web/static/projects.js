@@ -11,7 +11,7 @@ const cpus = (n) => String(Math.round(n * 100) / 100);
 // quota (fuller than 90 %: the meter's warning colour).
 function usage(what, use, max, fmt = String, unit = "") {
   if (max === undefined || max === null) {
-    return el("span", { class: "use" }, el("span", { text: `${fmt(use)}${unit}` }), el("span", { class: "sub", text: "no limit" }));
+    return el("span", { class: "use" }, `${fmt(use)}${unit}`, el("span", { class: "hint", text: " · no limit" }));
   }
   const over = use > max;
   return el("span", { class: "use" },
@@ -76,8 +76,8 @@ function row(p) {
     el("td", { "data-label": "Memory", class: "use-cell" }, memory),
     el("td", { "data-label": "CPUs", class: "use-cell" }, cpu),
     el("td", { "data-label": "Network" }, el("code", { text: p.network || "" })),
-    el("td", { class: "actions" }, el("a", { class: "button", href: href("/", p.name), "data-nav": true, "data-action": "open",
-      "aria-label": `Containers of ${p.name}`, text: "Containers" })));
+    el("td", { class: "actions" }, el("div", { class: "actions" }, el("a", { class: "button", href: href("/", p.name), "data-nav": true,
+      "data-action": "open", "aria-label": `Containers of ${p.name}`, text: "Containers" }))));
 }
 
 $("#project-form").addEventListener("submit", async (ev) => {
