@@ -236,7 +236,10 @@ func TestDashboardProjects(t *testing.T) {
 	a.until(`document.querySelectorAll("#containers tbody tr").length === 0`, sh("SHOP emptied, live"), 60*time.Second)
 	p.visit(sh("/projects/SHOP"))
 	p.until(`!document.querySelector("#page-project").hidden && document.querySelector("#p-use dd")`, sh("SHOP's page"), 10*time.Second)
-	p.until(`document.querySelector("#p-use").textContent.includes("0 of 512 MB")`, sh("SHOP empty"), 60*time.Second)
+	// Empty: no container left, none being removed either (a deletion
+	// would be refused).
+	p.until(`document.querySelector("#p-use").textContent.includes("0 of 512 MB") && document.querySelector("#p-use dd").textContent.startsWith("0 ")`,
+		"the project empty", 60*time.Second)
 	p.click(`#p-delete button[data-action=delete]`)
 	p.click(`#p-delete button[data-action=delete]`)
 	p.until(sh(`location.pathname === "/projects" && !document.querySelector('#projects tr[data-project="SHOP"]')`), sh("SHOP deleted"), 10*time.Second)

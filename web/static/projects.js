@@ -105,6 +105,7 @@ $("#project-form").addEventListener("submit", async (ev) => {
 export const detail = {
   name: null,
   project: null,
+  quotasEdited: false, // the quota form holds what the user typed: reads do not overwrite it
 
   async show(name) {
     this.name = name;
@@ -115,6 +116,7 @@ export const detail = {
     $("#p-open").setAttribute("aria-label", `Containers of ${name}`);
     for (const id of ["#p-error", "#members-error", "#member-error", "#quota-error", "#p-delete-error"]) $(id).textContent = "";
     clearFieldErrors($("#quota-form"));
+    this.quotasEdited = false;
     clearFieldErrors($("#member-form"));
     $("#member-form").reset();
     // Members are for the project's admins: instance-wide, or admins there.
@@ -123,13 +125,13 @@ export const detail = {
     $("#p-delete-box").hidden = !canInstance("admin") || name === DEFAULT_PROJECT;
     $("#p-delete").replaceChildren(confirmButton("Delete project", "Really delete?", () => this.remove(), { "data-action": "delete",
       "aria-label": `Delete project ${name}` }));
-    this.render(true);
-    await Promise.all([this.load(true), can("admin", name) ? this.loadMembers() : null]);
+    this.render();
+    await Promise.all([this.load(), can("admin", name) ? this.loadMembers() : null]);
   },
 
   hide() { this.name = null; },
 
-  async load(fillForm = false) {
+  async load() {
     const name = this.name;
     try {
       const p = await api("GET", projectPath(name));
@@ -141,10 +143,10 @@ export const detail = {
       this.project = null;
       $("#p-error").textContent = e.message;
     }
-    this.render(fillForm);
+    this.render();
   },
 
-  render(fillForm = false) {
+  render() {
     const p = this.project;
     $("#p-boxes").hidden = !p;
     $("#p-open").hidden = !p;
@@ -158,7 +160,7 @@ export const detail = {
     $("#p-overview").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
     $("#p-use").replaceChildren(...usages(p).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
     const f = $("#quota-form");
-    if (fillForm && !f.contains(document.activeElement)) {
+    if (!this.quotasEdited) {
       for (const q of ["max_containers", "max_memory_mb", "max_cpus"]) field(f, q).value = p[q] ?? "";
     }
   },
@@ -234,11 +236,14 @@ $("#quota-form").addEventListener("submit", async (ev) => {
     detail.project = await api("PATCH", projectPath(detail.name), quotaBody(f, false));
     state.projects.set(detail.project.name, detail.project);
     toast("Quotas saved");
-    detail.render(true);
+    detail.quotasEdited = false;
+    detail.render();
   } catch (e) {
     showFieldError(f, e, $("#quota-error"));
   }
 });
+
+$("#quota-form").addEventListener("input", () => { detail.quotasEdited = true; });
 
 $("#member-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
