@@ -199,6 +199,21 @@ outer:
 	}
 }
 
+// addUser adds a user with the users page's form (the page open), and
+// checks the list shows it with its role.
+func (p *tab) addUser(name, role string) {
+	p.t.Helper()
+	p.setValue(`#user-form [name=username]`, name)
+	p.setValue(`#user-form [name=password]`, testPassword)
+	p.setValue(`#user-form [name=role]`, role)
+	p.click(`#user-form button[type=submit]`)
+	row := fmt.Sprintf(`#users tr[data-user=%q]`, name)
+	p.until(fmt.Sprintf(`!!document.querySelector(%q)`, row), name+" in the list", 10*time.Second)
+	if got := p.text(row + ` td:nth-child(2)`); got != role {
+		p.t.Errorf("%s's role in the list: %q", name, got)
+	}
+}
+
 func (p *tab) signIn(user string) {
 	p.t.Helper()
 	p.visit("/")
@@ -651,13 +666,7 @@ func TestDashboardAdmin(t *testing.T) {
 	p.setValue(`#user-form [name=password]`, "short")
 	p.click(`#user-form button[type=submit]`)
 	p.until(`document.querySelector('#user-form [name=password]').getAttribute("aria-invalid") === "true"`, "the password field marked", 10*time.Second)
-	p.setValue(`#user-form [name=password]`, testPassword)
-	p.setValue(`#user-form [name=role]`, "viewer")
-	p.click(`#user-form button[type=submit]`)
-	p.until(`document.querySelector('#users tr[data-user="bob"]')`, "bob in the list", 10*time.Second)
-	if role := p.text(`#users tr[data-user="bob"] td:nth-child(2)`); role != "viewer" {
-		t.Errorf("bob's role: %q", role)
-	}
+	p.addUser("bob", "viewer")
 	p.check("users")
 	// Set bob's password, then remove him (two clicks).
 	p.click(`#users tr[data-user="bob"] button[data-action=password]`)

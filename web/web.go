@@ -21,7 +21,11 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // pages are the dashboard's own paths: each is the same page, which shows
 // the view its path names, so views can be bookmarked and reloaded.
+// A project's own pages are under /projects/{project}/, the default
+// project's at the paths they had before projects.
 var pages = []string{"/{$}", "/containers/{name}", "/catalog", "/catalog/{type}", "/events",
+	"/projects", "/projects/{project}", "/projects/{project}/containers", "/projects/{project}/containers/{name}",
+	"/projects/{project}/catalog", "/projects/{project}/catalog/{type}", "/projects/{project}/events",
 	"/admin/users", "/admin/keys", "/admin/webhooks", "/account"}
 
 // Register adds the dashboard to mux: its pages and its files under /ui/.

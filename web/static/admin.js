@@ -2,7 +2,7 @@
 // account page.
 
 import { $, el, api, seg, field, keyed, confirmButton, showFieldError, clearFieldErrors, copyText, timeEl, ago } from "./lib.js";
-import { state } from "./state.js";
+import { state, DEFAULT_PROJECT } from "./state.js";
 
 for (const b of document.querySelectorAll("[data-copy]")) {
   b.addEventListener("click", () => copyText($(`#${b.dataset.copy}`).textContent));
@@ -100,7 +100,11 @@ $("#reset-form").addEventListener("submit", async (ev) => {
 export const keys = listPage({
   title: "API keys",
   errBox: "#keys-error",
-  load: async () => (await api("GET", "/api/v1/apikeys")).apikeys,
+  load: async () => {
+    const [{ apikeys }, { projects }] = await Promise.all([api("GET", "/api/v1/apikeys"), api("GET", "/api/v1/projects")]);
+    projectChoices(projects.map((p) => p.name));
+    return apikeys;
+  },
   render(list) {
     $("#keys-error").textContent = "";
     // Revoked keys last.
@@ -108,6 +112,7 @@ export const keys = listPage({
     keyed($("#keys tbody"), list, (k) => k.name, (k) => JSON.stringify(k), (k) => el("tr", { "data-key-name": k.name, class: k.revoked_at ? "revoked" : "" },
       el("td", { "data-label": "Name" }, el("strong", { text: k.name }), k.revoked_at ? el("span", { class: "sub", text: "revoked" }) : null),
       el("td", { "data-label": "Role", text: k.role }),
+      el("td", { "data-label": "Project" }, k.project ? el("a", { href: `/projects/${seg(k.project)}`, "data-nav": true, text: k.project }) : "every project"),
       el("td", { "data-label": "Created" }, timeEl(k.created_at, ago)),
       el("td", { "data-label": "Last used" }, k.last_used_at ? timeEl(k.last_used_at, ago) : "never"),
       el("td", { class: "actions" }, k.revoked_at ? "" : confirmButton("Revoke", "Really revoke?", () => removeAndReload(`/api/v1/apikeys/${seg(k.name)}`, keys),
@@ -121,7 +126,9 @@ $("#key-form").addEventListener("submit", async (ev) => {
   clearFieldErrors(f);
   $("#key-new").hidden = true;
   try {
-    const k = await api("POST", "/api/v1/apikeys", { name: field(f, "name").value.trim(), role: field(f, "role").value });
+    const req = { name: field(f, "name").value.trim(), role: field(f, "role").value };
+    if (field(f, "project").value) req.project = field(f, "project").value;
+    const k = await api("POST", "/api/v1/apikeys", req);
     f.reset();
     $("#key-new-name").textContent = k.name;
     $("#key-new-value").textContent = k.key;
@@ -131,6 +138,15 @@ $("#key-form").addEventListener("submit", async (ev) => {
     showFieldError(f, e, $("#key-error"));
   }
 });
+
+// projectChoices fills the key form's projects: a key may be limited to one.
+function projectChoices(names) {
+  const sel = field($("#key-form"), "project");
+  const keep = sel.value;
+  names.sort((a, b) => (b === DEFAULT_PROJECT) - (a === DEFAULT_PROJECT) || a.localeCompare(b));
+  sel.replaceChildren(el("option", { value: "", text: "every project (instance-wide)" }), ...names.map((n) => el("option", { value: n, text: n })));
+  if (names.includes(keep)) sel.value = keep;
+}
 
 // --- webhooks -------------------------------------------------------------------
 
@@ -170,13 +186,19 @@ $("#webhook-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// who says who is signed in with which roles: instance-wide, and per project.
+function who(u) {
+  const roles = Object.entries(u.projects || {}).sort().map(([p, r]) => `${r} in ${p}`);
+  return `Signed in as ${u.name}, ${u.role || "no instance-wide role"}${roles.length ? `; ${roles.join(", ")}` : ""}.`;
+}
+
 // --- your account ------------------------------------------------------------------
 
 export const account = {
   show() {
     document.title = "Your account · moor";
     const u = state.user;
-    $("#account-who").textContent = `Signed in as ${u.name}, ${u.role}.`;
+    $("#account-who").textContent = who(u);
     const f = $("#password-form");
     f.reset();
     clearFieldErrors(f);
@@ -199,7 +221,7 @@ $("#password-form").addEventListener("submit", async (ev) => {
     f.reset();
     field(f, "username").value = state.user.name;
     $("#password-error").textContent = "";
-    $("#account-who").textContent = `Signed in as ${state.user.name}, ${state.user.role}. Password changed; your other sign-ins ended.`;
+    $("#account-who").textContent = `${who(state.user)} Password changed; your other sign-ins ended.`;
   } catch (e) {
     showFieldError(f, e, $("#password-error"));
   }

@@ -3,11 +3,12 @@
 // (/containers/NAME, /catalog, /admin/users, ...), served the same page by
 // moor, so every view can be bookmarked, reloaded and shared.
 
-import { $, $$, api, hooks, field, showFieldError, clearFieldErrors, seg } from "./lib.js";
-import { state, can, nav, listeners, maxEvents } from "./state.js";
+import { $, $$, el, api, hooks, field, showFieldError, clearFieldErrors, seg } from "./lib.js";
+import { state, can, canInstance, roleIn, href, inProject, apiBase, nav, listeners, maxEvents, DEFAULT_PROJECT } from "./state.js";
 import * as containers from "./containers.js";
 import * as catalog from "./catalog.js";
 import * as admin from "./admin.js";
+import * as projects from "./projects.js";
 
 // --- theme ------------------------------------------------------------------
 
@@ -33,34 +34,76 @@ $("#theme-select").addEventListener("change", (ev) => applyTheme(ev.target.value
 
 // --- pages and paths ------------------------------------------------------------
 
+// Pages of a project: the default project's at the paths they always had,
+// another project's under /projects/PROJECT/ (its list at
+// /projects/PROJECT/containers), as the API nests them.
 const pages = [
   { re: /^\/$/, id: "containers", mod: containers.list },
   { re: /^\/containers\/([a-z0-9-]+)$/, id: "container", mod: containers.detail },
   { re: /^\/catalog$/, id: "catalog", mod: catalog.list },
   { re: /^\/catalog\/([^/]+)$/, id: "deploy", mod: catalog.deploy },
   { re: /^\/events$/, id: "events", mod: containers.events },
-  { re: /^\/admin\/users$/, id: "users", mod: admin.users, role: "admin" },
-  { re: /^\/admin\/keys$/, id: "keys", mod: admin.keys, role: "admin" },
-  { re: /^\/admin\/webhooks$/, id: "webhooks", mod: admin.webhooks, role: "admin" },
-  { re: /^\/account$/, id: "account", mod: admin.account },
+  // Pages of no one project: the current one stays what it was.
+  { re: /^\/projects$/, id: "projects", mod: projects.list, global: true },
+  { re: /^\/projects\/([a-z0-9-]+)$/, id: "project", mod: projects.detail, global: true },
+  { re: /^\/admin\/users$/, id: "users", mod: admin.users, role: "admin", global: true },
+  { re: /^\/admin\/keys$/, id: "keys", mod: admin.keys, role: "admin", global: true },
+  { re: /^\/admin\/webhooks$/, id: "webhooks", mod: admin.webhooks, role: "admin", global: true },
+  { re: /^\/account$/, id: "account", mod: admin.account, global: true },
 ];
+const scopedPath = /^\/projects\/([a-z0-9-]+)(\/(?:containers|catalog|events)(?:\/[^/]+)?)$/;
+
+// resolve finds the page of a path and the project it is in (null for a
+// page of no project).
+function resolve(path) {
+  const m = path.match(scopedPath);
+  const rest = m ? (m[2] === "/containers" ? "/" : m[2]) : path;
+  const page = pages.find((p) => p.re.test(rest) && !(m && p.global) && (!p.role || canInstance(p.role)));
+  if (!page) return { page: null, params: [], project: null, rest };
+  return { page, params: rest.match(page.re).slice(1).map(decodeURIComponent), project: page.global ? null : m ? m[1] : DEFAULT_PROJECT, rest };
+}
+
+// firstProject is where a user lands: the default project, or for one who
+// cannot read it (a member of some projects only) the first of theirs.
+function firstProject() {
+  if (can("viewer", DEFAULT_PROJECT)) return DEFAULT_PROJECT;
+  const mine = [...state.projects.keys()].filter((p) => can("viewer", p)).sort();
+  return mine[0] || Object.keys(state.user?.projects || {}).sort()[0] || DEFAULT_PROJECT;
+}
 
 let current = null;
+let routing = 0;
 
-function route() {
+async function route() {
   if (!state.user) return;
-  const path = location.pathname;
-  let page = pages.find((p) => p.re.test(path) && (!p.role || can(p.role)));
-  let params = [];
-  if (page) params = path.match(page.re).slice(1).map(decodeURIComponent);
+  const token = ++routing;
+  let { page, params, project, rest } = resolve(location.pathname);
+  // An old link to the default project's pages, for a user who cannot read
+  // it: the same page of their first project.
+  if (project === DEFAULT_PROJECT && !location.pathname.startsWith("/projects/") && !can("viewer", DEFAULT_PROJECT)) {
+    const first = firstProject();
+    if (first !== DEFAULT_PROJECT) {
+      history.replaceState(null, "", href(page.id === "container" ? "/" : rest, first));
+      project = first;
+      if (page.id === "container") ({ page, params } = resolve("/"));
+    }
+  }
+  if (project === DEFAULT_PROJECT && location.pathname.startsWith("/projects/")) history.replaceState(null, "", rest + location.search);
+  const want = project || state.project || firstProject();
+  if (want !== state.project) {
+    if (current?.mod.hide) current.mod.hide();
+    current = null;
+    await useProject(want);
+    if (token !== routing) return;
+  }
   if (current?.mod.hide) current.mod.hide();
   for (const s of $$(".page")) s.hidden = true;
   const section = $(`#page-${page ? page.id : "missing"}`);
   section.hidden = false;
   current = page || null;
+  const near = { container: "containers", deploy: "catalog", project: "projects" };
   for (const a of $$("#nav a")) {
-    const active = page && (a.dataset.page === page.id || (a.dataset.page === "containers" && page.id === "container") ||
-      (a.dataset.page === "catalog" && page.id === "deploy"));
+    const active = page && (a.dataset.page === page.id || a.dataset.page === near[page.id]);
     if (active) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -68,12 +111,54 @@ function route() {
   else document.title = "Not found · moor";
 }
 
-nav.go = (path, { replace = false } = {}) => {
+// useProject makes project the current one: its containers and events
+// are read, the links and controls of the pages follow it.
+async function useProject(project) {
+  state.project = project;
+  state.containers = new Map();
+  state.asked.clear();
+  for (const t of pending.values()) clearTimeout(t);
+  pending.clear();
+  showProject();
+  await Promise.all([reloadAll(), backfill(project)]);
+}
+
+// showProject updates what shows the current project: the switcher, the
+// links of the project's pages, the controls of its roles, who one is.
+function showProject() {
+  const sel = $("#project-select");
+  const names = [...new Set([...state.projects.keys(), state.project])].sort((a, b) =>
+    (b === DEFAULT_PROJECT) - (a === DEFAULT_PROJECT) || a.localeCompare(b));
+  if ([...sel.options].map((o) => o.value).join() !== names.join()) {
+    sel.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
+  }
+  sel.value = state.project;
+  for (const a of $$("a[data-scoped]")) a.setAttribute("href", href(a.dataset.scoped));
+  for (const e of $$("[data-current-project]")) e.textContent = state.project;
+  for (const e of $$("[data-role]")) e.hidden = !can(e.dataset.role);
+  for (const e of $$("[data-instance-role]")) e.hidden = !canInstance(e.dataset.instanceRole);
+  const u = state.user;
+  // One's role here: the instance-wide one, or for a member the role in
+  // the current project.
+  $("#whoami").textContent = `${u.name} (${u.role || roleIn() || "no role"})`;
+  $("#whoami").title = u.role ? `${u.role} in every project` : `${roleIn() || "no role"} in ${state.project}; no instance-wide role`;
+}
+
+// Another project in the switcher: the same page there (a container's page:
+// the list), or its containers from a page of no project.
+$("#project-select").addEventListener("change", (ev) => {
+  const to = ev.target.value;
+  const { page, rest } = resolve(location.pathname);
+  const same = page && !page.global ? (page.id === "container" ? "/" : rest) : "/";
+  nav.go(href(same, to));
+});
+
+nav.go = async (path, { replace = false } = {}) => {
   if (path !== location.pathname + location.search) {
     if (replace) history.replaceState(null, "", path);
     else history.pushState(null, "", path);
   }
-  route();
+  await route();
   // The new page's heading takes the focus, so keyboard and screen reader
   // users start at its top.
   const h = $(".page:not([hidden]) h1");
@@ -110,6 +195,7 @@ function showLogin(message) {
   $("#nav").hidden = true;
   $("#logout").hidden = true;
   $("#whoami").hidden = true;
+  $("#project-switch").hidden = true;
   showOnly("login");
   $("#login-error").textContent = message || "";
   document.title = "Sign in · moor";
@@ -174,25 +260,39 @@ $("#logout").addEventListener("click", async () => {
 
 async function enter(user) {
   state.user = user;
+  state.project = ""; // route() reads the containers of the page's project
   $("#login").hidden = true;
   $("#setup").hidden = true;
   $("#live").hidden = false;
   $("#nav").hidden = false;
   $("#logout").hidden = false;
   $("#whoami").hidden = false;
-  $("#whoami").textContent = `${user.name} (${user.role})`;
-  for (const e of $$("[data-role]")) e.hidden = !can(e.dataset.role);
+  $("#project-switch").hidden = false;
   connect(); // first, so nothing between the reads and the stream is lost
-  const [{ types }, { containers: cs }, { events }] = await Promise.all([
-    api("GET", "/api/v1/types"), api("GET", "/api/v1/containers"), api("GET", "/api/v1/events?tail=100"),
+  const [{ types }, { projects: ps }, { events }] = await Promise.all([
+    api("GET", "/api/v1/types"), api("GET", "/api/v1/projects"), api("GET", "/api/v1/events?tail=100"),
   ]);
   state.types = new Map(types.map((t) => [t.id, t]));
-  state.containers = new Map(cs.map((c) => [c.name, c]));
-  // The backfill and the stream may overlap: keep each seq once.
+  state.projects = new Map(ps.map((p) => [p.name, p]));
+  mergeEvents(events);
+  if (location.pathname === "/" && location.search.includes("setup=")) history.replaceState(null, "", "/");
+  await route();
+}
+
+// mergeEvents takes events read from the API into the recent ones: the
+// backfill and the stream may overlap, so each seq is kept once.
+function mergeEvents(events) {
   const seen = new Set(state.events.map((e) => e.seq));
   state.events = [...events.filter((e) => !seen.has(e.seq)), ...state.events].sort((a, b) => a.seq - b.seq).slice(-maxEvents);
-  if (location.pathname === "/" && location.search.includes("setup=")) history.replaceState(null, "", "/");
-  route();
+}
+
+// backfill reads a project's recent events, which the newest of every
+// project may have left out.
+async function backfill(project) {
+  try {
+    const { events } = await api("GET", `/api/v1/events?tail=100&project=${seg(project)}`);
+    mergeEvents(events);
+  } catch { /* the stream fills in */ }
 }
 
 // --- live updates -----------------------------------------------------------------
@@ -222,7 +322,10 @@ function connect() {
       state.events.push(ev);
       if (state.events.length > maxEvents) state.events.shift();
     }
-    if (ev.container) refreshSoon(ev.container);
+    // The stream carries every readable project's events; the pages show
+    // the current project's.
+    if (ev.container && (ev.project || DEFAULT_PROJECT) === state.project) refreshSoon(ev.container);
+    if (ev.kind.startsWith("project.")) reloadProjectsSoon();
     for (const l of listeners) l(ev);
   };
   sock.onclose = (ce) => {
@@ -244,21 +347,47 @@ function refreshSoon(name) {
 }
 
 async function refresh(name) {
+  const project = state.project;
   try {
-    state.containers.set(name, await api("GET", `/api/v1/containers/${seg(name)}`));
+    const c = await api("GET", `${apiBase(project)}/${seg(name)}`);
+    if (project !== state.project) return;
+    state.containers.set(name, c);
   } catch (e) {
-    if (e.status !== 404) return;
+    if (e.status !== 404 || project !== state.project) return;
     state.containers.delete(name);
   }
   containers.changed(name);
 }
 
 async function reloadAll() {
+  const project = state.project;
   try {
-    const { containers: cs } = await api("GET", "/api/v1/containers");
+    const { containers: cs } = await api("GET", apiBase(project));
+    if (project !== state.project) return;
     state.containers = new Map(cs.map((c) => [c.name, c]));
-    containers.changed(null);
-  } catch { /* the next event or reconnect tries again */ }
+    $("#containers-error").textContent = "";
+  } catch (e) {
+    // The next event or reconnect tries again.
+    if (project === state.project) $("#containers-error").textContent = e.message;
+  }
+  containers.changed(null);
+}
+
+// Projects and one's own roles in them change with project events (a
+// project created or deleted, a member added): one read per burst.
+let projectsTimer = null;
+function reloadProjectsSoon() {
+  clearTimeout(projectsTimer);
+  projectsTimer = setTimeout(async () => {
+    try {
+      const [{ projects: ps }, { user }] = await Promise.all([api("GET", "/api/v1/projects"), api("GET", "/api/v1/session")]);
+      if (!state.user) return;
+      state.user = user;
+      state.projects = new Map(ps.map((p) => [p.name, p]));
+      showProject();
+      projects.changed();
+    } catch { /* the next event tries again */ }
+  }, 150);
 }
 
 start();

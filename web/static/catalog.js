@@ -2,7 +2,7 @@
 // of one type.
 
 import { $, el, api, seg, field, showFieldError, clearFieldErrors } from "./lib.js";
-import { state, can, nav, remember } from "./state.js";
+import { state, can, href, apiBase, nav, remember } from "./state.js";
 
 let category = ""; // "" is every category
 
@@ -60,7 +60,7 @@ function card(t) {
     el("div", { class: "card-head" }, logo(t), el("div", {}, el("h2", { id: titleID, text: t.title }), el("code", { class: "sub", text: t.id }))),
     t.description ? el("p", { class: "description", text: t.description }) : null,
     el("div", { class: "tags" }, ...(t.categories || []).map((c) => el("span", { class: "tag", text: c }))),
-    el("a", { class: can("operator") ? "button primary" : "button", href: `/catalog/${seg(t.id)}`, "data-nav": true,
+    el("a", { class: can("operator") ? "button primary" : "button", href: href(`/catalog/${seg(t.id)}`), "data-nav": true,
       "aria-label": `${can("operator") ? "Deploy" : "About"} ${t.title}`, text: can("operator") ? "Deploy" : "Details" }));
 }
 
@@ -90,6 +90,7 @@ export const deploy = {
     f.hidden = !can("operator");
     $("#deploy-denied").hidden = can("operator");
     field(f, "type").value = t.id;
+    $("#deploy-where").textContent = `Into project ${state.project}: pick another in the header's switcher.`;
     field(f, "name").value = "";
     field(f, "replicas").value = "1";
     fillEnv(t);
@@ -151,10 +152,10 @@ $("#deploy-form").addEventListener("submit", async (ev) => {
   const submit = f.querySelector("button[type=submit]");
   submit.disabled = true;
   try {
-    const c = await api("POST", "/api/v1/containers", req);
+    const c = await api("POST", apiBase(), req);
     remember(c, "deploy");
     state.containers.set(c.name, c);
-    nav.go(`/containers/${seg(c.name)}`);
+    nav.go(href(`/containers/${seg(c.name)}`));
   } catch (e) {
     showFieldError(f, e, $("#deploy-error"));
   } finally {

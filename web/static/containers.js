@@ -2,10 +2,10 @@
 
 import { $, el, api, seg, field, keyed, confirmButton, showFieldError, clearFieldErrors, copyText,
   displayState, progressive, readyCount, timeEl, ago } from "./lib.js";
-import { state, can, listeners, remember, askedOf } from "./state.js";
+import { state, can, href, apiBase, inProject, listeners, remember, askedOf, DEFAULT_PROJECT } from "./state.js";
 import { eventItem, eventWords, details, Pull } from "./events.js";
 
-const path = (name, action = "") => `/api/v1/containers/${seg(name)}${action ? "/" + action : ""}`;
+const path = (name, action = "") => `${apiBase()}/${seg(name)}${action ? "/" + action : ""}`;
 const stateOf = (c) => displayState(c, progressive[askedOf(c)]);
 
 // act asks for an action and shows the answer at once (the events follow);
@@ -82,7 +82,7 @@ function row(c) {
   const reason = reasonText(c);
   const url = c.url ? el("a", { href: c.url, target: "_blank", rel: "noopener noreferrer", text: c.url.replace(/^https?:\/\//, "") }) : "";
   return el("tr", { "data-name": c.name },
-    el("td", { "data-label": "Name" }, el("a", { href: `/containers/${seg(c.name)}`, "data-nav": true, class: "name-link", text: c.name })),
+    el("td", { "data-label": "Name" }, el("a", { href: href(`/containers/${seg(c.name)}`), "data-nav": true, class: "name-link", text: c.name })),
     el("td", { "data-label": "Type", text: state.types.get(c.type)?.title || c.type }),
     el("td", { "data-label": "Status" }, statusPill(c), reason ? el("span", { class: "sub reason-line", text: reason }) : null),
     el("td", { "data-label": "Replicas", class: "replicas", title: "ready / wanted", text: readyCount(c) }),
@@ -91,7 +91,7 @@ function row(c) {
 }
 
 function renderRecent() {
-  keyed($("#event-log"), state.events.slice(-30).reverse(), (e) => String(e.seq), () => "", (e) => eventItem(e));
+  keyed($("#event-log"), state.events.filter((e) => inProject(e)).slice(-30).reverse(), (e) => String(e.seq), () => "", (e) => eventItem(e));
 }
 
 // changed is called when a container was read again (name) or all were.
@@ -103,7 +103,7 @@ export function changed(name) {
 listeners.add((ev) => {
   if (!$("#page-containers").hidden) renderRecent();
   if (!$("#page-events").hidden) events.render();
-  if (!$("#page-container").hidden && ev.container === detail.name) detail.onEvent(ev);
+  if (!$("#page-container").hidden && ev.container === detail.name && (ev.project || DEFAULT_PROJECT) === state.project) detail.onEvent(ev);
 });
 
 // --- one container ------------------------------------------------------------------
@@ -177,7 +177,7 @@ export const detail = {
   renderOverview(c) {
     const t = state.types.get(c.type);
     const facts = [
-      ["Type", el("a", { href: `/catalog/${seg(c.type)}`, "data-nav": true, text: t ? `${t.title} (${c.type})` : c.type })],
+      ["Type", el("a", { href: href(`/catalog/${seg(c.type)}`), "data-nav": true, text: t ? `${t.title} (${c.type})` : c.type })],
       ["Image", el("code", { text: c.image })],
       ["URL", c.url ? el("a", { href: c.url, target: "_blank", rel: "noopener noreferrer", text: c.url }) : "none (no HTTP port)"],
       ["DNS", el("span", {}, ...[c.dns?.host, c.dns?.container].filter(Boolean).map((n, i) => el("code", { class: i ? "sub" : "", text: n })))],
@@ -297,7 +297,7 @@ export const detail = {
   async loadProgress() {
     const name = this.name;
     try {
-      const { events } = await api("GET", `/api/v1/events?container=${seg(name)}&kind=image.pull&tail=500`);
+      const { events } = await api("GET", `/api/v1/events?project=${seg(state.project)}&container=${seg(name)}&kind=image.pull&tail=500`);
       if (this.name !== name) return;
       const c = state.containers.get(name);
       for (const ev of events) if (!c || ev.container_id === c.id) this.pull.add(ev);
@@ -472,11 +472,11 @@ export const events = {
   },
   render() {
     const q = $("#events-filter").value.trim().toLowerCase();
-    const evs = state.events.filter((e) => !q || [e.kind, eventWords(e.kind), e.container || "", e.actor].some((s) => s.toLowerCase().includes(q)));
+    const evs = state.events.filter((e) => inProject(e)).filter((e) => !q || [e.kind, eventWords(e.kind), e.container || "", e.actor].some((s) => s.toLowerCase().includes(q)));
     keyed($("#events-table tbody"), evs.slice().reverse(), (e) => String(e.seq), () => "", (e) => el("tr", { "data-kind": e.kind },
       el("td", { "data-label": "Time" }, timeEl(e.time)),
       el("td", { "data-label": "Event" }, el("span", { class: "kind", title: e.kind, text: eventWords(e.kind) })),
-      el("td", { "data-label": "Container" }, e.container ? el("a", { href: `/containers/${seg(e.container)}`, "data-nav": true, text: e.container }) : ""),
+      el("td", { "data-label": "Container" }, e.container ? el("a", { href: href(`/containers/${seg(e.container)}`, e.project), "data-nav": true, text: e.container }) : ""),
       el("td", { "data-label": "By", text: e.actor }),
       el("td", { "data-label": "Details", text: details(e.data) })));
   },

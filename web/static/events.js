@@ -2,6 +2,7 @@
 // shows the same progress as the live page).
 
 import { el, timeEl, bytes, ago } from "./lib.js";
+import { href } from "./state.js";
 
 const words = {
   "container.created": "deployed",
@@ -30,6 +31,11 @@ const words = {
   "user.password_changed": "password changed",
   "webhook.created": "webhook added",
   "webhook.deleted": "webhook removed",
+  "project.created": "project created",
+  "project.updated": "quotas changed",
+  "project.deleted": "project deleted",
+  "project.member_set": "member set",
+  "project.member_removed": "member removed",
 };
 
 export function eventWords(kind) {
@@ -58,7 +64,7 @@ export function eventItem(ev, { withContainer = true } = {}) {
   return el("li", { "data-kind": ev.kind, "data-seq": String(ev.seq) },
     timeEl(ev.time, ago),
     el("span", { class: "kind", title: ev.kind, text: eventWords(ev.kind) }),
-    withContainer && ev.container ? el("span", {}, " ", el("a", { href: `/containers/${encodeURIComponent(ev.container)}`, "data-nav": true, text: ev.container })) : null,
+    withContainer && ev.container ? el("span", {}, " ", el("a", { href: href(`/containers/${encodeURIComponent(ev.container)}`, ev.project), "data-nav": true, text: ev.container })) : null,
     el("span", { class: "sub", text: [details(ev.data), `by ${ev.actor}`].filter(Boolean).join(" · ") }));
 }
 
