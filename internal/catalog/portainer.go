@@ -81,6 +81,14 @@ type ptTemplate struct {
 	// Devices is not in Portainer's format (Portainer ignores it); some
 	// collections carry it in Yacht's or Docker's shape, read leniently.
 	Devices json.RawMessage `json:"devices"`
+	// Repository holds a stack template's compose file (types 2 and 3).
+	Repository *ptRepository `json:"repository"`
+}
+
+// ptRepository is where a stack template's compose file lives.
+type ptRepository struct {
+	URL       string `json:"url"`
+	Stackfile string `json:"stackfile"`
 }
 
 // ptLabel is a label as Portainer writes it ({name, value}); Yacht's
@@ -248,10 +256,15 @@ func convertTemplate(raw json.RawMessage) (domain.Type, string, []Dropped, error
 func checkTemplate(p ptTemplate) error {
 	switch p.Type {
 	case 1:
-	case 2:
-		return errors.New("type 2 (swarm stack) is not supported")
-	case 3:
-		return errors.New("type 3 (compose stack) is not supported")
+	case 2, 3:
+		kind := map[int]string{2: "swarm stack", 3: "compose stack"}[p.Type]
+		if r := p.Repository; r != nil && r.URL != "" {
+			// Its compose file is elsewhere: moor fetches nothing from
+			// other repositories (and none is reachable offline).
+			return fmt.Errorf("type %d (%s): its compose file is in another repository (%s, %s), which moor does not fetch; "+
+				"deploy it as a compose stack from that file (POST /api/v1/stacks, docs/stacks.md)", p.Type, kind, r.URL, r.Stackfile)
+		}
+		return fmt.Errorf("type %d (%s) is not supported without a compose file; deploy one as a compose stack (docs/stacks.md)", p.Type, kind)
 	case 4:
 		return errors.New("type 4 (edge stack) is not supported")
 	default:
