@@ -34,7 +34,7 @@ import (
 const (
 	exitOK          = 0
 	exitUsage       = 1 // bad command line, or a local problem (config file)
-	exitRefused     = 2 // moor refused the input: 400, 409, 410, 413, 415, 422 ...
+	exitRefused     = 2 // moor refused the input: 400, 409, 410, 413, 415, 422 ... (or would: a body too large)
 	exitNotFound    = 3 // 404: no such container, type, key or user
 	exitAuth        = 4 // no key, a bad key (401) or a role too low (403)
 	exitServer      = 5 // moor unreachable, 5xx, an unexpected answer, or 429 after retrying
@@ -65,9 +65,12 @@ func exitCode(err error) int {
 	var ae *client.APIError
 	var unreachable *client.UnreachableError
 	var proto *client.ProtocolError
+	var tooLarge *client.TooLargeError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &tooLarge):
+		return exitRefused // what moor would answer 413
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):
@@ -242,7 +245,7 @@ See docs/cli.md.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usagef("%v", err) })
 	root.AddGroup(
-		&cobra.Group{ID: groupContainers, Title: "Containers and projects:"},
+		&cobra.Group{ID: groupContainers, Title: "Containers, projects and stacks:"},
 		&cobra.Group{ID: groupInfo, Title: "Catalog and events:"},
 		&cobra.Group{ID: groupAccess, Title: "Access (API keys, users, this client's login):"},
 		&cobra.Group{ID: groupServer, Title: "Server and bootstrap (talk to PostgreSQL directly, no API key):"},
@@ -253,9 +256,10 @@ See docs/cli.md.`,
 		c.RegisterFlagCompletionFunc("project", a.completeProjects)
 		root.AddCommand(c)
 	}
-	projects := a.projectCommand()
-	projects.GroupID = groupContainers
-	root.AddCommand(projects)
+	for _, c := range []*cobra.Command{a.projectCommand(), a.stackCommand()} {
+		c.GroupID = groupContainers
+		root.AddCommand(c)
+	}
 	for _, c := range []*cobra.Command{a.typesCommand(), a.eventsCommand()} {
 		c.GroupID = groupInfo
 		root.AddCommand(c)
@@ -327,6 +331,22 @@ func minArgs(name string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// completeFrom completes with the names list asks of moor (in at most
+// 3 s); quiet when it cannot (no key, moor away).
+func (a *app) completeFrom(list func(ctx context.Context, cl *client.Client) ([]string, error)) ([]string, cobra.ShellCompDirective) {
+	cl, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+	defer cancel()
+	out, err := list(ctx, cl)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // withTimeout is ctx ended after d (d <= 0: never), for --timeout.

@@ -34,26 +34,17 @@ func (a *app) containerCommands() []*cobra.Command {
 	}
 }
 
-// completeContainers completes container names, asking moor; quiet when
-// it cannot (no key, moor away).
+// completeContainers completes container names, asking moor.
 func (a *app) completeContainers(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	cl, err := a.client()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
-	defer cancel()
-	cs, err := cl.Containers(ctx)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	var out []string
-	for _, c := range cs {
-		if !slices.Contains(args, c.Name) {
-			out = append(out, c.Name+"\t"+c.Type+", "+string(c.Status))
+	return a.completeFrom(func(ctx context.Context, cl *client.Client) (out []string, err error) {
+		cs, err := cl.Containers(ctx)
+		for _, c := range cs {
+			if !slices.Contains(args, c.Name) {
+				out = append(out, c.Name+"\t"+c.Type+", "+string(c.Status))
+			}
 		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+		return out, err
+	})
 }
 
 // completeOneContainer completes the first argument only.
@@ -68,21 +59,13 @@ func (a *app) completeTypes(cmd *cobra.Command, args []string, toComplete string
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	cl, err := a.client()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
-	defer cancel()
-	ts, err := cl.Types(ctx, "")
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	var out []string
-	for _, t := range ts {
-		out = append(out, t.ID+"\t"+t.Title)
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return a.completeFrom(func(ctx context.Context, cl *client.Client) (out []string, err error) {
+		ts, err := cl.Types(ctx, "")
+		for _, t := range ts {
+			out = append(out, t.ID+"\t"+t.Title)
+		}
+		return out, err
+	})
 }
 
 func (a *app) lsCommand() *cobra.Command {
@@ -203,31 +186,14 @@ func takesTraffic(in domain.Instance) bool {
 }
 
 func (a *app) inspectCommand() *cobra.Command {
-	var out outputFormat
-	cmd := &cobra.Command{
-		Use:               "inspect NAME",
-		Aliases:           []string{"show"},
-		Short:             "Show one container: status, replicas, addresses, environment",
-		Args:              exactArgs("NAME"),
-		ValidArgsFunction: a.completeOneContainer,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			c, err := cl.Container(a.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if out.json() {
-				return writeJSON(a.stdout, c)
-			}
-			printContainer(a.stdout, c)
-			return nil
+	return showCommand(a, showSpec[domain.Container]{
+		use: "inspect NAME", aliases: []string{"show"}, short: "Show one container: status, replicas, addresses, environment",
+		jsonHelp: "the container as the API shows it", complete: a.completeOneContainer,
+		get: func(ctx context.Context, cl *client.Client, name string) (domain.Container, error) {
+			return cl.Container(ctx, name)
 		},
-	}
-	addOutput(cmd, &out, "the container as the API shows it")
-	return cmd
+		print: printContainer,
+	})
 }
 
 // printContainer shows a container as "key: value" lines and a table of

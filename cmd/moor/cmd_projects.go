@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moorhq/moor/internal/client"
 	"github.com/moorhq/moor/internal/domain"
 )
 
@@ -144,34 +145,14 @@ func (a *app) projectCreateCommand() *cobra.Command {
 }
 
 func (a *app) projectShowCommand() *cobra.Command {
-	var out outputFormat
-	cmd := &cobra.Command{
-		Use:               "show NAME",
-		Aliases:           []string{"inspect"},
-		Short:             "Show one project: containers, quotas, network",
-		Args:              exactArgs("NAME"),
-		ValidArgsFunction: a.completeOneProject,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := projectArg(args[0]); err != nil {
-				return err
-			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			p, err := cl.Project(a.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if out.json() {
-				return writeJSON(a.stdout, p)
-			}
-			printProject(a.stdout, p)
-			return nil
+	return showCommand(a, showSpec[domain.Project]{
+		use: "show NAME", aliases: []string{"inspect"}, short: "Show one project: containers, quotas, network",
+		jsonHelp: "the project as the API shows it", complete: a.completeOneProject, check: projectArg,
+		get: func(ctx context.Context, cl *client.Client, name string) (domain.Project, error) {
+			return cl.Project(ctx, name)
 		},
-	}
-	addOutput(cmd, &out, "the project as the API shows it")
-	return cmd
+		print: printProject,
+	})
 }
 
 // printProject shows a project as "key: value" lines.
@@ -226,24 +207,15 @@ moor rm -P PROJECT NAME... --wait. The default project stays.`,
 	}
 }
 
-// completeProjects completes project names, asking moor; quiet when it
-// cannot.
+// completeProjects completes project names, asking moor.
 func (a *app) completeProjects(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	cl, err := a.client()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
-	defer cancel()
-	ps, err := cl.Projects(ctx)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	var out []string
-	for _, p := range ps {
-		out = append(out, fmt.Sprintf("%s\t%d container(s)", p.Name, p.Containers))
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return a.completeFrom(func(ctx context.Context, cl *client.Client) (out []string, err error) {
+		ps, err := cl.Projects(ctx)
+		for _, p := range ps {
+			out = append(out, fmt.Sprintf("%s\t%d container(s)", p.Name, p.Containers))
+		}
+		return out, err
+	})
 }
 
 func (a *app) completeOneProject(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/moorhq/moor/internal/client"
 )
 
 // outputFormat is the -o flag: a table for people, JSON for scripts.
@@ -97,4 +100,49 @@ func truncate(s string, n int) string {
 // megabytes formats a byte count.
 func megabytes(n int64) string {
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
+
+// showSpec is a command that shows one thing by NAME: a table of it, or
+// the API's object with -o json.
+type showSpec[T any] struct {
+	use, short, jsonHelp string
+	aliases              []string
+	complete             cobra.CompletionFunc
+	check                func(name string) error // a usage error before anything is sent; nil: none
+	get                  func(ctx context.Context, cl *client.Client, name string) (T, error)
+	print                func(io.Writer, T)
+}
+
+// showCommand is the command s describes.
+func showCommand[T any](a *app, s showSpec[T]) *cobra.Command {
+	var out outputFormat
+	cmd := &cobra.Command{
+		Use:               s.use,
+		Aliases:           s.aliases,
+		Short:             s.short,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: s.complete,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if s.check != nil {
+				if err := s.check(args[0]); err != nil {
+					return err
+				}
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			v, err := s.get(a.ctx, cl, args[0])
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return writeJSON(a.stdout, v)
+			}
+			s.print(a.stdout, v)
+			return nil
+		},
+	}
+	addOutput(cmd, &out, s.jsonHelp)
+	return cmd
 }

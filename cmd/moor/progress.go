@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +28,11 @@ type waitGoal struct {
 	// generation, when set: moor has made that generation real (a rolling
 	// replacement keeps the status running throughout).
 	generation int64
-	timeout    time.Duration
+	// completed, with status running: a container that ran and exited 0,
+	// left stopped by its restart policy, is done too (a stack's service
+	// others wait for with service_completed_successfully).
+	completed bool
+	timeout   time.Duration
 }
 
 // waiter follows one container after a change: moor's events wake it (and
@@ -43,10 +48,29 @@ type waiter struct {
 
 // change asks for a change with call and, with wait, follows it to the
 // goal its answer sets (ok false: nothing to wait for), within timeout.
-// The waiter subscribes before the request, so no event of the change can
-// come before the stream.
 func (a *app) change(cl *client.Client, wait bool, timeout time.Duration, call func() (domain.Container, error),
 	goal func(w *waiter, c domain.Container) (g waitGoal, ok bool)) (domain.Container, error) {
+	var c domain.Container
+	done, err := a.following(cl, wait, timeout, func() (err error) { c, err = call(); return err },
+		func(w *waiter) []waitGoal {
+			if g, ok := goal(w, c); ok {
+				return []waitGoal{g}
+			}
+			return nil
+		})
+	if len(done) > 0 {
+		c = done[0]
+	}
+	return c, err
+}
+
+// following asks for a change with call and, with wait, follows every
+// container to the goal goals sets once call answered, together, within
+// timeout; it returns the containers as they ended. The waiter subscribes
+// before the request, so no event of the change can come before the
+// stream.
+func (a *app) following(cl *client.Client, wait bool, timeout time.Duration, call func() error,
+	goals func(w *waiter) []waitGoal) ([]domain.Container, error) {
 	ctx, cancel := withTimeout(a.ctx, timeout)
 	defer cancel()
 	var w *waiter
@@ -54,16 +78,17 @@ func (a *app) change(cl *client.Client, wait bool, timeout time.Duration, call f
 		w = a.newWaiter(ctx, cl)
 		defer w.close()
 	}
-	c, err := call()
-	if err != nil || w == nil {
-		return c, err
+	if err := call(); err != nil || w == nil {
+		return nil, err
 	}
-	g, ok := goal(w, c)
-	if !ok {
-		return c, nil
+	gs := goals(w)
+	if len(gs) == 0 {
+		return nil, nil
 	}
-	g.timeout = timeout
-	return w.wait(g)
+	for i := range gs {
+		gs[i].timeout = timeout
+	}
+	return w.waitAll(gs)
 }
 
 // newWaiter subscribes to events before the change is asked for, so none
@@ -107,34 +132,67 @@ func (w *waiter) close() {
 // exitFailed when it failed (or was removed, or stopped, instead) and
 // exitTimeout when goal.timeout passed first.
 func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
+	cs, err := w.waitAll([]waitGoal{goal})
+	return cs[0], err
+}
+
+// waitAll is wait for several containers at once (a stack's services): it
+// returns once each meets its goal, or at the first failure, so a service
+// that fails while another waits for it ends the wait at once.
+func (w *waiter) waitAll(goals []waitGoal) ([]domain.Container, error) {
 	events := w.events
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
+	out := make([]domain.Container, len(goals))
+	done := make([]bool, len(goals))
 	var unreachableSince time.Time
 	for {
-		c, err := w.cl.Container(w.ctx, goal.name)
-		done, werr := w.check(goal, c, err)
+		left, transient := 0, ""
+		for i, goal := range goals {
+			if done[i] {
+				continue
+			}
+			c, err := w.cl.Container(w.ctx, goal.name)
+			if err == nil {
+				out[i] = c // kept when a read fails: the last status seen
+			}
+			ok, werr := w.check(goal, c, err)
+			switch {
+			case werr != nil && !isTransient(werr):
+				return out, werr
+			case werr != nil:
+				left++
+				if transient == "" {
+					transient = fmt.Sprintf("%s: %v (retrying)", ref(w.cl, goal.name), werr)
+				}
+			case ok:
+				done[i] = true
+			default:
+				left++
+			}
+		}
+		if left == 0 {
+			return out, nil
+		}
 		switch {
-		case done || werr != nil && !isTransient(werr):
-			return c, werr
-		case werr != nil:
+		case transient != "":
 			// moor restarting, or its database away: keep trying until
 			// the timeout, quietly for a few seconds.
 			if unreachableSince.IsZero() {
 				unreachableSince = time.Now()
 			} else if time.Since(unreachableSince) > 5*time.Second {
-				w.progress.stepf("%s: %v (retrying)", ref(w.cl, goal.name), werr)
+				w.progress.stepf("%s", transient)
 				unreachableSince = time.Now()
 			}
 		default:
 			unreachableSince = time.Time{}
 		}
-		// Sleep until an event of this container or the next poll.
+		// Sleep until an event of a container waited on or the next poll.
 	sleep:
 		for {
 			select {
 			case <-w.ctx.Done():
-				return c, w.ended(goal, c)
+				return out, w.ended(goals, done, out)
 			case <-poll.C:
 				break sleep
 			case ev, ok := <-events:
@@ -143,14 +201,17 @@ func (w *waiter) wait(goal waitGoal) (domain.Container, error) {
 					poll.Reset(500 * time.Millisecond)
 					continue
 				}
-				if ev.Container != goal.name || !sameProject(ev.Project, w.cl.ContainerProject()) {
+				i := slices.IndexFunc(goals, func(g waitGoal) bool { return g.name == ev.Container })
+				if i < 0 || !sameProject(ev.Project, w.cl.ContainerProject()) {
 					continue
 				}
 				if ev.Kind == "image.pull" {
 					w.progress.pull(ev)
 					continue
 				}
-				break sleep
+				if !done[i] {
+					break sleep
+				}
 			}
 		}
 	}
@@ -176,12 +237,23 @@ func isTransient(err error) bool {
 	return errors.As(err, &ue) || errors.As(err, &ae) && (ae.Status >= 500 || ae.Status == 429)
 }
 
-// ended is the error of a wait whose context ended: the timeout (exit 7)
-// or Ctrl-C.
-func (w *waiter) ended(goal waitGoal, c domain.Container) error {
+// ended is the error of a wait whose context ended: the timeout (exit 7),
+// naming each container not there yet, or Ctrl-C.
+func (w *waiter) ended(goals []waitGoal, done []bool, last []domain.Container) error {
 	if !errors.Is(w.ctx.Err(), context.DeadlineExceeded) {
 		return w.ctx.Err()
 	}
+	var msgs []string
+	for i, goal := range goals {
+		if !done[i] {
+			msgs = append(msgs, w.notThere(goal, last[i]))
+		}
+	}
+	return &exitError{exitTimeout, strings.Join(msgs, "; ")}
+}
+
+// notThere says what a container that did not reach goal in time is.
+func (w *waiter) notThere(goal waitGoal, c domain.Container) string {
 	want := string(goal.status)
 	if goal.gone {
 		want = "removed"
@@ -198,7 +270,7 @@ func (w *waiter) ended(goal waitGoal, c domain.Container) error {
 			}
 		}
 	}
-	return &exitError{exitTimeout, fmt.Sprintf("%s: not %s after %s%s", ref(w.cl, goal.name), want, goal.timeout, last)}
+	return fmt.Sprintf("%s: not %s after %s%s", ref(w.cl, goal.name), want, goal.timeout, last)
 }
 
 // check decides whether the container c (or the error of reading it)
@@ -228,6 +300,9 @@ func (w *waiter) check(goal waitGoal, c domain.Container, err error) (bool, erro
 	}
 	if c.DesiredState == domain.DesiredRemoved {
 		return false, &exitError{exitFailed, fmt.Sprintf("%s: is being removed while waiting for it to be %s", c.Ref(), goal.status)}
+	}
+	if goal.completed && c.Status == domain.StatusStopped && c.StatusCause == domain.CauseStoppedOutside {
+		return true, nil // it ran to completion, as its dependents wait for
 	}
 	if goal.status == domain.StatusRunning && c.DesiredState == domain.DesiredStopped {
 		// moor left it stopped: it stopped behind moor's back and its
@@ -264,14 +339,14 @@ type progress struct {
 	tty bool
 	now func() time.Time
 
-	lastStatus string         // status and reason last shown
-	instances  map[int]string // each replica's status and health last shown
+	lastStatus map[string]string // each container's status and reason last shown
+	instances  map[string]string // each replica's status and health last shown, by "CONTAINER/INDEX"
 	pulls      map[string]*pullState
 	bar        string // the bar line on screen, "" when none
 }
 
 func newProgress(w io.Writer, tty bool) *progress {
-	return &progress{w: w, tty: tty, now: time.Now, instances: map[int]string{}, pulls: map[string]*pullState{}}
+	return &progress{w: w, tty: tty, now: time.Now, lastStatus: map[string]string{}, instances: map[string]string{}, pulls: map[string]*pullState{}}
 }
 
 // stepf prints one line (above the bar, which is redrawn).
@@ -287,9 +362,10 @@ func (p *progress) container(c domain.Container) {
 	if c.StatusReason != "" {
 		s += ": " + c.StatusReason
 	}
-	if s != p.lastStatus {
-		p.lastStatus = s
-		p.stepf("%s: %s", c.Ref(), s)
+	name := c.Ref().String()
+	if s != p.lastStatus[name] {
+		p.lastStatus[name] = s
+		p.stepf("%s: %s", name, s)
 	}
 	if c.Replicas < 2 && len(c.Instances) < 2 {
 		return // the container's status says it all
@@ -299,8 +375,8 @@ func (p *progress) container(c domain.Container) {
 		if in.Health != "" {
 			s += " (" + in.Health + ")"
 		}
-		if p.instances[in.Index] != s {
-			p.instances[in.Index] = s
+		if key := fmt.Sprintf("%s/%d", name, in.Index); p.instances[key] != s {
+			p.instances[key] = s
 			p.stepf("%s: replica %d: %s", c.Ref(), in.Index, s)
 		}
 	}

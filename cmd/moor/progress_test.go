@@ -111,6 +111,9 @@ func TestWaitCheck(t *testing.T) {
 		{"running before the change", waitGoal{status: "stopped", since: t0}, domain.Container{Status: "running", UpdatedAt: t0}, false, 0},
 		{"stopped", waitGoal{status: "stopped", since: t0}, domain.Container{Status: "stopped", DesiredState: "stopped", UpdatedAt: t0.Add(time.Second)}, true, 0},
 		{"stopped outside", waitGoal{status: "running", replicas: 1, since: t0}, domain.Container{Status: "stopped", DesiredState: "stopped", UpdatedAt: t0.Add(time.Second)}, false, exitFailed},
+		// A stack's service others wait for to complete: done once it exited 0 and moor left it stopped.
+		{"completed", waitGoal{status: "running", replicas: 1, completed: true}, domain.Container{Status: "stopped", StatusCause: domain.CauseStoppedOutside, DesiredState: "stopped"}, true, 0},
+		{"completed, not waited for so", waitGoal{status: "running", replicas: 1}, domain.Container{Status: "stopped", StatusCause: domain.CauseStoppedOutside, DesiredState: "stopped"}, false, exitFailed},
 		// A restart (or redeploy) keeps the status running: its generation decides.
 		{"restart under way", waitGoal{status: "running", replicas: 1, since: t0, generation: 5},
 			domain.Container{Status: "running", Generation: 5, ObservedGeneration: 4, UpdatedAt: t0.Add(time.Second), Instances: []domain.Instance{running}}, false, 0},

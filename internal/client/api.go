@@ -313,15 +313,22 @@ func nullable(env map[string]string, empty []string) map[string]*string {
 
 // containers is the path of the container routes: those of c's project,
 // or of the default project.
-func (c *Client) containers() string {
+func (c *Client) containers() string { return c.inProject("containers") }
+
+// stacks is the path of the stack routes, as containers.
+func (c *Client) stacks() string { return c.inProject("stacks") }
+
+// inProject is the path of a kind of thing of c's project: under
+// /api/v1/projects/PROJECT, or /api/v1 for the default project.
+func (c *Client) inProject(kind string) string {
 	if c.ContainerProject() == domain.DefaultProject {
-		return "/api/v1/containers"
+		return "/api/v1/" + kind
 	}
-	return "/api/v1/projects/" + seg(c.project) + "/containers"
+	return "/api/v1/projects/" + seg(c.project) + "/" + kind
 }
 
-// InProject returns a client like c whose container calls reach project
-// ("" or "default": the default project). c is unchanged.
+// InProject returns a client like c whose container and stack calls reach
+// project ("" or "default": the default project). c is unchanged.
 func (c *Client) InProject(project string) *Client {
 	cp := *c
 	cp.project = project

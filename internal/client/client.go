@@ -128,6 +128,21 @@ func (e *ProtocolError) Error() string {
 
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
+// MaxBodyBytes is the largest request body moor reads (api.MaxBodyBytes):
+// it answers a larger one 413 without reading it, so the client refuses
+// to send one.
+const MaxBodyBytes = 64 << 10
+
+// TooLargeError is a request whose body is over MaxBodyBytes, refused
+// before it was sent.
+type TooLargeError struct {
+	Size, Limit int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the request would be %d bytes, over the %d (%d KiB) moor reads", e.Size, e.Limit, e.Limit>>10)
+}
+
 // IsStatus reports whether err is an APIError with the given status.
 func IsStatus(err error, status int) bool {
 	var ae *APIError
@@ -171,6 +186,9 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, err
+		}
+		if len(payload) > MaxBodyBytes {
+			return nil, &TooLargeError{Size: len(payload), Limit: MaxBodyBytes}
 		}
 	}
 	maxWait := c.MaxRetryWait

@@ -293,3 +293,58 @@ func TestProjects(t *testing.T) {
 		t.Fatalf("logs in shop: %+v", last)
 	}
 }
+
+// TestStacks: the stack routes of the client's project (the default
+// project's under /api/v1/stacks), remove_volumes only when asked, and a
+// body over MaxBodyBytes refused before it is sent.
+func TestStacks(t *testing.T) {
+	var got []string
+	var body map[string]any
+	c := newTest(t, func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.EscapedPath()+"?"+r.URL.RawQuery)
+		body = nil
+		json.NewDecoder(r.Body).Decode(&body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/stacks") {
+			io.WriteString(w, `{"stacks":[{"name":"app","services":[{"name":"web","hash":"h1"}]}]}`)
+			return
+		}
+		io.WriteString(w, `{"project":"shop","name":"app","services":[{"name":"web","container":"app-web","hash":"h1"}],"containers":[{"name":"app-web"}]}`)
+	})
+	ctx := context.Background()
+	sts, err := c.Stacks(ctx)
+	if err != nil || len(sts) != 1 || sts[0].Services[0].Hash != "h1" {
+		t.Fatalf("Stacks: %+v %v", sts, err)
+	}
+	shop := c.InProject("shop")
+	st, err := shop.CreateStack(ctx, "app", "services: {}")
+	if err != nil || st.Name != "app" || len(st.Containers) != 1 || body["name"] != "app" || body["compose"] != "services: {}" {
+		t.Fatalf("CreateStack: %+v %v, sent %v", st, err, body)
+	}
+	shop.UpdateStack(ctx, "app", "services: {x: {}}", true)
+	if _, ok := body["name"]; ok || body["compose"] != "services: {x: {}}" {
+		t.Fatalf("UpdateStack sent %v", body)
+	}
+	shop.UpdateStack(ctx, "app", "services: {}", false)
+	shop.Stack(ctx, "a/b")
+	shop.DeleteStack(ctx, "app", true)
+	c.DeleteStack(ctx, "app", false)
+	want := []string{
+		"GET /prefix/api/v1/stacks?",
+		"POST /prefix/api/v1/projects/shop/stacks?",
+		"PUT /prefix/api/v1/projects/shop/stacks/app?remove_volumes=true",
+		"PUT /prefix/api/v1/projects/shop/stacks/app?",
+		"GET /prefix/api/v1/projects/shop/stacks/a%2Fb?",
+		"DELETE /prefix/api/v1/projects/shop/stacks/app?remove_volumes=true",
+		"DELETE /prefix/api/v1/stacks/app?",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	n := len(got)
+	_, err = c.CreateStack(ctx, "app", strings.Repeat("x", MaxBodyBytes))
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Limit != MaxBodyBytes || tl.Size <= MaxBodyBytes || len(got) != n {
+		t.Fatalf("a body over the limit: %v, %d requests sent", err, len(got)-n)
+	}
+}
