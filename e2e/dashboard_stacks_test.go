@@ -3,10 +3,14 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/moorhq/moor/internal/testenv"
 )
@@ -39,9 +43,9 @@ func dashboardCompose(image, webMode, extra string) string {
 `, image, webMode, extra)
 }
 
-// TestDashboardStacks: an operator deploys a compose file pasted into the
-// stacks page of a project; a refused key and an admin-only key are shown
-// next to the text as the API words them; the stack's page follows the
+// TestDashboardStacks: an operator deploys a compose file into the stacks
+// page of a project, pasted, then read by the file picker; a refused key
+// and an admin-only key are shown next to the text as the API words them; the stack's page follows the
 // services up live; the containers list shows them as one group, folded
 // and unfolded; the project's page lists the stack; an update of one
 // service's environment rolls it (the other keeps its replica); a viewer
@@ -91,9 +95,16 @@ func TestDashboardStacks(t *testing.T) {
 		t.Fatalf("refused stacks left containers: %d %s", status, body)
 	}
 
-	// Deploy: the stack's page, the services coming up live (web waits
-	// for db to be healthy).
-	p.setValue(compose, dashboardCompose(image, "v1", ""))
+	// Deploy the file read from the disk by the picker: the stack's page,
+	// the services coming up live (web waits for db to be healthy).
+	file := filepath.Join(t.TempDir(), "compose.yaml")
+	if err := os.WriteFile(file, []byte(dashboardCompose(image, "v1", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.setValue(compose, "")
+	p.do(chromedp.SetUploadFiles(chromedp.CSS(`#stack-form [name=file]`), []string{file}))
+	p.until(fmt.Sprintf(`document.querySelector(%q).value.includes("db_data") && !document.querySelector("#stack-form .field-error")`, compose),
+		"the picked file in the box, the old error gone", 10*time.Second)
 	p.recordStates(`#s-services tr[data-service="web"] .status`)
 	p.click(`#stack-form button[type=submit]`)
 	p.until(fmt.Sprintf(`location.pathname === "/projects/%s/stacks/shop"`, proj), "the stack's page", 10*time.Second)
@@ -192,6 +203,8 @@ func TestDashboardStacks(t *testing.T) {
 	v.check("stack-viewer")
 	v.visit(fmt.Sprintf("/projects/%s/stacks", proj))
 	v.until(`!!document.querySelector('#stacks tr[data-stack="shop"]') && document.querySelector("#stack-form").getClientRects().length === 0`, "the viewer's list, no deploy form", 10*time.Second)
+	v.waitContains(`#stacks tr[data-stack="shop"] td[data-label=Status]`, "2/2 running", 10*time.Second)
+	v.check("stacks")
 
 	// Delete with the volumes: the page says the stack is gone; nothing
 	// is left.

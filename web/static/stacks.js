@@ -78,7 +78,7 @@ function stackRow(st) {
     el("td", { "data-label": "Services" }, el("ul", { class: "services" }, ...cs.map((c) => el("li", { "data-service": c.stack_service },
       el("a", { href: href(`/containers/${seg(c.name)}`), "data-nav": true, text: c.stack_service || c.name }), " ", statusPill(c))))),
     el("td", { "data-label": "Status" }, st.removing ? el("span", { class: "status removing", text: "removing" }) : summaryPill(cs)),
-    el("td", { "data-label": "Updated" }, timeEl(st.updated_at, ago), el("span", { class: "sub", text: `by ${st.created_by}` })));
+    el("td", { "data-label": "Updated" }, timeEl(st.updated_at, ago), el("span", { class: "sub", text: `deployed by ${st.created_by}` })));
 }
 
 $("#stacks-new").addEventListener("click", () => {
