@@ -23,9 +23,10 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // the view its path names, so views can be bookmarked and reloaded.
 // A project's own pages are under /projects/{project}/, the default
 // project's at the paths they had before projects.
-var pages = []string{"/{$}", "/containers/{name}", "/catalog", "/catalog/{type}", "/events",
+var pages = []string{"/{$}", "/containers/{name}", "/catalog", "/catalog/{type}", "/events", "/stacks", "/stacks/{name}",
 	"/projects", "/projects/{project}", "/projects/{project}/containers", "/projects/{project}/containers/{name}",
 	"/projects/{project}/catalog", "/projects/{project}/catalog/{type}", "/projects/{project}/events",
+	"/projects/{project}/stacks", "/projects/{project}/stacks/{name}",
 	"/admin/users", "/admin/keys", "/admin/webhooks", "/account"}
 
 // Register adds the dashboard to mux: its pages and its files under /ui/.

@@ -9,6 +9,7 @@ import * as containers from "./containers.js";
 import * as catalog from "./catalog.js";
 import * as admin from "./admin.js";
 import * as projects from "./projects.js";
+import * as stacks from "./stacks.js";
 
 // --- theme ------------------------------------------------------------------
 
@@ -43,6 +44,8 @@ const pages = [
   { re: /^\/catalog$/, id: "catalog", mod: catalog.list },
   { re: /^\/catalog\/([^/]+)$/, id: "deploy", mod: catalog.deploy },
   { re: /^\/events$/, id: "events", mod: containers.events },
+  { re: /^\/stacks$/, id: "stacks", mod: stacks.list },
+  { re: /^\/stacks\/([a-z0-9-]+)$/, id: "stack", mod: stacks.detail },
   // Pages of no one project: the current one stays what it was.
   { re: /^\/projects$/, id: "projects", mod: projects.list, global: true },
   { re: /^\/projects\/([a-z0-9-]+)$/, id: "project", mod: projects.detail, global: true },
@@ -51,7 +54,11 @@ const pages = [
   { re: /^\/admin\/webhooks$/, id: "webhooks", mod: admin.webhooks, role: "admin", global: true },
   { re: /^\/account$/, id: "account", mod: admin.account, global: true },
 ];
-const scopedPath = /^\/projects\/([a-z0-9-]+)(\/(?:containers|catalog|events)(?:\/[^/]+)?)$/;
+const scopedPath = /^\/projects\/([a-z0-9-]+)(\/(?:containers|catalog|events|stacks)(?:\/[^/]+)?)$/;
+
+// listOf is the list a page of one thing belongs to: where the switcher
+// goes in another project, which has no such thing.
+const listOf = { container: "/", stack: "/stacks" };
 
 // resolve finds the page of a path and the project it is in (null for a
 // page of no project).
@@ -83,9 +90,10 @@ async function route() {
   if (project === DEFAULT_PROJECT && !location.pathname.startsWith("/projects/") && !can("viewer", DEFAULT_PROJECT)) {
     const first = firstProject();
     if (first !== DEFAULT_PROJECT) {
-      history.replaceState(null, "", href(page.id === "container" ? "/" : rest, first));
+      const to = listOf[page.id] || rest;
+      history.replaceState(null, "", href(to, first));
       project = first;
-      if (page.id === "container") ({ page, params } = resolve("/"));
+      if (listOf[page.id]) ({ page, params } = resolve(to));
     }
   }
   if (project === DEFAULT_PROJECT && location.pathname.startsWith("/projects/")) history.replaceState(null, "", rest + location.search);
@@ -101,7 +109,7 @@ async function route() {
   const section = $(`#page-${page ? page.id : "missing"}`);
   section.hidden = false;
   current = page || null;
-  const near = { container: "containers", deploy: "catalog", project: "projects" };
+  const near = { container: "containers", deploy: "catalog", project: "projects", stack: "stacks" };
   for (const a of $$("#nav a")) {
     const active = page && (a.dataset.page === page.id || a.dataset.page === near[page.id]);
     if (active) a.setAttribute("aria-current", "page");
@@ -149,7 +157,7 @@ function showProject() {
 $("#project-select").addEventListener("change", (ev) => {
   const to = ev.target.value;
   const { page, rest } = resolve(location.pathname);
-  const same = page && !page.global ? (page.id === "container" ? "/" : rest) : "/";
+  const same = page && !page.global ? listOf[page.id] || rest : "/";
   nav.go(href(same, to));
 });
 
@@ -357,6 +365,7 @@ async function refresh(name) {
     state.containers.delete(name);
   }
   containers.changed(name);
+  stacks.changed(name);
 }
 
 async function reloadAll() {
@@ -371,6 +380,7 @@ async function reloadAll() {
     if (project === state.project) $("#containers-error").textContent = e.message;
   }
   containers.changed(null);
+  stacks.changed(null);
 }
 
 // Projects and one's own roles in them change with project events (a

@@ -1,12 +1,12 @@
 // The containers: the overview, one page per container, and the event log.
 
 import { $, el, api, seg, field, keyed, confirmButton, showFieldError, clearFieldErrors, copyText,
-  displayState, progressive, readyCount, timeEl, ago } from "./lib.js";
+  displayState, progressive, readyCount, readyOf, timeEl, ago } from "./lib.js";
 import { state, can, href, apiBase, inProject, listeners, remember, askedOf, DEFAULT_PROJECT } from "./state.js";
-import { eventItem, eventWords, details, Pull } from "./events.js";
+import { eventItem, eventWords, details, stackLink, Pull } from "./events.js";
 
 const path = (name, action = "") => `${apiBase()}/${seg(name)}${action ? "/" + action : ""}`;
-const stateOf = (c) => displayState(c, progressive[askedOf(c)]);
+export const stateOf = (c) => displayState(c, progressive[askedOf(c)]);
 
 // act asks for an action and shows the answer at once (the events follow);
 // errors go next to the control that caused them (into errBox).
@@ -41,7 +41,7 @@ function actionButtons(c, errBox, full = false) {
   return out;
 }
 
-function statusPill(c) {
+export function statusPill(c) {
   const s = stateOf(c);
   return el("span", { class: `status ${s}`, text: s });
 }
@@ -60,6 +60,8 @@ function secretNames(c) {
 // --- overview -----------------------------------------------------------------
 
 export const list = {
+  collapsed: new Set(), // "PROJECT/STACK" of the groups folded away
+
   show() {
     document.title = "Containers · moor";
     this.render();
@@ -68,26 +70,89 @@ export const list = {
   render() {
     const q = $("#containers-filter").value.trim().toLowerCase();
     const all = [...state.containers.values()].sort((a, b) => a.name.localeCompare(b.name));
-    const rows = all.filter((c) => !q || [c.name, c.type, stateOf(c)].some((s) => s.toLowerCase().includes(q)));
-    keyed($("#containers tbody"), rows, (c) => c.name, (c) => JSON.stringify([c, stateOf(c)]), row);
+    const hit = (c) => !q || [c.name, c.type, stateOf(c), c.stack || ""].some((s) => s.toLowerCase().includes(q));
+    // A stack's containers are one group, in the list where its name
+    // sorts; its services under it unless folded.
+    const groups = new Map();
+    for (const c of all) if (c.stack) groups.set(c.stack, [...(groups.get(c.stack) || []), c]);
+    const items = [];
+    for (const c of all) {
+      if (!c.stack) {
+        if (hit(c)) items.push({ c });
+        continue;
+      }
+      if (groups.get(c.stack)[0] !== c) continue;
+      const members = groups.get(c.stack);
+      const shown = members.filter(hit);
+      if (!shown.length) continue;
+      const open = !this.collapsed.has(`${state.project}/${c.stack}`);
+      items.push({ stack: c.stack, members, open });
+      if (open) items.push(...shown.map((m) => ({ c: m, grouped: true })));
+    }
+    keyed($("#containers tbody"), items, (it) => (it.c ? it.c.name : `stack:${it.stack}`),
+      (it) => JSON.stringify(it.c ? [it.c, stateOf(it.c), !!it.grouped] : [it.members, it.members.map(stateOf), it.open]),
+      (it) => (it.c ? row(it.c, it.grouped) : groupRow(it)));
     $("#containers-empty").hidden = all.length > 0;
     $("#containers").hidden = all.length === 0;
+  },
+  toggle(stack) {
+    const k = `${state.project}/${stack}`;
+    if (this.collapsed.has(k)) this.collapsed.delete(k);
+    else this.collapsed.add(k);
+    this.render();
   },
 };
 
 $("#containers-filter").addEventListener("input", () => list.render());
 
-function row(c) {
+function row(c, grouped = false) {
   const errBox = el("p", { class: "row-error", role: "alert" });
   const reason = reasonText(c);
   const url = c.url ? el("a", { href: c.url, target: "_blank", rel: "noopener noreferrer", text: c.url.replace(/^https?:\/\//, "") }) : "";
-  return el("tr", { "data-name": c.name },
-    el("td", { "data-label": "Name" }, el("a", { href: href(`/containers/${seg(c.name)}`), "data-nav": true, class: "name-link", text: c.name })),
+  return el("tr", { "data-name": c.name, "data-stack": c.stack, class: grouped ? "in-group" : null },
+    el("td", { "data-label": "Name" }, el("a", { href: href(`/containers/${seg(c.name)}`), "data-nav": true, class: "name-link", text: c.name }),
+      grouped ? el("span", { class: "sub", text: `service ${c.stack_service}` }) : null),
     el("td", { "data-label": "Type", text: state.types.get(c.type)?.title || c.type }),
     el("td", { "data-label": "Status" }, statusPill(c), reason ? el("span", { class: "sub reason-line", text: reason }) : null),
     el("td", { "data-label": "Replicas", class: "replicas", title: "ready / wanted", text: readyCount(c) }),
     el("td", { "data-label": "URL" }, url),
     el("td", { class: "actions" }, el("div", { class: "actions" }, ...actionButtons(c, errBox)), errBox));
+}
+
+// stackSummary words the states of a stack's containers: "2/3 running",
+// and the others' states ("1 starting"); cls is the pill's colour.
+export function stackSummary(cs) {
+  const counts = new Map();
+  for (const c of cs) counts.set(stateOf(c), (counts.get(stateOf(c)) || 0) + 1);
+  const running = counts.get("running") || 0;
+  const others = [...counts].filter(([s]) => s !== "running").map(([s, n]) => `${n} ${s}`);
+  const cls = !cs.length ? "" : running === cs.length ? "running" : counts.has("failed") ? "failed"
+    : (counts.get("stopped") || 0) === cs.length - running ? "stopped" : "pending";
+  return { text: `${running}/${cs.length} running`, others: others.join(", "), cls };
+}
+
+export function summaryPill(cs) {
+  const s = stackSummary(cs);
+  return el("span", { class: `status ${s.cls}`, title: s.others || null, text: s.text });
+}
+
+// groupRow heads a stack's containers: folds them, names the stack (a
+// link to its page) and sums their states up.
+function groupRow({ stack, members, open }) {
+  const s = stackSummary(members);
+  const ready = members.reduce((n, c) => n + readyOf(c), 0);
+  const wanted = members.reduce((n, c) => n + c.replicas, 0);
+  return el("tr", { class: "group", "data-group": stack },
+    el("td", { "data-label": "Stack" }, el("div", { class: "group-name" },
+      el("button", { type: "button", class: "icon fold", "aria-expanded": String(open), "data-action": "fold",
+        "aria-label": `${open ? "Fold" : "Unfold"} the services of stack ${stack}`, text: open ? "▾" : "▸", onclick: () => list.toggle(stack) }),
+      el("a", { href: href(`/stacks/${seg(stack)}`), "data-nav": true, class: "name-link", text: stack })),
+      el("span", { class: "sub", text: `stack of ${members.length} service${members.length === 1 ? "" : "s"}` })),
+    el("td", { "data-label": "Type", text: "compose stack" }),
+    el("td", { "data-label": "Status" }, el("span", { class: `status ${s.cls}`, text: s.text }), s.others ? el("span", { class: "sub", text: s.others }) : null),
+    el("td", { "data-label": "Replicas", class: "replicas", title: "ready / wanted", text: `${ready}/${wanted}` }),
+    el("td", { class: "blank" }),
+    el("td", { class: "blank" }));
 }
 
 function renderRecent() {
@@ -472,11 +537,11 @@ export const events = {
   },
   render() {
     const q = $("#events-filter").value.trim().toLowerCase();
-    const evs = state.events.filter((e) => inProject(e)).filter((e) => !q || [e.kind, eventWords(e.kind), e.container || "", e.actor].some((s) => s.toLowerCase().includes(q)));
+    const evs = state.events.filter((e) => inProject(e)).filter((e) => !q || [e.kind, eventWords(e.kind), e.container || e.data?.stack || "", e.actor].some((s) => s.toLowerCase().includes(q)));
     keyed($("#events-table tbody"), evs.slice().reverse(), (e) => String(e.seq), () => "", (e) => el("tr", { "data-kind": e.kind },
       el("td", { "data-label": "Time" }, timeEl(e.time)),
       el("td", { "data-label": "Event" }, el("span", { class: "kind", title: e.kind, text: eventWords(e.kind) })),
-      el("td", { "data-label": "Container" }, e.container ? el("a", { href: href(`/containers/${seg(e.container)}`, e.project), "data-nav": true, text: e.container }) : ""),
+      el("td", { "data-label": "Container" }, e.container ? el("a", { href: href(`/containers/${seg(e.container)}`, e.project), "data-nav": true, text: e.container }) : stackLink(e, "stack ") || ""),
       el("td", { "data-label": "By", text: e.actor }),
       el("td", { "data-label": "Details", text: details(e.data) })));
   },

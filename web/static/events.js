@@ -31,6 +31,9 @@ const words = {
   "user.password_changed": "password changed",
   "webhook.created": "webhook added",
   "webhook.deleted": "webhook removed",
+  "stack.created": "stack deployed",
+  "stack.updated": "stack updated",
+  "stack.removing": "stack being deleted",
   "project.created": "project created",
   "project.updated": "quotas changed",
   "project.deleted": "project deleted",
@@ -54,6 +57,10 @@ export function details(data) {
   } else if (data.replicas !== undefined) parts.push(`replicas ${data.replicas}`);
   if (data.image && !data.status) parts.push(data.image);
   if (data.env_names?.length) parts.push(`env ${data.env_names.join(", ")}`);
+  if (Array.isArray(data.services)) parts.push(`services ${data.services.join(", ")}`);
+  else if (data.services && typeof data.services === "object") {
+    parts.push(Object.entries(data.services).map(([what, names]) => `${what} ${[].concat(names).join(", ")}`).join("; "));
+  }
   if (data.username) parts.push(data.username);
   if (data.name && !data.image) parts.push(data.name);
   return parts.join(" · ");
@@ -65,7 +72,14 @@ export function eventItem(ev, { withContainer = true } = {}) {
     timeEl(ev.time, ago),
     el("span", { class: "kind", title: ev.kind, text: eventWords(ev.kind) }),
     withContainer && ev.container ? el("span", {}, " ", el("a", { href: href(`/containers/${encodeURIComponent(ev.container)}`, ev.project), "data-nav": true, text: ev.container })) : null,
+    withContainer && !ev.container ? stackLink(ev, " ") : null,
     el("span", { class: "sub", text: [details(ev.data), `by ${ev.actor}`].filter(Boolean).join(" · ") }));
+}
+
+// stackLink links the stack a stack event is about (null for others).
+export function stackLink(ev, before = "") {
+  const name = ev.kind.startsWith("stack.") && ev.data?.stack;
+  return name ? el("span", {}, before, el("a", { href: href(`/stacks/${encodeURIComponent(name)}`, ev.project), "data-nav": true, text: name })) : null;
 }
 
 // Pull follows one image pull from its image.pull events.

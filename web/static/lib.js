@@ -106,10 +106,10 @@ export function displayState(c, asked) {
 export const progressive = { start: "starting", stop: "stopping", restart: "restarting", scale: "scaling", update: "updating",
   redeploy: "redeploying", remove: "removing" };
 
-export function readyCount(c) {
-  const ready = (c.instances || []).filter((i) => i.status === "running" && i.health !== "unhealthy" && i.health !== "starting").length;
-  return `${ready}/${c.replicas}`;
-}
+// readyOf is the number of c's replicas running and not (yet) unhealthy.
+export const readyOf = (c) => (c.instances || []).filter((i) => i.status === "running" && i.health !== "unhealthy" && i.health !== "starting").length;
+
+export const readyCount = (c) => `${readyOf(c)}/${c.replicas}`;
 
 // --- forms ----------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 // Projects: the list with each one's use against its quotas, and one
-// project's page (its quotas, members, deletion).
+// project's page (its quotas, stacks, members, deletion).
 
 import { $, el, api, seg, field, keyed, confirmButton, showFieldError, clearFieldErrors, timeEl, ago, toast } from "./lib.js";
-import { state, can, canInstance, href, nav, listeners, DEFAULT_PROJECT } from "./state.js";
+import { state, can, canInstance, href, nav, listeners, stacksBase, DEFAULT_PROJECT } from "./state.js";
+import { stackItem } from "./stacks.js";
 
 const projectPath = (name) => `/api/v1/projects/${seg(name)}`;
 const cpus = (n) => String(Math.round(n * 100) / 100);
@@ -114,7 +115,9 @@ export const detail = {
     $("#p-name").textContent = name;
     $("#p-open").setAttribute("href", href("/", name));
     $("#p-open").setAttribute("aria-label", `Containers of ${name}`);
-    for (const id of ["#p-error", "#members-error", "#member-error", "#quota-error", "#p-delete-error"]) $(id).textContent = "";
+    for (const id of ["#p-error", "#members-error", "#member-error", "#quota-error", "#p-delete-error", "#p-stacks-error"]) $(id).textContent = "";
+    $("#p-stacks-box").hidden = true;
+    $("#p-stacks").replaceChildren();
     clearFieldErrors($("#quota-form"));
     this.quotasEdited = false;
     clearFieldErrors($("#member-form"));
@@ -132,6 +135,7 @@ export const detail = {
   hide() { this.name = null; },
 
   async load() {
+    this.loadStacks();
     const name = this.name;
     try {
       const p = await api("GET", projectPath(name));
@@ -163,6 +167,25 @@ export const detail = {
     if (!this.quotasEdited) {
       for (const q of ["max_containers", "max_memory_mb", "max_cpus"]) field(f, q).value = p[q] ?? "";
     }
+  },
+
+  // loadStacks lists the project's stacks, each a link to its page.
+  async loadStacks() {
+    const name = this.name;
+    try {
+      const { stacks } = await api("GET", stacksBase(name));
+      if (this.name !== name) return;
+      keyed($("#p-stacks"), stacks, (st) => st.name, (st) => JSON.stringify(st), (st) => stackItem(name, st));
+      $("#p-stacks-empty").hidden = stacks.length > 0;
+      const open = $("#p-stacks-open");
+      open.setAttribute("href", href("/stacks", name));
+      open.textContent = stacks.length ? "All stacks" : "Deploy a stack";
+      open.hidden = !stacks.length && !can("operator", name);
+      $("#p-stacks-error").textContent = "";
+    } catch (e) {
+      if (this.name === name) $("#p-stacks-error").textContent = e.message;
+    }
+    if (this.name === name) $("#p-stacks-box").hidden = false;
   },
 
   async remove() {
@@ -265,11 +288,11 @@ export function changed() {
   if (!$("#page-project").hidden && detail.name) detail.load();
 }
 
-// Containers come and go, scale and change: the use shown follows, one
-// read per burst.
+// Containers come and go, scale and change, stacks too: the use and the
+// stacks shown follow, one read per burst.
 let useTimer = null;
 listeners.add((ev) => {
-  if (!ev.container || ($("#page-projects").hidden && $("#page-project").hidden)) return;
+  if (!(ev.container || ev.kind.startsWith("stack.")) || ($("#page-projects").hidden && $("#page-project").hidden)) return;
   if (!$("#page-project").hidden && ev.project !== detail.name) return;
   clearTimeout(useTimer);
   useTimer = setTimeout(() => (!$("#page-projects").hidden ? list.load() : detail.load()), 300);

@@ -40,9 +40,15 @@ export const canInstance = (role) => !!state.user && rank(state.user.role) >= ra
 export const apiBase = (project = state.project) =>
   project === DEFAULT_PROJECT ? "/api/v1/containers" : `/api/v1/projects/${encodeURIComponent(project)}/containers`;
 
+// stacksBase is where a project's stacks are in the API; the default
+// project's also at /api/v1/stacks.
+export const stacksBase = (project = state.project) =>
+  project === DEFAULT_PROJECT ? "/api/v1/stacks" : `/api/v1/projects/${encodeURIComponent(project)}/stacks`;
+
 // href is a page of a project: "/", "/containers/NAME", "/catalog",
-// "/catalog/TYPE", "/events" as they are for the default project (old
-// links keep working), under /projects/PROJECT/ for the others.
+// "/catalog/TYPE", "/events", "/stacks", "/stacks/NAME" as they are for
+// the default project (old links keep working), under /projects/PROJECT/
+// for the others.
 export function href(path, project = state.project) {
   if (!project || project === DEFAULT_PROJECT) return path;
   return `/projects/${encodeURIComponent(project)}${path === "/" ? "/containers" : path}`;
