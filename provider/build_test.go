@@ -101,6 +101,21 @@ var buildCases = []struct {
 		c.Spec.Health = &domain.HealthSpec{Test: []string{"CMD", "/app", "-check"}}
 		return c
 	}()}},
+	// One name in three projects: each its own router, service and host
+	// name (NAME-PROJECT outside the default project).
+	{"projects", plain, []domain.Container{
+		ctr("web", domain.StatusRunning, running("172.18.0.2"), nil),
+		func() domain.Container {
+			c := ctr("web", domain.StatusRunning, running("172.19.0.2"), nil)
+			c.Project = "shop"
+			return c
+		}(),
+		func() domain.Container {
+			c := ctr("web", domain.StatusStopped, nil, nil)
+			c.Project = "lab"
+			return c
+		}(),
+	}},
 	{"alias-conflicts", plain, []domain.Container{
 		ctr("b", domain.StatusRunning, running("172.18.0.3"), &domain.Routing{Aliases: []string{"shared.example.com", "a.moor.localhost"}}),
 		ctr("a", domain.StatusRunning, running("172.18.0.2"), &domain.Routing{Aliases: []string{"shared.example.com"}}),
