@@ -145,8 +145,10 @@ func (a *assembler) reset() {
 	a.addFragments(cfg)
 }
 
-// replaceAll makes cs the whole state.
+// replaceAll makes cs the whole state (their names become route names:
+// routeNames).
 func (a *assembler) replaceAll(cs []domain.Container) {
+	cs = routeNames(cs)
 	a.reset()
 	for i := range cs {
 		a.put(cs[i])
@@ -156,6 +158,7 @@ func (a *assembler) replaceAll(cs []domain.Container) {
 // update replaces the containers with the given ids by cs (the ones of
 // them that still exist).
 func (a *assembler) update(ids []string, cs []domain.Container) {
+	cs = routeNames(cs)
 	present := make(map[string]bool, len(cs))
 	for _, c := range cs {
 		present[c.ID] = true

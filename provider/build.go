@@ -103,7 +103,7 @@ const ContainerPriority = 2
 // cs must hold valid containers (names are DNS labels, routing options
 // validated); Build refuses anything that would reach a rule otherwise.
 func Build(cs []domain.Container, o Options) (*dynamic.Configuration, error) {
-	cfg, _, err := build(routeNames(slices.Clone(cs)), o)
+	cfg, _, err := build(routeNames(cs), o)
 	return cfg, err
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,7 +163,7 @@ func (p *Provider) Rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.asm.replaceAll(routeNames(cs))
+	p.asm.replaceAll(cs)
 	return p.publish(seq)
 }
 
@@ -174,7 +175,7 @@ func (p *Provider) apply(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
-	p.asm.update(ids, routeNames(cs))
+	p.asm.update(ids, cs)
 	return p.publish(seq)
 }
 
@@ -326,13 +327,15 @@ func (p *Provider) Backend(host string) (name string, b Backend, ok bool) {
 	return name, (*backends)[name], true
 }
 
-// routeNames names each container as routes know it: by its host-zone
-// label (domain.HostLabel), unique across projects where the container's
-// own name is not, so routers, services and status pages of two
-// containers of one name in two projects never mix.
+// routeNames returns cs (a copy: the caller's stay as they are) with each
+// container named as routes know it: by its host-zone label
+// (domain.HostLabel), unique across projects where the container's own
+// name is not, so routers, services and status pages of two containers of
+// one name in two projects never mix.
 func routeNames(cs []domain.Container) []domain.Container {
-	for i := range cs {
-		cs[i].Name = domain.HostLabel(cs[i].Project, cs[i].Name)
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].Name = domain.HostLabel(out[i].Project, out[i].Name)
 	}
-	return cs
+	return out
 }
