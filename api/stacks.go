@@ -47,7 +47,7 @@ func stackPath(st domain.Stack) string {
 // stackForRole leaves out for viewers what forRole leaves out of
 // containers, and the compose file, whose environment it holds.
 func stackForRole(r *http.Request, st domain.Stack) domain.Stack {
-	if !domain.ActorFrom(r.Context()).Role.Allows(domain.RoleOperator) {
+	if !domain.ActorFrom(r.Context()).RoleIn(st.Project).Allows(domain.RoleOperator) {
 		st.Compose = ""
 	}
 	for i := range st.Containers {

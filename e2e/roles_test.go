@@ -169,6 +169,18 @@ func TestProjectRoles(t *testing.T) {
 			t.Errorf("env values shown: %v, want %v: %s", got, want, body)
 		}
 	}
+	// A stack's compose file (it holds the environment) is for operators of
+	// its project, members included.
+	compose := "services:\n  app:\n    image: moor-testapp:latest\n    environment:\n      GREETING: compose-secret\n"
+	if status, body := m.Do("POST", "/api/v1/projects/a/stacks", map[string]any{"name": "s", "compose": compose}, aOperator); status != 202 {
+		t.Fatalf("a stack in a as a-operator: %d %s", status, body)
+	}
+	for k, want := range map[string]bool{aViewer: false, aOperator: true} {
+		_, body := m.Do("GET", "/api/v1/projects/a/stacks/s", nil, k)
+		if got := strings.Contains(string(body), "compose-secret"); got != want {
+			t.Errorf("compose file shown: %v, want %v: %s", got, want, body)
+		}
+	}
 	if status, body := m.Do("GET", "/metrics", nil, callers["viewer+a-admin"].key); status != 200 {
 		t.Errorf("an instance viewer's metrics: %d %s", status, body)
 	}
