@@ -177,7 +177,9 @@ func TestProjectRoles(t *testing.T) {
 	}
 	for k, want := range map[string]bool{aViewer: false, aOperator: true} {
 		_, body := m.Do("GET", "/api/v1/projects/a/stacks/s", nil, k)
-		if got := strings.Contains(string(body), "compose-secret"); got != want {
+		var st struct{ Compose string }
+		json.Unmarshal(body, &st)
+		if got := strings.Contains(st.Compose, "compose-secret"); got != want {
 			t.Errorf("compose file shown: %v, want %v: %s", got, want, body)
 		}
 	}
