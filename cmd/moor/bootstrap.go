@@ -132,6 +132,13 @@ func (a *app) serverCommands() []*cobra.Command {
 	uninstallCmd := a.flagCommand(uninstallSpec, "Remove what this installation created on Docker (asks first)", func(args []string, usage io.Writer) error {
 		return runUninstall(args, usage, uninstallIO{stdin: a.stdin, tty: isTerminal(a.stdin), stdout: a.stdout, stderr: a.stderr})
 	})
+	dio := dbIO{stdin: a.stdin, stdout: a.stdout, stderr: a.stderr, getenv: a.getenv, terminal: isTerminal}
+	backupCmd := a.flagCommand(backupSpec, "Dump moor's database to a file (pg_dump; the secret key is not in it)", func(args []string, usage io.Writer) error {
+		return runBackup(args, usage, dio)
+	})
+	restoreCmd := a.flagCommand(restoreSpec, "Restore a dump of moor backup into an empty database (pg_restore)", func(args []string, usage io.Writer) error {
+		return runRestore(args, usage, dio)
+	})
 	versionCmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version (also: moor --version)",
@@ -141,5 +148,5 @@ func (a *app) serverCommands() []*cobra.Command {
 			return nil
 		},
 	}
-	return []*cobra.Command{serveCmd, migrateCmd, apikeyCmd, userCmd, uninstallCmd, versionCmd}
+	return []*cobra.Command{serveCmd, migrateCmd, apikeyCmd, userCmd, backupCmd, restoreCmd, uninstallCmd, versionCmd}
 }

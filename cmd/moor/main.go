@@ -55,22 +55,11 @@ func parse(name string, args []string, stderr io.Writer, extra func(*flag.FlagSe
 // parseWith parses the flags of a flag-parsed command; its -h lists the
 // flags in spec.show (all when nil) and goes to out.
 func parseWith(spec flagCommandSpec, args []string, out io.Writer, extra func(*flag.FlagSet)) (*config, error) {
-	var c config
-	fs := flag.NewFlagSet("moor "+spec.name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	c.register(fs)
-	if extra != nil {
-		extra(fs)
+	c, rest, err := parseWithArgs(spec, args, out, extra)
+	if err == nil && len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", rest[0])
 	}
-	fs.Usage = func() { spec.printUsage(fs) }
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	c.flagsSet(fs)
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return &c, nil
+	return c, err
 }
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
