@@ -224,6 +224,10 @@ func (d *Docker) ImportVolume(ctx context.Context, spec domain.VolumeCopy, r io.
 	if err := checkVolumeCopy(spec); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	// Nothing is emptied for a helper that cannot be made.
+	if _, err := d.cli.ImageInspect(ctx, spec.Image); err != nil {
+		return wrap(op+": image "+spec.Image, err)
+	}
 	if err := d.emptyVolume(ctx, spec); err != nil {
 		return err
 	}

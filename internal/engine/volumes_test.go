@@ -225,6 +225,13 @@ func newCopyTest(t *testing.T) *copyTest {
 	return ct
 }
 
+// with is ct for subtest t: its failures are t's.
+func (ct *copyTest) with(t *testing.T) *copyTest {
+	c := *ct
+	c.t = t
+	return &c
+}
+
 func (ct *copyTest) spec(volume string) domain.VolumeCopy {
 	return domain.VolumeCopy{Volume: volume, Image: ct.image, Labels: testLabels(domain.LabelOwner, ct.owner)}
 }
@@ -315,6 +322,7 @@ func TestVolumeExportImport(t *testing.T) {
 	}
 
 	t.Run("IntoNewVolume", func(t *testing.T) {
+		ct := ct.with(t)
 		fresh := uniqueName("vol-new")
 		ct.removeVolumeLater(fresh)
 		if err := ct.d.ImportVolume(ctx, ct.spec(fresh), bytes.NewReader(exported)); err != nil {
@@ -330,6 +338,7 @@ func TestVolumeExportImport(t *testing.T) {
 	})
 
 	t.Run("ReplacesContent", func(t *testing.T) {
+		ct := ct.with(t)
 		old := uniqueName("vol-old")
 		labels := testLabels(domain.LabelOwner, ct.owner, "moor.t.kept", "yes")
 		ensureVolumeForTest(t, ct.d, old, labels)
@@ -353,6 +362,7 @@ func TestVolumeExportImport(t *testing.T) {
 	})
 
 	t.Run("RefusedWhileUsed", func(t *testing.T) {
+		ct := ct.with(t)
 		used := uniqueName("vol-used")
 		ct.volume(ctx, used, []tarEntry{{name: "keep", typ: tar.TypeReg, mode: 0o644, data: []byte("keep")}})
 		name := uniqueName("user")
@@ -373,6 +383,7 @@ func TestVolumeExportImport(t *testing.T) {
 	})
 
 	t.Run("Errors", func(t *testing.T) {
+		ct := ct.with(t)
 		missing := uniqueName("vol-missing")
 		if _, err := ct.d.ExportVolume(ctx, ct.spec(missing)); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("ExportVolume of a missing volume = %v; want ErrNotFound", err)
@@ -390,6 +401,12 @@ func TestVolumeExportImport(t *testing.T) {
 		noImage.Image = "moor-t-no-such-image:" + hex.EncodeToString([]byte(ct.owner))[:8]
 		if _, err := ct.d.ExportVolume(ctx, noImage); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("ExportVolume with a missing image = %v; want ErrNotFound", err)
+		}
+		if err := ct.d.ImportVolume(ctx, noImage, bytes.NewReader(exported)); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("ImportVolume with a missing image = %v; want ErrNotFound", err)
+		}
+		if got, _ := readTar(t, ct.export(ctx, src)); len(got) != len(want) {
+			t.Errorf("an import that could not start emptied the volume: %d entries left", len(got))
 		}
 		// An archive that is not one: the engine refuses it.
 		bad := uniqueName("vol-bad")
@@ -415,6 +432,7 @@ func TestVolumeExportStops(t *testing.T) {
 	ct.volume(ctx, vol, []tarEntry{{name: "big", typ: tar.TypeReg, mode: 0o644, data: big}})
 
 	t.Run("CloseEarly", func(t *testing.T) {
+		ct := ct.with(t)
 		rc, err := ct.d.ExportVolume(ctx, ct.spec(vol))
 		if err != nil {
 			t.Fatal(err)
@@ -433,6 +451,7 @@ func TestVolumeExportStops(t *testing.T) {
 	})
 
 	t.Run("ContextEnds", func(t *testing.T) {
+		ct := ct.with(t)
 		cctx, ccancel := context.WithCancel(ctx)
 		rc, err := ct.d.ExportVolume(cctx, ct.spec(vol))
 		if err != nil {
@@ -455,6 +474,7 @@ func TestVolumeExportStops(t *testing.T) {
 	})
 
 	t.Run("Sweep", func(t *testing.T) {
+		ct := ct.with(t)
 		left, err := ct.d.createHelper(ctx, ct.spec(vol), true)
 		if err != nil {
 			t.Fatal(err)
@@ -563,6 +583,7 @@ func TestQuiesce(t *testing.T) {
 	})
 
 	t.Run("Pause", func(t *testing.T) {
+		ct := ct.with(t)
 		if err := d.Pause(ctx, id); err != nil {
 			t.Fatalf("Pause: %v", err)
 		}
