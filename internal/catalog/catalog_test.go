@@ -106,6 +106,10 @@ func TestBuiltinSpecifics(t *testing.T) {
 	if e := env(pg, "POSTGRES_DB"); e.Default == "" {
 		t.Errorf("POSTGRES_DB = %+v", e)
 	}
+	if b := pg.Backup; b == nil || b.Pause || len(b.Dump) != 3 || !strings.Contains(b.Dump[2], `pg_dumpall -U "$POSTGRES_USER"`) ||
+		b.DumpFile != "pg_dumpall.sql" {
+		t.Errorf("postgres backup = %+v", b)
+	}
 
 	redis := get("redis")
 	if redis.Image != "redis:7-alpine" || redis.Ports[0].Port != 6379 || volume(redis) != "/data" {
@@ -175,6 +179,12 @@ func TestCatalogHandsOutCopies(t *testing.T) {
 	}
 	if c.List()[0].Categories[0] == "changed" {
 		t.Error("List returned shared slices")
+	}
+	pg, _ := c.Get("postgres")
+	pg.Backup.Dump[0] = "changed"
+	pg.Backup.DumpFile = "changed"
+	if pg2, _ := c.Get("postgres"); pg2.Backup.Dump[0] == "changed" || pg2.Backup.DumpFile == "changed" {
+		t.Error("Get shared the backup spec")
 	}
 }
 

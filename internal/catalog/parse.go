@@ -117,6 +117,13 @@ func normalize(t domain.Type) domain.Type {
 			caps[i] = strings.TrimPrefix(c, "CAP_")
 		}
 	}
+	if b := t.Backup; b != nil {
+		if !b.Pause && len(b.Dump) == 0 && b.DumpFile == "" {
+			t.Backup = nil // backup: {} says nothing
+		} else if len(b.Dump) > 0 && b.DumpFile == "" {
+			b.DumpFile = domain.DefaultDumpFile
+		}
+	}
 	decideSecrets(t.Env)
 	explainHTTPPort(&t)
 	return t
@@ -145,6 +152,11 @@ func cloneType(t domain.Type) domain.Type {
 		h := *t.Health
 		h.Test = slices.Clone(h.Test)
 		t.Health = &h
+	}
+	if t.Backup != nil {
+		b := *t.Backup
+		b.Dump = slices.Clone(b.Dump)
+		t.Backup = &b
 	}
 	return t
 }

@@ -54,6 +54,8 @@ devices:
 labels:
   com.example.team: web
   org.opencontainers.image.title: "Web"
+backup:
+  dump: ["sh", "-c", "exec dump-all"]
 `
 
 func TestParseTypeFull(t *testing.T) {
@@ -91,6 +93,7 @@ func TestParseTypeFull(t *testing.T) {
 			{HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"},
 		},
 		Labels: map[string]string{"com.example.team": "web", "org.opencontainers.image.title": "Web"},
+		Backup: &domain.BackupSpec{Dump: []string{"sh", "-c", "exec dump-all"}, DumpFile: domain.DefaultDumpFile}, // name filled in
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseType:\n got %+v\nwant %+v", got, want)
@@ -162,5 +165,40 @@ func TestCloneTypeIsDeep(t *testing.T) {
 	b.Labels["com.example.team"] = "z"
 	if !reflect.DeepEqual(a, validType()) {
 		t.Error("changing the clone changed the original")
+	}
+}
+
+func TestParseTypeBackup(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want *domain.BackupSpec
+		err  string
+	}{
+		{"backup: {}", nil, ""},
+		{"backup: {pause: true}", &domain.BackupSpec{Pause: true}, ""},
+		{"backup: {dump: [pg_dumpall], dump_file: all.sql}", &domain.BackupSpec{Dump: []string{"pg_dumpall"}, DumpFile: "all.sql"}, ""},
+		{"backup: {pause: true, dump: [x]}", nil, "backup: pause and dump are exclusive"},
+		{"backup: {dump_file: x.sql}", nil, "backup.dump_file: needs a dump command"},
+		{"backup: {dump: [x], dump_file: ../x}", nil, "backup.dump_file: must be a file name"},
+		{"backup: {dump: [x], dump_file: a/b}", nil, "backup.dump_file: must be a file name"},
+		{"backup: {dump: ['']}", nil, "backup.dump[0]: is the command"},
+		{"backup: {dump: [x, '']}", &domain.BackupSpec{Dump: []string{"x", ""}, DumpFile: domain.DefaultDumpFile}, ""},
+		{"backup: {dump: [x, \"a\\0b\"]}", nil, "backup.dump[1]: must be at most"},
+		{"backup: {stop: true}", nil, "stop"},
+	} {
+		got, err := ParseType([]byte("id: x\ntitle: X\nimage: x\n" + tc.yaml + "\n"))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.yaml, err)
+			continue
+		}
+		if !reflect.DeepEqual(got.Backup, tc.want) {
+			t.Errorf("%s: backup = %+v, want %+v", tc.yaml, got.Backup, tc.want)
+		}
 	}
 }

@@ -67,6 +67,7 @@ func Validate(t domain.Type) error {
 		validateCapabilities,
 		validateLabels,
 		validateRouting,
+		validateBackup,
 	}
 	for _, check := range checks {
 		if err := check(t); err != nil {
@@ -673,6 +674,43 @@ func uniqueLabel(field, name string, seen map[string]bool) error {
 		return domain.Invalid(field, "must be a DNS label (got %q)", name)
 	case seen[name]:
 		return domain.Invalid(field, "duplicates %q", name)
+	}
+	return nil
+}
+
+// dumpFileRE is a dump's stored name: a plain file name, no directory.
+var dumpFileRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// maxDumpArgs bounds backup.dump; a real one has a handful of arguments.
+const maxDumpArgs = 64
+
+// validateBackup checks how a type quiesces for a backup. Pause and dump
+// are exclusive: a dump runs inside the running container, and a paused
+// container runs nothing (the engine refuses an exec in it).
+func validateBackup(t domain.Type) error {
+	b := t.Backup
+	if b == nil {
+		return nil
+	}
+	if b.Pause && len(b.Dump) > 0 {
+		return domain.Invalid("backup", "pause and dump are exclusive: the dump runs inside the running container, which a pause would freeze")
+	}
+	if len(b.Dump) > maxDumpArgs {
+		return domain.Invalid("backup.dump", "must have at most %d arguments", maxDumpArgs)
+	}
+	if len(b.Dump) > 0 && b.Dump[0] == "" {
+		return domain.Invalid("backup.dump[0]", "is the command: it must not be empty")
+	}
+	for i, arg := range b.Dump {
+		if strings.ContainsRune(arg, 0) || len(arg) > MaxValueBytes {
+			return domain.Invalid(fmt.Sprintf("backup.dump[%d]", i), "must be at most %d bytes and contain no NUL", MaxValueBytes)
+		}
+	}
+	switch {
+	case b.DumpFile != "" && len(b.Dump) == 0:
+		return domain.Invalid("backup.dump_file", "needs a dump command (backup.dump)")
+	case b.DumpFile != "" && !dumpFileRE.MatchString(b.DumpFile):
+		return domain.Invalid("backup.dump_file", "must be a file name of letters, digits, '.', '_' and '-' (no directory), at most 128 characters")
 	}
 	return nil
 }

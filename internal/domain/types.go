@@ -47,6 +47,9 @@ type Type struct {
 	CapDrop []string `json:"cap_drop,omitempty" yaml:"cap_drop"`
 	// Routing is how Traefik reaches the type's ports (optional).
 	Routing *Routing `json:"routing,omitempty" yaml:"routing"`
+	// Backup says how the container's data is made consistent for a
+	// backup (nil: its volumes are archived as they are).
+	Backup *BackupSpec `json:"backup,omitempty" yaml:"backup"`
 	// Source says where the type came from: "builtin", "dir" or "portainer".
 	Source string `json:"source" yaml:"-"`
 }

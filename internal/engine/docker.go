@@ -37,6 +37,9 @@ type Docker struct {
 	// node is the engine's name (its host name), read once the engine
 	// answers: where the instances it reports run.
 	node atomic.Pointer[string]
+	// helpers holds the IDs of the volume-copy helpers this client is
+	// using, which SweepHelpers leaves alone.
+	helpers sync.Map
 }
 
 // New returns a client of the engine at host ("unix:///var/run/docker.sock",

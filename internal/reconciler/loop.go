@@ -120,6 +120,11 @@ func (r *Reconciler) fullPass(ctx context.Context, timer bool) {
 	}
 	byID := map[string][]domain.InstanceState{}
 	for _, st := range states {
+		if st.Labels[domain.LabelHelper] != "" {
+			// A volume copy's helper (a backup or restore under way), no
+			// replica and no orphan: the engine adapter removes it.
+			continue
+		}
 		byID[st.Labels[domain.LabelID]] = append(byID[st.Labels[domain.LabelID]], st)
 	}
 	known := map[string]bool{}

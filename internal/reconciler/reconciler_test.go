@@ -851,6 +851,9 @@ func TestRun(t *testing.T) {
 	orphan, _ := h.eng.Create(context.Background(), domain.InstanceSpec{Name: "moor-gone-0", Image: "app:1",
 		Labels: map[string]string{domain.LabelOwner: installation, domain.LabelID: "id-gone"}})
 	h.eng.Create(context.Background(), domain.InstanceSpec{Name: "other", Image: "app:1", Labels: map[string]string{domain.LabelOwner: "someone-else"}})
+	// A backup's helper is no orphan.
+	helper, _ := h.eng.Create(context.Background(), domain.InstanceSpec{Name: "moor-backup-v", Image: "app:1",
+		Labels: map[string]string{domain.LabelOwner: installation, domain.LabelHelper: domain.HelperBackup}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.r.Run(ctx) }()
@@ -864,8 +867,11 @@ func TestRun(t *testing.T) {
 		_, err := h.eng.Inspect(context.Background(), orphan)
 		return errors.Is(err, domain.ErrNotFound)
 	})
-	if h.eng.total("") != 1 {
+	if h.eng.total("") != 2 {
 		t.Errorf("removed another installation's instance")
+	}
+	if _, err := h.eng.Inspect(context.Background(), helper); err != nil {
+		t.Errorf("the helper of a volume copy was removed: %v", err)
 	}
 	eventually(t, "engine ready", func() bool { ok, _ := h.r.EngineReady(); return ok })
 	h.st.mu.Lock()

@@ -20,6 +20,10 @@
 // TARGET until stopped (a stand-in for a service the tests cannot run in a
 // container, such as PostgreSQL, under its name on a network).
 //
+// "testapp -emit N" writes N bytes to stdout and exits 0: the line
+// "0123456789abcdef...", 64 bytes with its newline, repeated and cut at N
+// (the tests of streamed command output run it with docker exec).
+//
 // "testapp -check" is the health check command: it exits 0 when
 // http://127.0.0.1:8080/healthz answers 200, 1 otherwise.
 //
@@ -68,7 +72,11 @@ func main() {
 	getHost := flag.String("host", "", "with -get: the Host header")
 	dial := flag.String("dial", "", "open one TCP connection to HOST:PORT, exit 2 if it fails")
 	forward := flag.String("forward", "", "LISTEN=TARGET: relay TCP connections from LISTEN to TARGET")
+	emitN := flag.Int64("emit", -1, "write this many bytes to stdout and exit")
 	flag.Parse()
+	if *emitN >= 0 {
+		os.Exit(emit(*emitN))
+	}
 	if *get != "" {
 		os.Exit(httpGet(*get, *getHost))
 	}
@@ -128,6 +136,23 @@ func resolve(name, typ, server string) int {
 	}
 	for _, o := range out {
 		fmt.Println(o)
+	}
+	return 0
+}
+
+// EmitLine is what -emit repeats (64 bytes with the newline).
+const EmitLine = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.\n"
+
+func emit(n int64) int {
+	buf := []byte(strings.Repeat(EmitLine, 1024))
+	w := io.Writer(os.Stdout)
+	for n > 0 {
+		chunk := buf[:min(n, int64(len(buf)))]
+		if _, err := w.Write(chunk); err != nil {
+			fmt.Fprintln(os.Stderr, "emit:", err)
+			return 1
+		}
+		n -= int64(len(chunk))
 	}
 	return 0
 }

@@ -1,0 +1,84 @@
+package domain
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Labels of the helper containers a runtime creates to copy a volume's
+// content out or in (never started). They carry LabelOwner too, so an
+// uninstall finds them, but never LabelID: they are no replica.
+const (
+	LabelHelper  = "moor.helper" // what the helper is for: HelperBackup
+	LabelVolume  = "moor.volume" // the volume a helper copies
+	HelperBackup = "backup"
+)
+
+// BackupSpec says how a type's data is made consistent for a backup.
+//
+// Without one (or with neither field set) the volumes are archived while the
+// container runs. Pause freezes the container's processes while its volumes
+// are archived. Dump is a command run inside the running container (no
+// shell: write ["sh", "-c", "..."] to expand variables) whose standard
+// output is what is stored, under DumpFile, instead of the volumes' archives.
+// Pause and Dump are exclusive: a paused container runs no command.
+type BackupSpec struct {
+	Pause bool     `json:"pause,omitempty" yaml:"pause"`
+	Dump  []string `json:"dump,omitempty" yaml:"dump"`
+	// DumpFile is the name the dump is stored under (a file name, no
+	// directory); the catalog fills in DefaultDumpFile when Dump is set.
+	DumpFile string `json:"dump_file,omitempty" yaml:"dump_file"`
+}
+
+// DefaultDumpFile is BackupSpec.DumpFile when a type names none.
+const DefaultDumpFile = "dump"
+
+// VolumeCopy is a volume whose content a runtime copies out (a tar
+// stream) or replaces, through a helper container created, never started,
+// from Image with the volume mounted.
+type VolumeCopy struct {
+	Volume string // the volume's name
+	// Image must be present on the engine: the image of the container
+	// that uses the volume, so nothing is pulled and an image without a
+	// shell (FROM scratch) serves.
+	Image string
+	// Labels go on the helper, with LabelHelper and LabelVolume (set by
+	// the runtime): LabelOwner at least, so SweepHelpers finds a helper a
+	// crash left behind. A volume the import has to create gets them
+	// too.
+	Labels map[string]string
+}
+
+// ExecError is a command run inside a container that exited with a
+// non-zero code.
+type ExecError struct {
+	Container string
+	Cmd       []string
+	ExitCode  int
+	Stderr    string // the last lines it wrote to its standard error
+}
+
+func (e *ExecError) Error() string {
+	c := e.Container
+	if len(c) == 64 { // an engine id: as docker ps shows it
+		c = shortID(c)
+	}
+	msg := "command " + quoteArgs(e.Cmd) + " in container " + c + " exited with code " + strconv.Itoa(e.ExitCode)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// quoteArgs shows a command as a reader would type it: arguments holding
+// spaces or quotes are quoted.
+func quoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`") {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
