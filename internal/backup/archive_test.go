@@ -266,17 +266,10 @@ func TestTamper(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := bytes.Clone(archive)
 			bad[tc.at] ^= 0x01
-			got, _, _, err := open(bad, key)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("flip at %d: %v, want %v", tc.at, err, tc.want)
-			}
+			err := openBad(t, bad, key, data, tc.want)
 			if tc.want == ErrWrongKey && errors.Is(err, ErrCorrupt) {
 				t.Fatalf("both wrong key and corrupt: %v", err)
 			}
-			if !bytes.HasPrefix(data, got) {
-				t.Fatal("bytes returned before the error are not the archive's")
-			}
-			t.Log(err)
 		})
 	}
 }
@@ -289,17 +282,10 @@ func TestTruncate(t *testing.T) {
 	for _, cut := range []int{0, 5, 60, 100, l.headerEnd - 1, l.headerEnd, l.headerEnd + 10,
 		l.chunks[1], l.chunks[1] + 1, l.chunks[3] - 1, l.chunks[len(l.chunks)-1], len(archive) - 1} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
-			got, _, _, err := open(archive[:cut], key)
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("cut at %d of %d: %v", cut, len(archive), err)
+			err := openBad(t, archive[:cut], key, data, ErrCorrupt)
+			if !strings.Contains(err.Error(), "truncated") {
+				t.Errorf("cut at %d of %d, not said truncated: %v", cut, len(archive), err)
 			}
-			if !strings.Contains(err.Error(), "truncated") && cut != l.chunks[1]+1 && cut != l.chunks[3]-1 && cut != len(archive)-1 {
-				t.Errorf("cut at a boundary, not said truncated: %v", err)
-			}
-			if !bytes.HasPrefix(data, got) {
-				t.Fatal("bytes returned before the error are not the archive's")
-			}
-			t.Log(err)
 		})
 	}
 }
@@ -322,16 +308,24 @@ func TestReorderDropRepeatAppend(t *testing.T) {
 		"header of another": join(must2(seal(t, key, testMeta, data))[:l.headerEnd], archive[l.headerEnd:]),
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, _, _, err := open(bad, key)
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("%v", err)
-			}
-			if !bytes.HasPrefix(data, got) {
-				t.Fatal("bytes returned before the error are not the archive's")
-			}
-			t.Log(err)
+			openBad(t, bad, key, data, ErrCorrupt)
 		})
 	}
+}
+
+// openBad reads a damaged archive, whose original content is data: it must
+// fail with want, having returned only bytes of data.
+func openBad(t *testing.T, bad, key, data []byte, want error) error {
+	t.Helper()
+	got, _, _, err := open(bad, key)
+	if !errors.Is(err, want) {
+		t.Fatalf("%v, want %v", err, want)
+	}
+	if !bytes.HasPrefix(data, got) {
+		t.Fatal("bytes returned before the error are not the archive's")
+	}
+	t.Log(err)
+	return err
 }
 
 func must2(b []byte, _ Result) []byte { return b }
