@@ -159,8 +159,11 @@ type Writer struct {
 const stageSize = 1 << 20
 
 // NewWriter writes the header to w and returns a Writer for the tar stream.
-// key is a backup key (DeriveKey).
+// key is a backup key (DeriveKey). A zero meta.Created is set to now.
 func NewWriter(w io.Writer, key []byte, meta Meta) (*Writer, error) {
+	if meta.Created.IsZero() {
+		meta.Created = time.Now().UTC()
+	}
 	mj, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("backup: meta: %w", err)
