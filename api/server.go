@@ -66,6 +66,7 @@ type Server struct {
 	Lifecycle Lifecycle
 	Catalog   Catalog
 	Webhooks  Webhooks
+	Backups   Backups // volume backups; nil: not configured (503)
 	Events    Events
 	Hub       *Hub // the websocket event stream
 
@@ -141,6 +142,8 @@ var baseRoutes = []route{
 	{"GET", "/api/v1/containers/{name}/logs", domain.RoleOperator, (*Server).containerLogs},
 	{"GET", "/api/v1/containers/{name}/history", domain.RoleViewer, (*Server).containerHistory},
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
+	{"GET", "/api/v1/containers/{name}/backups", domain.RoleViewer, (*Server).listBackups},
+	{"POST", "/api/v1/containers/{name}/backups", domain.RoleOperator, (*Server).createBackup},
 	{"GET", "/api/v1/stacks", domain.RoleViewer, (*Server).listStacks},
 	{"POST", "/api/v1/stacks", domain.RoleOperator, (*Server).createStack},
 	{"GET", "/api/v1/stacks/{name}", domain.RoleViewer, (*Server).getStack},

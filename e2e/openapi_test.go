@@ -101,6 +101,8 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		call("GET", base+"/"+name, nil, 200)
 		call("GET", base+"/"+name+"/history", nil, 200)
 		call("GET", base+"/"+name+"/credentials", nil, 200)
+		call("POST", base+"/"+name+"/backups", nil, 202)
+		call("GET", base+"/"+name+"/backups", nil, 200)
 		call("GET", base+"/"+name+"/logs?tail=5", nil, 200)
 		call("POST", base+"/"+name+"/scale", map[string]any{"replicas": 1}, 202)
 		call("PATCH", base+"/"+name, map[string]any{"env": map[string]any{"MODE": "worker", "GREETING": nil}}, 202)

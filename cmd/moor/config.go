@@ -34,10 +34,13 @@ type config struct {
 	ProviderToken string
 	SecretKey     string
 	DataDir       string
-	DNSTTL        int
-	Resync        time.Duration
-	Drain         time.Duration
-	Workers       int
+	// BackupDir is the local directory volume backups go to ("":
+	// DataDir/backups).
+	BackupDir string
+	DNSTTL    int
+	Resync    time.Duration
+	Drain     time.Duration
+	Workers   int
 	// Limits bound each API key or user.
 	APIRate      float64
 	APIBurst     int
@@ -112,6 +115,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ProviderToken, "provider-token", envOr("MOOR_PROVIDER_TOKEN", ""), "bearer token for Traefik (MOOR_PROVIDER_TOKEN)")
 	fs.StringVar(&c.SecretKey, "secret-key", envOr("MOOR_SECRET_KEY", ""), "base64 key for stored credentials (MOOR_SECRET_KEY)")
 	fs.StringVar(&c.DataDir, "data-dir", envOr("MOOR_DATA_DIR", ".moor"), "directory for the key file (MOOR_DATA_DIR)")
+	fs.StringVar(&c.BackupDir, "backup-dir", envOr("MOOR_BACKUP_DIR", ""), "directory volume backups are stored in, target \"local\" (default DATA_DIR/backups; MOOR_BACKUP_DIR)")
 	ttl, err := strconv.Atoi(envOr("MOOR_DNS_TTL", "5"))
 	if err != nil {
 		c.envErr("dns-ttl", fmt.Errorf("MOOR_DNS_TTL: must be a number of seconds: %q", os.Getenv("MOOR_DNS_TTL")))

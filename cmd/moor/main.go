@@ -24,6 +24,8 @@ import (
 
 	"github.com/moorhq/moor/api"
 	"github.com/moorhq/moor/internal/auth"
+	"github.com/moorhq/moor/internal/backup"
+	"github.com/moorhq/moor/internal/backups"
 	"github.com/moorhq/moor/internal/catalog"
 	"github.com/moorhq/moor/internal/domain"
 	"github.com/moorhq/moor/internal/egress"
@@ -263,9 +265,13 @@ func serve(args []string, usage, stderr io.Writer) error {
 	if err := svc.ClaimMissingHosts(ctx); err != nil {
 		return err
 	}
+	bk, err := newBackups(ctx, c, st, svc, docker, box, installation, logger)
+	if err != nil {
+		return err
+	}
 	proxies, _ := c.trustedProxies() // checked by validate
 	srv := &api.Server{
-		Lifecycle: svc, Catalog: cat, Keys: st, KeyAdmin: st, Users: st, Setup: st, Events: st, Sessions: st, Logger: logger, Version: version,
+		Lifecycle: svc, Catalog: cat, Backups: bk, Keys: st, KeyAdmin: st, Users: st, Setup: st, Events: st, Sessions: st, Logger: logger, Version: version,
 		NotFoundPage: web.NotFound(),
 		Limits:       api.Limits{Rate: c.APIRate, Burst: c.APIBurst, Websockets: c.WSPerKey, ReplayRate: c.WSReplayRate},
 		SignIn:       api.SignInLimits{TrustedProxies: proxies},
@@ -344,6 +350,7 @@ func serve(args []string, usage, stderr io.Writer) error {
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error { return pruner.Run(gctx) })
+	g.Go(func() error { return bk.Run(gctx) })
 	// Every change of a container or its instances (an address or health
 	// change records no event) is announced by the routes trigger
 	// (migration 0002) with the container's id: the provider re-reads it.
@@ -383,6 +390,38 @@ func serve(args []string, usage, stderr io.Writer) error {
 	err = g.Wait()
 	logger.Info("moor stopped")
 	return err
+}
+
+// newBackups sets up volume backups to the local directory
+// MOOR_BACKUP_DIR (DATA_DIR/backups by default), target "local", under a
+// key derived from MOOR_SECRET_KEY; the backups an earlier moor left
+// running are marked failed, and its helper containers removed.
+func newBackups(ctx context.Context, c *config, st *store.Store, svc *lifecycle.Service, docker *engine.Docker,
+	box *secretbox.Box, installation string, logger *slog.Logger) (*backups.Service, error) {
+	dir := c.BackupDir
+	if dir == "" {
+		dir = filepath.Join(c.DataDir, "backups")
+	}
+	target, err := backup.NewDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("MOOR_BACKUP_DIR: %w", err)
+	}
+	key, err := backup.KeyFrom(box)
+	if err != nil {
+		return nil, err
+	}
+	bk, err := backups.New(st, svc, docker, backups.Config{InstallationID: installation, Target: target, TargetName: "local", Key: key},
+		logger.With("part", "backups"))
+	if err != nil {
+		return nil, err
+	}
+	if err := bk.Recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := docker.SweepHelpers(ctx, installation); err != nil {
+		logger.Warn("remove helper containers left behind", "err", err)
+	}
+	return bk, nil
 }
 
 // newHTTPServer is moor's HTTP server on ln, with the limits of issue 8:

@@ -95,6 +95,18 @@ func DeriveKey(secret []byte) ([]byte, error) {
 	return hkdf.Key(sha256.New, secret, nil, infoBackup, KeySize)
 }
 
+// KeyDeriver derives keys from moor's secret key without giving it out
+// (secretbox.Box).
+type KeyDeriver interface {
+	DeriveKey(info string) ([]byte, error)
+}
+
+// KeyFrom returns the backup key derived by d: the same key DeriveKey
+// returns for d's secret.
+func KeyFrom(d KeyDeriver) ([]byte, error) {
+	return d.DeriveKey(infoBackup)
+}
+
 // archiveKeys are the per-archive keys, all derived from the backup key and the salt.
 type archiveKeys struct {
 	check   []byte

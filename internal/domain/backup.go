@@ -3,6 +3,7 @@ package domain
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Labels of the helper containers a runtime creates to copy a volume's
@@ -81,4 +82,45 @@ func quoteArgs(args []string) string {
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// Backup statuses.
+const (
+	BackupRunning = "running"
+	BackupDone    = "done"
+	BackupFailed  = "failed"
+)
+
+// Backup is one volume's archive: recorded "running" before the copy
+// starts, then "done" with the content's checksum and sizes, or "failed"
+// with the error.
+type Backup struct {
+	ID          string     `json:"id"`
+	ContainerID string     `json:"container_id,omitempty"` // "" once the container is gone
+	Project     string     `json:"project"`
+	Container   string     `json:"container"`
+	Volume      string     `json:"volume"` // the volume's name in the type (e.g. "data")
+	Target      string     `json:"target"` // where the archive is stored
+	ObjectKey   string     `json:"object_key"`
+	Status      string     `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	SHA256      string     `json:"sha256,omitempty"` // of the plaintext tar stream
+	TarBytes    int64      `json:"tar_bytes"`
+	StoredBytes int64      `json:"stored_bytes"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}
+
+// SkippedVolume is a volume a backup leaves out, and why.
+type SkippedVolume struct {
+	Volume string `json:"volume"`
+	Reason string `json:"reason"`
+}
+
+// BackupsStarted answers a request for backups: the rows recorded running
+// (one per volume) and the volumes left out.
+type BackupsStarted struct {
+	Backups []Backup        `json:"backups"`
+	Skipped []SkippedVolume `json:"skipped"`
 }

@@ -9,9 +9,12 @@
 package secretbox
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -34,6 +37,9 @@ var ErrOpen = errors.New("secretbox: cannot open sealed value (wrong key, wrong 
 // Box seals and opens values with one key. It is safe for concurrent use.
 type Box struct {
 	aead cipher.AEAD // random-nonce GCM: the nonce is prefixed to its output
+	// secret is the key itself, kept only for DeriveKey: it is never
+	// handed out.
+	secret []byte
 }
 
 // New returns a Box for a 32-byte key.
@@ -49,7 +55,18 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, secret: bytes.Clone(key)}, nil
+}
+
+// DeriveKey returns a KeySize-byte key for another use, derived from the
+// box's key with HKDF-SHA256 (no salt) under info, which names the use (e.g.
+// "moor backup v1"): the box's key itself is never given out, and keys
+// derived under different infos are unrelated.
+func (b *Box) DeriveKey(info string) ([]byte, error) {
+	if info == "" {
+		return nil, errors.New("secretbox: DeriveKey needs an info naming the key's use")
+	}
+	return hkdf.Key(sha256.New, b.secret, nil, info, KeySize)
 }
 
 // Seal encrypts plaintext and binds it to additional, which Open must be given again.

@@ -1,0 +1,316 @@
+// Package backups takes volume backups of containers (issue 12): each named
+// volume of a container's first replica is read through the runtime's
+// helper (ExportVolume), written as an encrypted archive (package backup)
+// and stored in a target, streaming, with a row per volume that says how
+// it went.
+package backups
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moorhq/moor/internal/backup"
+	"github.com/moorhq/moor/internal/domain"
+)
+
+// Store records backups.
+type Store interface {
+	StartBackups(ctx context.Context, bs []domain.Backup) ([]domain.Backup, error)
+	FinishBackup(ctx context.Context, id, sha string, tarBytes, storedBytes int64, errText string) (domain.Backup, error)
+	FailRunningBackups(ctx context.Context, why string) (int, error)
+	Backups(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, error)
+}
+
+// Containers finds the container a request names, checking the caller may
+// see it (lifecycle.Service).
+type Containers interface {
+	Get(ctx context.Context, cr domain.ContainerRef) (domain.Container, error)
+}
+
+// Engine copies a volume's content out.
+type Engine interface {
+	ExportVolume(ctx context.Context, spec domain.VolumeCopy) (io.ReadCloser, error)
+}
+
+// DefaultWorkers is how many volumes are archived at once when Config
+// names no number.
+const DefaultWorkers = 2
+
+// Config is the service's settings.
+type Config struct {
+	// InstallationID labels the helper containers (SweepHelpers finds
+	// those a crash leaves).
+	InstallationID string
+	// Target is where archives go, named TargetName in the rows.
+	Target     backup.Target
+	TargetName string
+	// Key is the backup key (backup.KeyFrom).
+	Key []byte
+	// Workers bounds the volumes archived at once (DefaultWorkers when 0).
+	Workers int
+}
+
+// Service takes and lists backups.
+type Service struct {
+	store      Store
+	containers Containers
+	engine     Engine
+	cfg        Config
+	log        *slog.Logger
+
+	jobs chan job
+	wg   sync.WaitGroup
+}
+
+// job is one volume to archive.
+type job struct {
+	b    domain.Backup
+	copy domain.VolumeCopy
+}
+
+// New returns a service; Run does the work.
+func New(st Store, containers Containers, eng Engine, cfg Config, logger *slog.Logger) (*Service, error) {
+	if cfg.Target == nil || cfg.TargetName == "" {
+		return nil, errors.New("backups: no target")
+	}
+	if len(cfg.Key) != backup.KeySize {
+		return nil, fmt.Errorf("backups: key is %d bytes, want %d", len(cfg.Key), backup.KeySize)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{store: st, containers: containers, engine: eng, cfg: cfg, log: logger,
+		jobs: make(chan job, 1024)}, nil
+}
+
+// Recover marks the backups a stopped or killed moor left running as
+// failed: call it at start, before Run, in the one process that takes
+// backups.
+func (s *Service) Recover(ctx context.Context) error {
+	n, err := s.store.FailRunningBackups(ctx, "interrupted: moor stopped before the backup finished; take it again")
+	if err != nil {
+		return fmt.Errorf("backups: recover: %w", err)
+	}
+	if n > 0 {
+		s.log.Warn("backups left running by an earlier moor marked failed", "count", n)
+	}
+	return nil
+}
+
+// Run archives queued volumes, Workers at a time, until ctx ends; the
+// backups running then are recorded failed.
+func (s *Service) Run(ctx context.Context) error {
+	for range s.cfg.Workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-s.jobs:
+					s.take(ctx, j)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	s.wg.Wait()
+	// Queued and never started: failed, so no row stays running.
+	for {
+		select {
+		case j := <-s.jobs:
+			s.finish(j.b, backup.Result{}, errors.New("moor stopped before the backup started"))
+		default:
+			return nil
+		}
+	}
+}
+
+// Create records a backup of each named volume of the container cr (host
+// paths are skipped, and said so) as running and queues them; the
+// archives are written afterwards (Run).
+func (s *Service) Create(ctx context.Context, cr domain.ContainerRef) (domain.BackupsStarted, error) {
+	bs, skipped, err := s.create(ctx, cr)
+	if skipped == nil {
+		skipped = []domain.SkippedVolume{}
+	}
+	return domain.BackupsStarted{Backups: bs, Skipped: skipped}, err
+}
+
+func (s *Service) create(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, []domain.SkippedVolume, error) {
+	c, err := s.containers.Get(ctx, cr)
+	if err != nil {
+		return nil, nil, err
+	}
+	// As lifecycle does: what only an admin may deploy, only an admin
+	// may operate.
+	if c.Spec.RequiresAdmin() && !domain.ActorFrom(ctx).Role.Allows(domain.RoleAdmin) {
+		return nil, nil, fmt.Errorf("container %q reaches outside its container (host paths, host network or devices): only admins may back it up: %w",
+			c.Ref(), domain.ErrForbidden)
+	}
+	var bs []domain.Backup
+	var jobs []job
+	var skipped []domain.SkippedVolume
+	now := time.Now().UTC()
+	for _, v := range c.Spec.Volumes {
+		if v.HostPath != "" {
+			skipped = append(skipped, domain.SkippedVolume{Volume: v.Name, Reason: "a host path (" + v.HostPath + "), not a volume moor owns: back it up on the host"})
+			continue
+		}
+		id := newUUID()
+		b := domain.Backup{ID: id, ContainerID: c.ID, Project: c.Project, Container: c.Name, Volume: v.Name,
+			Target: s.cfg.TargetName, ObjectKey: objectKey(c.Project, c.Name, v.Name, now, id)}
+		bs = append(bs, b)
+		jobs = append(jobs, job{copy: domain.VolumeCopy{
+			Volume: domain.VolumeName(c.Project, c.Name, v.Name, 0),
+			Image:  c.Image,
+			Labels: map[string]string{domain.LabelOwner: s.cfg.InstallationID, domain.LabelProject: c.Project, domain.LabelName: c.Name},
+		}})
+	}
+	if len(bs) == 0 {
+		why := "it has no volumes"
+		if len(skipped) > 0 {
+			why = "its volumes are host paths, which moor does not back up"
+		}
+		return nil, skipped, fmt.Errorf("container %s has nothing to back up: %s: %w", c.Name, why, domain.ErrConflict)
+	}
+	if len(s.jobs)+len(bs) > cap(s.jobs) {
+		return nil, skipped, fmt.Errorf("too many backups queued (%d): try again later: %w", len(s.jobs), domain.ErrUnavailable)
+	}
+	bs, err = s.store.StartBackups(ctx, bs)
+	if err != nil {
+		return nil, skipped, err
+	}
+	for i := range bs {
+		jobs[i].b = bs[i]
+		select {
+		case s.jobs <- jobs[i]:
+		default: // filled in between: recorded, not lost
+			s.finish(bs[i], backup.Result{}, errors.New("too many backups queued"))
+		}
+	}
+	return bs, skipped, nil
+}
+
+// List lists the backups of the container cr, newest first.
+func (s *Service) List(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, error) {
+	if _, err := s.containers.Get(ctx, cr); err != nil {
+		return nil, err
+	}
+	return s.store.Backups(ctx, cr)
+}
+
+// take archives one volume and records the outcome.
+func (s *Service) take(ctx context.Context, j job) {
+	log := s.log.With("backup", j.b.ID, "container", j.b.Container, "volume", j.b.Volume)
+	log.Info("backup started", "key", j.b.ObjectKey)
+	res, err := s.archive(ctx, j)
+	if err != nil {
+		log.Warn("backup failed", "err", err)
+	} else {
+		log.Info("backup done", "bytes", res.TarBytes, "stored", res.StoredBytes, "sha256", res.SHA256)
+	}
+	s.finish(j.b, res, err)
+}
+
+// archive streams the volume's tar through the archive writer into the
+// target: a pipe, no temporary file, bounded memory.
+func (s *Service) archive(ctx context.Context, j job) (backup.Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src, err := s.engine.ExportVolume(ctx, j.copy)
+	if err != nil {
+		return backup.Result{}, err
+	}
+	defer src.Close()
+	pr, pw := io.Pipe()
+	var res backup.Result
+	werr := make(chan error, 1)
+	go func() {
+		err := func() error {
+			w, err := backup.NewWriter(pw, s.cfg.Key, backup.Meta{Kind: "volume", Container: j.b.Container,
+				Volume: j.b.Volume, Created: j.b.CreatedAt,
+				Labels: map[string]string{"project": j.b.Project, "backup": j.b.ID}})
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(w, src); err != nil {
+				w.Close()
+				return fmt.Errorf("reading volume %s: %w", j.copy.Volume, err)
+			}
+			res, err = w.Close()
+			return err
+		}()
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	perr := s.cfg.Target.Put(ctx, j.b.ObjectKey, pr, -1)
+	pr.CloseWithError(errors.New("the target stopped reading"))
+	cancel() // a writer blocked on the engine ends
+	if err := <-werr; err != nil {
+		return backup.Result{}, err
+	}
+	if perr != nil {
+		return backup.Result{}, perr
+	}
+	return res, nil
+}
+
+// finish records b's outcome, on a context of its own: Run's may have
+// ended, which is one reason to record a failure.
+func (s *Service) finish(b domain.Backup, res backup.Result, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errText := ""
+	if err != nil {
+		errText = err.Error()
+		if errText == "" {
+			errText = "failed"
+		}
+	}
+	if _, ferr := s.store.FinishBackup(ctx, b.ID, res.SHA256, res.TarBytes, res.StoredBytes, errText); ferr != nil {
+		s.log.Error("record backup outcome", "backup", b.ID, "err", ferr)
+	}
+}
+
+// objectKey is where a backup's archive is stored:
+// volumes/<project>/<container>/<volume>/<time>-<id>.moorbk, each part
+// reduced to the characters keys allow.
+func objectKey(project, container, volume string, at time.Time, id string) string {
+	return "volumes/" + keyPart(project) + "/" + keyPart(container) + "/" + keyPart(volume) + "/" +
+		strings.ToLower(at.Format("20060102t150405z")) + "-" + id + ".moorbk"
+}
+
+func keyPart(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || (c == '.' && i > 0)) {
+			b[i] = '-'
+		}
+	}
+	if len(b) == 0 {
+		return "-"
+	}
+	return string(b)
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/moorhq/moor/internal/domain"
+)
+
+const backupColumns = `id::text, coalesce(container_id::text, ''), project, container_name, volume, target, object_key,
+	status, error, sha256, tar_bytes, stored_bytes, created_by, created_at, finished_at`
+
+func scanBackup(r pgx.CollectableRow) (domain.Backup, error) {
+	var b domain.Backup
+	err := r.Scan(&b.ID, &b.ContainerID, &b.Project, &b.Container, &b.Volume, &b.Target, &b.ObjectKey,
+		&b.Status, &b.Error, &b.SHA256, &b.TarBytes, &b.StoredBytes, &b.CreatedBy, &b.CreatedAt, &b.FinishedAt)
+	return b, err
+}
+
+// StartBackups records bs (ID, container, volume, target and object key
+// set) as running, with a backup.started event each, in one transaction.
+func (s *Store) StartBackups(ctx context.Context, bs []domain.Backup) ([]domain.Backup, error) {
+	actor := domain.ActorFrom(ctx).String()
+	out := make([]domain.Backup, 0, len(bs))
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		for _, b := range bs {
+			rows, err := tx.Query(ctx, `
+				INSERT INTO backups (id, container_id, project, container_name, volume, target, object_key, status, created_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)
+				RETURNING `+backupColumns, b.ID, nullUUID(b.ContainerID), b.Project, b.Container, b.Volume, b.Target, b.ObjectKey, actor)
+			if err != nil {
+				return mapErr(err, "backup")
+			}
+			b, err = pgx.CollectExactlyOneRow(rows, scanBackup)
+			if err != nil {
+				return mapErr(err, "backup")
+			}
+			out = append(out, b)
+			if _, err := appendEvent(ctx, tx, "backup.started", ref{b.ContainerID, b.Project, b.Container}, actor,
+				map[string]any{"id": b.ID, "volume": b.Volume, "target": b.Target}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FinishBackup records the end of a running backup: done with res's
+// checksum and sizes when errText is empty, failed with errText otherwise;
+// with a backup.done or backup.failed event. A backup no longer running
+// (marked failed by a restart meanwhile) is left as it is.
+func (s *Store) FinishBackup(ctx context.Context, id, sha string, tarBytes, storedBytes int64, errText string) (domain.Backup, error) {
+	var b domain.Backup
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		status := domain.BackupDone
+		if errText != "" {
+			status, sha, tarBytes, storedBytes = domain.BackupFailed, "", 0, 0
+		}
+		rows, err := tx.Query(ctx, `
+			UPDATE backups SET status = $2, error = $3, sha256 = $4, tar_bytes = $5, stored_bytes = $6, finished_at = now()
+			WHERE id = $1 AND status = 'running'
+			RETURNING `+backupColumns, id, status, errText, sha, tarBytes, storedBytes)
+		if err != nil {
+			return mapErr(err, "backup "+id)
+		}
+		b, err = pgx.CollectExactlyOneRow(rows, scanBackup)
+		if err != nil {
+			return mapErr(err, "running backup "+id)
+		}
+		data := map[string]any{"id": b.ID, "volume": b.Volume, "target": b.Target}
+		kind := "backup.done"
+		if status == domain.BackupDone {
+			data["bytes"], data["stored_bytes"], data["sha256"] = tarBytes, storedBytes, sha
+		} else {
+			kind, data["error"] = "backup.failed", errText
+		}
+		_, err = appendEvent(ctx, tx, kind, ref{b.ContainerID, b.Project, b.Container}, domain.System.String(), data)
+		return err
+	})
+	return b, err
+}
+
+// FailRunningBackups marks every running backup failed with why, each with
+// a backup.failed event: at start, before any backup runs, those are the
+// ones a stopped or killed moor left. It returns how many there were.
+func (s *Store) FailRunningBackups(ctx context.Context, why string) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE backups SET status = 'failed', error = $1, finished_at = now()
+			WHERE status = 'running' RETURNING `+backupColumns, why)
+		if err != nil {
+			return mapErr(err, "running backups")
+		}
+		bs, err := pgx.CollectRows(rows, scanBackup)
+		if err != nil {
+			return mapErr(err, "running backups")
+		}
+		n = len(bs)
+		for _, b := range bs {
+			if _, err := appendEvent(ctx, tx, "backup.failed", ref{b.ContainerID, b.Project, b.Container}, domain.System.String(),
+				map[string]any{"id": b.ID, "volume": b.Volume, "target": b.Target, "error": why}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Backups lists the backups of the container named cr (those of earlier
+// containers of the same name too: their archives restore there as well),
+// newest first.
+func (s *Store) Backups(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+backupColumns+` FROM backups
+		WHERE project = $1 AND container_name = $2 ORDER BY created_at DESC, id`, cr.Project, cr.Name)
+	if err != nil {
+		return nil, mapErr(err, "backups")
+	}
+	bs, err := pgx.CollectRows(rows, scanBackup)
+	return bs, mapErr(err, "backups")
+}
+
+// Backup returns one backup of the container named cr.
+func (s *Store) Backup(ctx context.Context, cr domain.ContainerRef, id string) (domain.Backup, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+backupColumns+` FROM backups
+		WHERE project = $1 AND container_name = $2 AND id::text = $3`, cr.Project, cr.Name, id)
+	if err != nil {
+		return domain.Backup{}, mapErr(err, "backup "+id)
+	}
+	b, err := pgx.CollectExactlyOneRow(rows, scanBackup)
+	return b, mapErr(err, fmt.Sprintf("backup %q of %s", id, cr.Name))
+}

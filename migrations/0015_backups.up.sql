@@ -1,0 +1,24 @@
+-- Volume backups (issue 12): one row per volume archived. A row is written
+-- 'running' before the copy starts and becomes 'done' (with the content's
+-- checksum and sizes) or 'failed' (with the error); a row a killed moor left
+-- 'running' is marked failed at the next start. The row outlives its
+-- container: the archive does.
+CREATE TABLE backups (
+    id             uuid PRIMARY KEY,
+    container_id   uuid REFERENCES containers (id) ON DELETE SET NULL,
+    project        text NOT NULL,
+    container_name text NOT NULL,
+    volume         text NOT NULL,
+    target         text NOT NULL,
+    object_key     text NOT NULL,
+    status         text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    error          text NOT NULL DEFAULT '',
+    sha256         text NOT NULL DEFAULT '',
+    tar_bytes      bigint NOT NULL DEFAULT 0,
+    stored_bytes   bigint NOT NULL DEFAULT 0,
+    created_by     text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz
+);
+CREATE INDEX backups_container ON backups (project, container_name, created_at DESC);
+CREATE INDEX backups_running ON backups (status) WHERE status = 'running';
