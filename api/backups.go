@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/gorilla/mux"
+
 	"github.com/moorhq/moor/internal/domain"
 )
 
@@ -12,6 +14,7 @@ import (
 type Backups interface {
 	Create(ctx context.Context, cr domain.ContainerRef) (domain.BackupsStarted, error)
 	List(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, error)
+	Restore(ctx context.Context, cr domain.ContainerRef, id string) (domain.Restore, error)
 }
 
 // backupList is the answer of GET .../backups.
@@ -52,5 +55,18 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 		bs = []domain.Backup{}
 	}
 	writeJSON(w, http.StatusOK, backupList{bs})
+	return nil
+}
+
+func (s *Server) restoreBackup(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.backups()
+	if err != nil {
+		return err
+	}
+	rs, err := b.Restore(r.Context(), containerRef(r), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, rs)
 	return nil
 }

@@ -160,6 +160,10 @@ var ops = map[string]op{
 		status: 200, resp: backupList{}},
 	"POST /api/v1/containers/{name}/backups": {summary: "Back up each named volume of replica 0 now: rows recorded running, archived in the background (events backup.started, backup.done, backup.failed); host paths are skipped",
 		status: 202, resp: domain.BackupsStarted{}},
+	"POST /api/v1/containers/{name}/backups/{id}/restore": {summary: "Restore a backup into the container's volume (replica 0): the archive is checked whole first " +
+		"(missing 404, another key 409, damaged 422: nothing changed), then the replicas are removed, the volume replaced and the replicas recreated " +
+		"(events backup.restoring, backup.restored or backup.restore_failed)",
+		status: 202, resp: domain.Restore{}},
 	"GET /api/v1/stacks": {summary: "Compose stacks, with their services and containers (the compose text for operators)", status: 200, resp: stackList{}},
 	"POST /api/v1/stacks": {summary: "Deploy a compose file as a stack: one container per service (STACK-SERVICE), all or none; 422 names an unsupported key and its service, 403 an admin-only one",
 		body: stackCreate{}, status: 202, resp: domain.Stack{}},

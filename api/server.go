@@ -144,6 +144,7 @@ var baseRoutes = []route{
 	{"GET", "/api/v1/containers/{name}/credentials", domain.RoleOperator, (*Server).containerCredentials},
 	{"GET", "/api/v1/containers/{name}/backups", domain.RoleViewer, (*Server).listBackups},
 	{"POST", "/api/v1/containers/{name}/backups", domain.RoleOperator, (*Server).createBackup},
+	{"POST", "/api/v1/containers/{name}/backups/{id}/restore", domain.RoleOperator, (*Server).restoreBackup},
 	{"GET", "/api/v1/stacks", domain.RoleViewer, (*Server).listStacks},
 	{"POST", "/api/v1/stacks", domain.RoleOperator, (*Server).createStack},
 	{"GET", "/api/v1/stacks/{name}", domain.RoleViewer, (*Server).getStack},

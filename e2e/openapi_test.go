@@ -101,8 +101,20 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		call("GET", base+"/"+name, nil, 200)
 		call("GET", base+"/"+name+"/history", nil, 200)
 		call("GET", base+"/"+name+"/credentials", nil, 200)
-		call("POST", base+"/"+name+"/backups", nil, 202)
-		call("GET", base+"/"+name+"/backups", nil, 200)
+		var started struct{ Backups []backupRow }
+		json.Unmarshal(call("POST", base+"/"+name+"/backups", nil, 202), &started)
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			var l struct{ Backups []backupRow }
+			json.Unmarshal(call("GET", base+"/"+name+"/backups", nil, 200), &l)
+			if len(l.Backups) > 0 && l.Backups[0].Status == "done" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("backup not done: %+v", l)
+			}
+		}
+		call("POST", base+"/"+name+"/backups/"+started.Backups[0].ID+"/restore", nil, 202)
+		m.WaitStatus(ref, "running", 90*time.Second)
 		call("GET", base+"/"+name+"/logs?tail=5", nil, 200)
 		call("POST", base+"/"+name+"/scale", map[string]any{"replicas": 1}, 202)
 		call("PATCH", base+"/"+name, map[string]any{"env": map[string]any{"MODE": "worker", "GREETING": nil}}, 202)

@@ -1,1 +1,2 @@
+DROP TABLE backup_restores;
 DROP TABLE backups;

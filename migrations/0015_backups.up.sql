@@ -22,3 +22,20 @@ CREATE TABLE backups (
 );
 CREATE INDEX backups_container ON backups (project, container_name, created_at DESC);
 CREATE INDEX backups_running ON backups (status) WHERE status = 'running';
+
+-- Restores of a backup into its container. A restore is recorded 'running'
+-- (with the container's lock held) before the container's replicas are
+-- removed; a row a killed moor left running is taken up again at the next
+-- start (the archive checked again, the volume replaced, the replicas
+-- recreated by the reconciler).
+CREATE TABLE backup_restores (
+    id             uuid PRIMARY KEY,
+    backup_id      uuid NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+    container_id   uuid NOT NULL REFERENCES containers (id) ON DELETE CASCADE,
+    status         text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    error          text NOT NULL DEFAULT '',
+    created_by     text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz
+);
+CREATE UNIQUE INDEX backup_restores_one_running ON backup_restores (container_id) WHERE status = 'running';

@@ -265,7 +265,9 @@ func serve(args []string, usage, stderr io.Writer) error {
 	if err := svc.ClaimMissingHosts(ctx); err != nil {
 		return err
 	}
-	bk, err := newBackups(ctx, c, st, svc, docker, box, installation, logger)
+	bkLocker := st.NewLocker()
+	defer bkLocker.Close()
+	bk, err := newBackups(ctx, c, st, svc, docker, box, installation, bkLocker, logger)
 	if err != nil {
 		return err
 	}
@@ -397,7 +399,7 @@ func serve(args []string, usage, stderr io.Writer) error {
 // key derived from MOOR_SECRET_KEY; the backups an earlier moor left
 // running are marked failed, and its helper containers removed.
 func newBackups(ctx context.Context, c *config, st *store.Store, svc *lifecycle.Service, docker *engine.Docker,
-	box *secretbox.Box, installation string, logger *slog.Logger) (*backups.Service, error) {
+	box *secretbox.Box, installation string, locker *store.Locker, logger *slog.Logger) (*backups.Service, error) {
 	dir := c.BackupDir
 	if dir == "" {
 		dir = filepath.Join(c.DataDir, "backups")
@@ -410,8 +412,10 @@ func newBackups(ctx context.Context, c *config, st *store.Store, svc *lifecycle.
 	if err != nil {
 		return nil, err
 	}
-	bk, err := backups.New(st, svc, docker, backups.Config{InstallationID: installation, Target: target, TargetName: "local", Key: key},
-		logger.With("part", "backups"))
+	// A lock session of its own: the reconciler's would take a container's
+	// lock again while a restore holds it.
+	bk, err := backups.New(st, svc, docker, backups.Config{InstallationID: installation, Target: target, TargetName: "local", Key: key,
+		Locker: locker}, logger.With("part", "backups"))
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,19 @@ type Store interface {
 	FinishBackup(ctx context.Context, id, sha string, tarBytes, storedBytes int64, errText string) (domain.Backup, error)
 	FailRunningBackups(ctx context.Context, why string) (int, error)
 	Backups(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, error)
+	Backup(ctx context.Context, cr domain.ContainerRef, id string) (domain.Backup, error)
+	StartRestore(ctx context.Context, r domain.Restore) (domain.Restore, error)
+	FinishRestore(ctx context.Context, id, errText string) (domain.Restore, error)
+	RunningRestores(ctx context.Context) ([]domain.Restore, error)
+	GetContainerByID(ctx context.Context, id string) (domain.Container, error)
+}
+
+// Locker holds a container's lock, which keeps the reconciler (of every
+// moor process) off it: a Locker of the service's own, so its session is
+// not the reconciler's (store.Locker).
+type Locker interface {
+	TryLock(ctx context.Context, id string) (context.Context, bool, error)
+	Unlock(ctx context.Context, id string)
 }
 
 // Containers finds the container a request names, checking the caller may
@@ -38,6 +51,10 @@ type Containers interface {
 // Engine copies a volume's content out.
 type Engine interface {
 	ExportVolume(ctx context.Context, spec domain.VolumeCopy) (io.ReadCloser, error)
+	ImportVolume(ctx context.Context, spec domain.VolumeCopy, r io.Reader) error
+	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
+	List(ctx context.Context, labels map[string]string) ([]domain.InstanceState, error)
+	Remove(ctx context.Context, id string) error
 }
 
 // DefaultWorkers is how many volumes are archived at once when Config
@@ -56,6 +73,8 @@ type Config struct {
 	Key []byte
 	// Workers bounds the volumes archived at once (DefaultWorkers when 0).
 	Workers int
+	// Locker keeps the reconciler off a container being restored.
+	Locker Locker
 }
 
 // Service takes and lists backups.
@@ -84,6 +103,9 @@ func New(st Store, containers Containers, eng Engine, cfg Config, logger *slog.L
 	if len(cfg.Key) != backup.KeySize {
 		return nil, fmt.Errorf("backups: key is %d bytes, want %d", len(cfg.Key), backup.KeySize)
 	}
+	if cfg.Locker == nil {
+		return nil, errors.New("backups: no locker")
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
@@ -95,7 +117,8 @@ func New(st Store, containers Containers, eng Engine, cfg Config, logger *slog.L
 }
 
 // Recover marks the backups a stopped or killed moor left running as
-// failed: call it at start, before Run, in the one process that takes
+// failed and takes up the restores it left half-way: call it at start,
+// before Run and before the reconciler runs, in the one process that takes
 // backups.
 func (s *Service) Recover(ctx context.Context) error {
 	n, err := s.store.FailRunningBackups(ctx, "interrupted: moor stopped before the backup finished; take it again")
@@ -105,7 +128,7 @@ func (s *Service) Recover(ctx context.Context) error {
 	if n > 0 {
 		s.log.Warn("backups left running by an earlier moor marked failed", "count", n)
 	}
-	return nil
+	return s.resume(ctx)
 }
 
 // Run archives queued volumes, Workers at a time, until ctx ends; the

@@ -124,3 +124,19 @@ type BackupsStarted struct {
 	Backups []Backup        `json:"backups"`
 	Skipped []SkippedVolume `json:"skipped"`
 }
+
+// Restore is a backup written back into its container's volume: recorded
+// "running" before the replicas are removed, then "done" or "failed".
+type Restore struct {
+	ID          string     `json:"id"`
+	BackupID    string     `json:"backup_id"`
+	ContainerID string     `json:"container_id"`
+	Project     string     `json:"project"`
+	Container   string     `json:"container"`
+	Volume      string     `json:"volume"`
+	Status      string     `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}

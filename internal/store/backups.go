@@ -135,3 +135,85 @@ func (s *Store) Backup(ctx context.Context, cr domain.ContainerRef, id string) (
 	b, err := pgx.CollectExactlyOneRow(rows, scanBackup)
 	return b, mapErr(err, fmt.Sprintf("backup %q of %s", id, cr.Name))
 }
+
+const restoreColumns = `r.id::text, r.backup_id::text, r.container_id::text, b.project, b.container_name, b.volume,
+	r.status, r.error, r.created_by, r.created_at, r.finished_at`
+
+func scanRestore(row pgx.CollectableRow) (domain.Restore, error) {
+	var r domain.Restore
+	err := row.Scan(&r.ID, &r.BackupID, &r.ContainerID, &r.Project, &r.Container, &r.Volume,
+		&r.Status, &r.Error, &r.CreatedBy, &r.CreatedAt, &r.FinishedAt)
+	return r, err
+}
+
+// StartRestore records a restore of backup r.BackupID into container
+// r.ContainerID (r.ID set) as running, with a backup.restoring event; one
+// already running for the container is a conflict.
+func (s *Store) StartRestore(ctx context.Context, r domain.Restore) (domain.Restore, error) {
+	actor := domain.ActorFrom(ctx).String()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO backup_restores (id, backup_id, container_id, status, created_by)
+			VALUES ($1, $2, $3, 'running', $4)`, r.ID, r.BackupID, r.ContainerID, actor); err != nil {
+			return mapErr(err, "a restore of container "+r.Container+" running")
+		}
+		rows, err := tx.Query(ctx, `SELECT `+restoreColumns+` FROM backup_restores r JOIN backups b ON b.id = r.backup_id
+			WHERE r.id = $1`, r.ID)
+		if err != nil {
+			return mapErr(err, "restore")
+		}
+		if r, err = pgx.CollectExactlyOneRow(rows, scanRestore); err != nil {
+			return mapErr(err, "restore")
+		}
+		_, err = appendEvent(ctx, tx, "backup.restoring", ref{r.ContainerID, r.Project, r.Container}, actor,
+			map[string]any{"id": r.BackupID, "restore": r.ID, "volume": r.Volume})
+		return err
+	})
+	return r, err
+}
+
+// FinishRestore records the end of a running restore: done when errText is
+// empty (event backup.restored), failed otherwise (backup.restore_failed).
+func (s *Store) FinishRestore(ctx context.Context, id, errText string) (domain.Restore, error) {
+	var r domain.Restore
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		status, kind := domain.BackupDone, "backup.restored"
+		if errText != "" {
+			status, kind = domain.BackupFailed, "backup.restore_failed"
+		}
+		tag, err := tx.Exec(ctx, `UPDATE backup_restores SET status = $2, error = $3, finished_at = now()
+			WHERE id = $1 AND status = 'running'`, id, status, errText)
+		if err != nil {
+			return mapErr(err, "restore "+id)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("running restore %s: %w", id, domain.ErrNotFound)
+		}
+		rows, err := tx.Query(ctx, `SELECT `+restoreColumns+` FROM backup_restores r JOIN backups b ON b.id = r.backup_id
+			WHERE r.id = $1`, id)
+		if err != nil {
+			return mapErr(err, "restore")
+		}
+		if r, err = pgx.CollectExactlyOneRow(rows, scanRestore); err != nil {
+			return mapErr(err, "restore")
+		}
+		data := map[string]any{"id": r.BackupID, "restore": r.ID, "volume": r.Volume}
+		if errText != "" {
+			data["error"] = errText
+		}
+		_, err = appendEvent(ctx, tx, kind, ref{r.ContainerID, r.Project, r.Container}, domain.System.String(), data)
+		return err
+	})
+	return r, err
+}
+
+// RunningRestores lists the restores recorded running: at start, those a
+// stopped or killed moor left half-way.
+func (s *Store) RunningRestores(ctx context.Context) ([]domain.Restore, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+restoreColumns+` FROM backup_restores r JOIN backups b ON b.id = r.backup_id
+		WHERE r.status = 'running' ORDER BY r.created_at`)
+	if err != nil {
+		return nil, mapErr(err, "running restores")
+	}
+	rs, err := pgx.CollectRows(rows, scanRestore)
+	return rs, mapErr(err, "running restores")
+}
