@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +373,116 @@ func TestVolumeRestore(t *testing.T) {
 	id = e.DockerIDs("rs")[0]
 	if s, _ := readVolumeFile(t, id, "hello.txt"); s != "original\n" {
 		t.Fatalf("after the taken-up restore hello.txt holds %q", s)
+	}
+}
+
+// TestBackupQuiesce: a type's backup spec is followed: pause freezes the
+// container while its volume is read (and it runs again after), a dump
+// command's output is stored as one file instead of the volume; progress
+// events count the bytes.
+func TestBackupQuiesce(t *testing.T) {
+	cat := t.TempDir()
+	for name, backup := range map[string]string{
+		"testapp-pause": "backup:\n  pause: true\n",
+		"testapp-dump":  "backup:\n  dump: [\"/testapp\", \"-emit\", \"3000000\"]\n  dump_file: all.sql\n",
+	} {
+		def := "id: " + name + "\ntitle: t\nimage: moor-testapp:latest\ncategories: [test]\n" +
+			"ports:\n  - name: http\n    port: 8080\n    http: true\nvolumes:\n  - name: data\n    path: /data\n" + backup
+		if err := os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(def), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := NewEnvWith(t, func(e *Env) { e.CatalogDir = cat })
+	dir := filepath.Join(t.TempDir(), "archives")
+	m := e.Start("MOOR_BACKUP_DIR=" + dir)
+	key := backupKey(t, e)
+	start := func(name string) backupRow {
+		t.Helper()
+		status, body := m.Do("POST", "/api/v1/containers/"+name+"/backups", nil)
+		if status != 202 {
+			t.Fatalf("backup %s: %d %s", name, status, body)
+		}
+		var started struct {
+			Backups []backupRow
+			Skipped []struct{ Volume, Reason string }
+		}
+		if err := json.Unmarshal(body, &started); err != nil {
+			t.Fatal(err)
+		}
+		if len(started.Backups) != 1 {
+			t.Fatalf("started: %s", body)
+		}
+		return waitBackup(t, m, name, started.Backups[0].ID)
+	}
+
+	m.Create(map[string]any{"name": "pz", "type": "testapp-pause"})
+	m.Create(map[string]any{"name": "dz", "type": "testapp-dump"})
+	m.WaitStatus("pz", "running", 60*time.Second)
+	m.WaitStatus("dz", "running", 60*time.Second)
+
+	pzID := e.DockerIDs("pz")[0]
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("paused\n"), 0o644)
+	docker(t, "cp", src, pzID+":/data/f")
+	b := start("pz")
+	if b.Status != "done" {
+		t.Fatalf("paused backup: %+v", b)
+	}
+	files, _ := readArchive(t, filepath.Join(dir, filepath.FromSlash(b.ObjectKey)), key)
+	if files["./f"] != "paused\n" {
+		t.Fatalf("paused backup holds %v", files)
+	}
+	for _, action := range []string{"pause", "unpause"} {
+		// The engine's own record of the replica's pause and resume.
+		out := docker(t, "events", "--since", "5m", "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "container="+pzID, "--filter", "event="+action, "--format", "{{.Action}}")
+		if !strings.Contains(out, action) {
+			t.Errorf("no %s event for the paused type's replica: %q\n%s", action, out, m.Logs())
+		}
+	}
+	if st := docker(t, "inspect", "-f", "{{.State.Status}}", pzID); st != "running" {
+		t.Fatalf("replica after the paused backup: %s", st)
+	}
+	if got := e.DockerIDs("pz"); len(got) != 1 || got[0] != pzID {
+		t.Fatalf("the pause made the reconciler replace the replica: %v", got)
+	}
+
+	b = start("dz")
+	if b.Status != "done" || b.Volume != "all.sql" {
+		t.Fatalf("dump backup: %+v", b)
+	}
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(b.ObjectKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, meta, err := backup.NewReader(f, key)
+	if err != nil || meta.Kind != "dump" || meta.Volume != "all.sql" {
+		t.Fatalf("dump archive: %+v %v", meta, err)
+	}
+	tr := tar.NewReader(r)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != "all.sql" || hdr.Size != 3000000 {
+		t.Fatalf("dump entry: %+v %v", hdr, err)
+	}
+	dump, _ := io.ReadAll(tr)
+	if len(dump) != 3000000 || !strings.HasPrefix(string(dump), "0123456789abcdef") {
+		t.Fatalf("dump holds %d bytes: %.40q", len(dump), dump)
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		t.Fatalf("more than the dump in the archive: %v", err)
+	}
+	// A dump is not restored into a volume.
+	if status, body := m.Do("POST", "/api/v1/containers/dz/backups/"+b.ID+"/restore", nil); status != 409 || !strings.Contains(string(body), "dump") {
+		t.Fatalf("restore of a dump: %d %s", status, body)
+	}
+	// Progress: the last progress event of the dump counts up to its tar.
+	rows := e.Query(`SELECT (data->>'bytes')::bigint FROM events WHERE kind = 'backup.progress' AND data->>'id' = $1 ORDER BY seq`, b.ID)
+	for i := 1; i < len(rows); i++ {
+		if rows[i][0].(int64) <= rows[i-1][0].(int64) {
+			t.Fatalf("progress goes back: %v", rows)
+		}
+	}
+	if len(rows) > 0 && rows[len(rows)-1][0].(int64) > b.TarBytes {
+		t.Fatalf("progress past the end: %v > %d", rows, b.TarBytes)
 	}
 }

@@ -8,7 +8,8 @@ CREATE TABLE backups (
     container_id   uuid REFERENCES containers (id) ON DELETE SET NULL,
     project        text NOT NULL,
     container_name text NOT NULL,
-    volume         text NOT NULL,
+    volume         text NOT NULL, -- the volume's name in the type, or a dump's file name
+    kind           text NOT NULL DEFAULT 'volume' CHECK (kind IN ('volume', 'dump')),
     target         text NOT NULL,
     object_key     text NOT NULL,
     status         text NOT NULL CHECK (status IN ('running', 'done', 'failed')),

@@ -32,6 +32,7 @@ type Store interface {
 	FinishRestore(ctx context.Context, id, errText string) (domain.Restore, error)
 	RunningRestores(ctx context.Context) ([]domain.Restore, error)
 	GetContainerByID(ctx context.Context, id string) (domain.Container, error)
+	AppendEvent(ctx context.Context, kind, containerID, name string, data any) (int64, error)
 }
 
 // Locker holds a container's lock, which keeps the reconciler (of every
@@ -55,6 +56,9 @@ type Engine interface {
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	List(ctx context.Context, labels map[string]string) ([]domain.InstanceState, error)
 	Remove(ctx context.Context, id string) error
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
+	ExecOutput(ctx context.Context, id string, cmd []string, w io.Writer) error
 }
 
 // DefaultWorkers is how many volumes are archived at once when Config
@@ -89,10 +93,19 @@ type Service struct {
 	wg   sync.WaitGroup
 }
 
-// job is one volume to archive.
+// job is one container's backup: its volumes (or its dump), archived one
+// after the other by one worker, so a pause spans them all.
 type job struct {
+	c     domain.Container
+	items []item
+	pause bool     // freeze the container while its volumes are read
+	dump  []string // the command whose output is stored instead (DumpFile: items[0].b.Volume)
+}
+
+// item is one archive of a job.
+type item struct {
 	b    domain.Backup
-	copy domain.VolumeCopy
+	copy domain.VolumeCopy // a volume's; zero for a dump
 }
 
 // New returns a service; Run does the work.
@@ -154,7 +167,9 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case j := <-s.jobs:
-			s.finish(j.b, backup.Result{}, errors.New("moor stopped before the backup started"))
+			for _, it := range j.items {
+				s.finish(it.b, backup.Result{}, errors.New("moor stopped before the backup started"))
+			}
 		default:
 			return nil
 		}
@@ -184,23 +199,39 @@ func (s *Service) create(ctx context.Context, cr domain.ContainerRef) ([]domain.
 			c.Ref(), domain.ErrForbidden)
 	}
 	var bs []domain.Backup
-	var jobs []job
+	j := job{c: c}
 	var skipped []domain.SkippedVolume
 	now := time.Now().UTC()
-	for _, v := range c.Spec.Volumes {
-		if v.HostPath != "" {
-			skipped = append(skipped, domain.SkippedVolume{Volume: v.Name, Reason: "a host path (" + v.HostPath + "), not a volume moor owns: back it up on the host"})
-			continue
-		}
+	row := func(volume, kind string) domain.Backup {
 		id := newUUID()
-		b := domain.Backup{ID: id, ContainerID: c.ID, Project: c.Project, Container: c.Name, Volume: v.Name,
-			Target: s.cfg.TargetName, ObjectKey: objectKey(c.Project, c.Name, v.Name, now, id)}
-		bs = append(bs, b)
-		jobs = append(jobs, job{copy: domain.VolumeCopy{
-			Volume: domain.VolumeName(c.Project, c.Name, v.Name, 0),
-			Image:  c.Image,
-			Labels: map[string]string{domain.LabelOwner: s.cfg.InstallationID, domain.LabelProject: c.Project, domain.LabelName: c.Name},
-		}})
+		key := volume
+		if kind == domain.BackupKindDump {
+			key = "dump-" + volume
+		}
+		return domain.Backup{ID: id, ContainerID: c.ID, Project: c.Project, Container: c.Name, Volume: volume, Kind: kind,
+			Target: s.cfg.TargetName, ObjectKey: objectKey(c.Project, c.Name, key, now, id)}
+	}
+	spec := c.Spec.Backup
+	if spec != nil && len(spec.Dump) > 0 {
+		// The dump is what is stored: the volumes' files are not.
+		file := spec.DumpFile
+		if file == "" {
+			file = domain.DefaultDumpFile
+		}
+		for _, v := range c.Spec.Volumes {
+			skipped = append(skipped, domain.SkippedVolume{Volume: v.Name, Reason: "the type's dump (" + file + ") is stored instead"})
+		}
+		bs = append(bs, row(file, domain.BackupKindDump))
+		j.dump = spec.Dump
+	} else {
+		j.pause = spec != nil && spec.Pause
+		for _, v := range c.Spec.Volumes {
+			if v.HostPath != "" {
+				skipped = append(skipped, domain.SkippedVolume{Volume: v.Name, Reason: "a host path (" + v.HostPath + "), not a volume moor owns: back it up on the host"})
+				continue
+			}
+			bs = append(bs, row(v.Name, domain.BackupKindVolume))
+		}
 	}
 	if len(bs) == 0 {
 		why := "it has no volumes"
@@ -209,19 +240,29 @@ func (s *Service) create(ctx context.Context, cr domain.ContainerRef) ([]domain.
 		}
 		return nil, skipped, fmt.Errorf("container %s has nothing to back up: %s: %w", c.Name, why, domain.ErrConflict)
 	}
-	if len(s.jobs)+len(bs) > cap(s.jobs) {
+	if len(s.jobs) >= cap(s.jobs) {
 		return nil, skipped, fmt.Errorf("too many backups queued (%d): try again later: %w", len(s.jobs), domain.ErrUnavailable)
 	}
 	bs, err = s.store.StartBackups(ctx, bs)
 	if err != nil {
 		return nil, skipped, err
 	}
-	for i := range bs {
-		jobs[i].b = bs[i]
-		select {
-		case s.jobs <- jobs[i]:
-		default: // filled in between: recorded, not lost
-			s.finish(bs[i], backup.Result{}, errors.New("too many backups queued"))
+	for _, b := range bs {
+		it := item{b: b}
+		if b.Kind == domain.BackupKindVolume {
+			it.copy = domain.VolumeCopy{
+				Volume: domain.VolumeName(c.Project, c.Name, b.Volume, 0),
+				Image:  c.Image,
+				Labels: map[string]string{domain.LabelOwner: s.cfg.InstallationID, domain.LabelProject: c.Project, domain.LabelName: c.Name},
+			}
+		}
+		j.items = append(j.items, it)
+	}
+	select {
+	case s.jobs <- j:
+	default: // filled in between: recorded, not lost
+		for _, b := range bs {
+			s.finish(b, backup.Result{}, errors.New("too many backups queued"))
 		}
 	}
 	return bs, skipped, nil
@@ -235,43 +276,65 @@ func (s *Service) List(ctx context.Context, cr domain.ContainerRef) ([]domain.Ba
 	return s.store.Backups(ctx, cr)
 }
 
-// take archives one volume and records the outcome.
+// take archives a job's items one after the other, the container paused
+// around them when its type asks, and records each outcome.
 func (s *Service) take(ctx context.Context, j job) {
-	log := s.log.With("backup", j.b.ID, "container", j.b.Container, "volume", j.b.Volume)
-	log.Info("backup started", "key", j.b.ObjectKey)
-	res, err := s.archive(ctx, j)
-	if err != nil {
-		log.Warn("backup failed", "err", err)
-	} else {
-		log.Info("backup done", "bytes", res.TarBytes, "stored", res.StoredBytes, "sha256", res.SHA256)
+	if j.pause {
+		unpause, err := s.pause(ctx, j.c)
+		if err != nil {
+			for _, it := range j.items {
+				s.log.Warn("backup failed", "backup", it.b.ID, "container", it.b.Container, "err", err)
+				s.finish(it.b, backup.Result{}, err)
+			}
+			return
+		}
+		defer unpause()
 	}
-	s.finish(j.b, res, err)
+	for _, it := range j.items {
+		log := s.log.With("backup", it.b.ID, "container", it.b.Container, "volume", it.b.Volume)
+		log.Info("backup started", "key", it.b.ObjectKey, "kind", it.b.Kind)
+		open := func(ctx context.Context) (io.ReadCloser, error) { return s.engine.ExportVolume(ctx, it.copy) }
+		if j.dump != nil {
+			open = func(ctx context.Context) (io.ReadCloser, error) { return s.dumpTar(ctx, j.c, j.dump, it.b.Volume) }
+		}
+		res, err := s.archive(ctx, it.b, open)
+		if err != nil {
+			log.Warn("backup failed", "err", err)
+		} else {
+			log.Info("backup done", "bytes", res.TarBytes, "stored", res.StoredBytes, "sha256", res.SHA256)
+		}
+		s.finish(it.b, res, err)
+	}
 }
 
-// archive streams the volume's tar through the archive writer into the
-// target: a pipe, no temporary file, bounded memory.
-func (s *Service) archive(ctx context.Context, j job) (backup.Result, error) {
+// archive streams the tar open gives through the archive writer into the
+// target: a pipe, no temporary file, bounded memory; backup.progress
+// events say how far it is every progressEvery.
+func (s *Service) archive(ctx context.Context, b domain.Backup, open func(context.Context) (io.ReadCloser, error)) (backup.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	src, err := s.engine.ExportVolume(ctx, j.copy)
+	src, err := open(ctx)
 	if err != nil {
 		return backup.Result{}, err
 	}
 	defer src.Close()
+	counted := &countingReader{r: src}
+	stopProgress := s.progress(ctx, b, &counted.n)
+	defer stopProgress()
 	pr, pw := io.Pipe()
 	var res backup.Result
 	werr := make(chan error, 1)
 	go func() {
 		err := func() error {
-			w, err := backup.NewWriter(pw, s.cfg.Key, backup.Meta{Kind: "volume", Container: j.b.Container,
-				Volume: j.b.Volume, Created: j.b.CreatedAt,
-				Labels: map[string]string{"project": j.b.Project, "backup": j.b.ID}})
+			w, err := backup.NewWriter(pw, s.cfg.Key, backup.Meta{Kind: b.Kind, Container: b.Container,
+				Volume: b.Volume, Created: b.CreatedAt,
+				Labels: map[string]string{"project": b.Project, "backup": b.ID}})
 			if err != nil {
 				return err
 			}
-			if _, err := io.Copy(w, src); err != nil {
+			if _, err := io.Copy(w, counted); err != nil {
 				w.Close()
-				return fmt.Errorf("reading volume %s: %w", j.copy.Volume, err)
+				return fmt.Errorf("reading %s %s: %w", b.Kind, b.Volume, err)
 			}
 			res, err = w.Close()
 			return err
@@ -279,7 +342,7 @@ func (s *Service) archive(ctx context.Context, j job) (backup.Result, error) {
 		pw.CloseWithError(err)
 		werr <- err
 	}()
-	perr := s.cfg.Target.Put(ctx, j.b.ObjectKey, pr, -1)
+	perr := s.cfg.Target.Put(ctx, b.ObjectKey, pr, -1)
 	pr.CloseWithError(errors.New("the target stopped reading"))
 	cancel() // a writer blocked on the engine ends
 	if err := <-werr; err != nil {

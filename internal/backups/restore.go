@@ -44,6 +44,10 @@ func (s *Service) Restore(ctx context.Context, cr domain.ContainerRef, id string
 	if b.Status != domain.BackupDone {
 		return domain.Restore{}, fmt.Errorf("backup %s is %s, not done: nothing to restore: %w", b.ID, b.Status, domain.ErrConflict)
 	}
+	if b.Kind == domain.BackupKindDump {
+		return domain.Restore{}, fmt.Errorf("backup %s is the output of the type's dump command (%s), not a volume's files: "+
+			"restore it with the database's own tools (not done by moor yet): %w", b.ID, b.Volume, domain.ErrConflict)
+	}
 	if !hasVolume(c, b.Volume) {
 		return domain.Restore{}, fmt.Errorf("container %s has no volume %q any more: the backup cannot go back: %w", c.Name, b.Volume, domain.ErrConflict)
 	}

@@ -91,6 +91,12 @@ const (
 	BackupFailed  = "failed"
 )
 
+// Backup kinds: a volume's files, or the output of the type's dump command.
+const (
+	BackupKindVolume = "volume"
+	BackupKindDump   = "dump"
+)
+
 // Backup is one volume's archive: recorded "running" before the copy
 // starts, then "done" with the content's checksum and sizes, or "failed"
 // with the error.
@@ -99,7 +105,8 @@ type Backup struct {
 	ContainerID string     `json:"container_id,omitempty"` // "" once the container is gone
 	Project     string     `json:"project"`
 	Container   string     `json:"container"`
-	Volume      string     `json:"volume"` // the volume's name in the type (e.g. "data")
+	Volume      string     `json:"volume"` // the volume's name in the type (e.g. "data"), or a dump's file name
+	Kind        string     `json:"kind"`   // BackupKindVolume or BackupKindDump
 	Target      string     `json:"target"` // where the archive is stored
 	ObjectKey   string     `json:"object_key"`
 	Status      string     `json:"status"`

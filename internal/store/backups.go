@@ -9,12 +9,12 @@ import (
 	"github.com/moorhq/moor/internal/domain"
 )
 
-const backupColumns = `id::text, coalesce(container_id::text, ''), project, container_name, volume, target, object_key,
+const backupColumns = `id::text, coalesce(container_id::text, ''), project, container_name, volume, kind, target, object_key,
 	status, error, sha256, tar_bytes, stored_bytes, created_by, created_at, finished_at`
 
 func scanBackup(r pgx.CollectableRow) (domain.Backup, error) {
 	var b domain.Backup
-	err := r.Scan(&b.ID, &b.ContainerID, &b.Project, &b.Container, &b.Volume, &b.Target, &b.ObjectKey,
+	err := r.Scan(&b.ID, &b.ContainerID, &b.Project, &b.Container, &b.Volume, &b.Kind, &b.Target, &b.ObjectKey,
 		&b.Status, &b.Error, &b.SHA256, &b.TarBytes, &b.StoredBytes, &b.CreatedBy, &b.CreatedAt, &b.FinishedAt)
 	return b, err
 }
@@ -28,9 +28,9 @@ func (s *Store) StartBackups(ctx context.Context, bs []domain.Backup) ([]domain.
 		out = out[:0]
 		for _, b := range bs {
 			rows, err := tx.Query(ctx, `
-				INSERT INTO backups (id, container_id, project, container_name, volume, target, object_key, status, created_by)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)
-				RETURNING `+backupColumns, b.ID, nullUUID(b.ContainerID), b.Project, b.Container, b.Volume, b.Target, b.ObjectKey, actor)
+				INSERT INTO backups (id, container_id, project, container_name, volume, kind, target, object_key, status, created_by)
+				VALUES ($1, $2, $3, $4, $5, coalesce(nullif($9, ''), 'volume'), $6, $7, 'running', $8)
+				RETURNING `+backupColumns, b.ID, nullUUID(b.ContainerID), b.Project, b.Container, b.Volume, b.Target, b.ObjectKey, actor, b.Kind)
 			if err != nil {
 				return mapErr(err, "backup")
 			}
