@@ -91,6 +91,9 @@ type Service struct {
 
 	jobs chan job
 	wg   sync.WaitGroup
+
+	mu   sync.Mutex
+	held map[string]bool // container ids whose lock this service holds
 }
 
 // job is one container's backup: its volumes (or its dump), archived one

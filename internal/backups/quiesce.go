@@ -84,7 +84,7 @@ func (s *Service) pause(ctx context.Context, c domain.Container) (unpause func()
 	if _, err := s.lock(ctx, c.ID); err != nil {
 		return nil, fmt.Errorf("pause for the backup: %w", err)
 	}
-	unlock := func() { s.cfg.Locker.Unlock(context.Background(), c.ID) }
+	unlock := func() { s.unlock(c.ID) }
 	st, err := s.replica0(ctx, c)
 	if err != nil {
 		unlock()

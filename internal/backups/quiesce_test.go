@@ -55,3 +55,38 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// reentrantLocker grants every lock, as one database session's advisory
+// locks do to that session.
+type reentrantLocker struct{ n atomic.Int64 }
+
+func (l *reentrantLocker) TryLock(ctx context.Context, id string) (context.Context, bool, error) {
+	l.n.Add(1)
+	return context.Background(), true, nil
+}
+func (l *reentrantLocker) Unlock(ctx context.Context, id string) { l.n.Add(-1) }
+
+// TestLockExclusive: a restore and a paused backup of one container in this
+// process do not both hold its lock, though the session would grant it.
+func TestLockExclusive(t *testing.T) {
+	l := &reentrantLocker{}
+	s := &Service{cfg: Config{Locker: l}, log: slog.Default()}
+	if _, ok, _ := s.tryLock(context.Background(), "c1"); !ok {
+		t.Fatal("first lock refused")
+	}
+	if _, ok, _ := s.tryLock(context.Background(), "c1"); ok {
+		t.Fatal("second holder in this process got the lock")
+	}
+	if _, ok, _ := s.tryLock(context.Background(), "c2"); !ok {
+		t.Fatal("another container's lock refused")
+	}
+	s.unlock("c1")
+	if _, ok, _ := s.tryLock(context.Background(), "c1"); !ok {
+		t.Fatal("lock refused after unlock")
+	}
+	s.unlock("c1")
+	s.unlock("c2")
+	if n := l.n.Load(); n != 0 {
+		t.Fatalf("%d locks left", n)
+	}
+}

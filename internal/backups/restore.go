@@ -60,7 +60,7 @@ func (s *Service) Restore(ctx context.Context, cr domain.ContainerRef, id string
 	}
 	r, err := s.store.StartRestore(ctx, domain.Restore{ID: newUUID(), BackupID: b.ID, ContainerID: c.ID, Container: c.Name})
 	if err != nil {
-		s.cfg.Locker.Unlock(context.WithoutCancel(ctx), c.ID)
+		s.unlock(c.ID)
 		return domain.Restore{}, err
 	}
 	go s.finishRestore(lockCtx, r, b, false)
@@ -81,7 +81,7 @@ func hasVolume(c domain.Container, name string) bool {
 func (s *Service) lock(ctx context.Context, id string) (context.Context, error) {
 	deadline := time.Now().Add(lockPatience)
 	for {
-		lockCtx, ok, err := s.cfg.Locker.TryLock(ctx, id)
+		lockCtx, ok, err := s.tryLock(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("lock the container: %w", err)
 		}
@@ -97,6 +97,34 @@ func (s *Service) lock(ctx context.Context, id string) (context.Context, error) 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// tryLock takes the container's lock without waiting. The database's
+// advisory locks are reentrant on one session, so this process's own
+// holders (a restore, a paused backup) are kept apart here.
+func (s *Service) tryLock(ctx context.Context, id string) (context.Context, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[id] {
+		return nil, false, nil
+	}
+	lockCtx, ok, err := s.cfg.Locker.TryLock(ctx, id)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if s.held == nil {
+		s.held = map[string]bool{}
+	}
+	s.held[id] = true
+	return lockCtx, true, nil
+}
+
+// unlock releases a lock tryLock took.
+func (s *Service) unlock(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.Locker.Unlock(context.Background(), id)
+	delete(s.held, id)
 }
 
 // verify reads b's archive whole, checking every chunk, and compares its
@@ -175,9 +203,10 @@ func (s *Service) finishRestore(lockCtx context.Context, r domain.Restore, b dom
 		// The lock went with its session (moor is stopping, or the database
 		// went away): the row stays running and the next start takes it up.
 		log.Warn("restore interrupted: the container's lock was lost; taken up again at the next start", "err", err)
+		s.unlock(r.ContainerID)
 		return
 	}
-	s.cfg.Locker.Unlock(context.Background(), r.ContainerID)
+	s.unlock(r.ContainerID)
 	errText := ""
 	if err != nil {
 		errText = err.Error()
@@ -242,7 +271,7 @@ func (s *Service) resume(ctx context.Context) error {
 		return fmt.Errorf("backups: running restores: %w", err)
 	}
 	for _, r := range rs {
-		lockCtx, ok, err := s.cfg.Locker.TryLock(ctx, r.ContainerID)
+		lockCtx, ok, err := s.tryLock(ctx, r.ContainerID)
 		if err != nil {
 			return fmt.Errorf("backups: lock container %s: %w", r.Container, err)
 		}
@@ -253,7 +282,7 @@ func (s *Service) resume(ctx context.Context) error {
 		}
 		b, err := s.store.Backup(ctx, domain.ContainerRef{Project: r.Project, Name: r.Container}, r.BackupID)
 		if err != nil {
-			s.cfg.Locker.Unlock(ctx, r.ContainerID)
+			s.unlock(r.ContainerID)
 			return fmt.Errorf("backups: backup of restore %s: %w", r.ID, err)
 		}
 		s.log.Warn("taking up a restore a stopped moor left half-way", "restore", r.ID, "container", r.Container, "volume", r.Volume)
