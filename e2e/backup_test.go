@@ -276,6 +276,20 @@ func TestVolumeRestore(t *testing.T) {
 	put(id, "extra.txt", "added after the backup\n")
 	restore := "/api/v1/containers/rs/backups/" + b.ID + "/restore"
 
+	// Not while a backup of it runs, nor a backup while a restore runs.
+	e.Query(`INSERT INTO backups (id, container_id, project, container_name, volume, target, object_key, status, created_by)
+		SELECT '00000000-0000-4000-8000-0000000000bb', id, 'default', 'rs', 'data', 'local', 'volumes/y', 'running', 't' FROM containers WHERE name = 'rs'`)
+	if status, body := m.Do("POST", restore, nil); status != 409 || !strings.Contains(string(body), "is running") {
+		t.Fatalf("restore while a backup runs: %d %s", status, body)
+	}
+	e.Query(`DELETE FROM backups WHERE id = '00000000-0000-4000-8000-0000000000bb'`)
+	e.Query(`INSERT INTO backup_restores (id, backup_id, container_id, status, created_by)
+		SELECT '00000000-0000-4000-8000-0000000000cc', $1, id, 'running', 't' FROM containers WHERE name = 'rs'`, b.ID)
+	if status, body := m.Do("POST", "/api/v1/containers/rs/backups", nil); status != 409 || !strings.Contains(string(body), "being restored") {
+		t.Fatalf("backup while a restore runs: %d %s", status, body)
+	}
+	e.Query(`DELETE FROM backup_restores`)
+
 	// A damaged archive: refused, nothing changed.
 	object := filepath.Join(dir, filepath.FromSlash(b.ObjectKey))
 	good, err := os.ReadFile(object)

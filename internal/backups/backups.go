@@ -201,6 +201,16 @@ func (s *Service) create(ctx context.Context, cr domain.ContainerRef) ([]domain.
 		return nil, nil, fmt.Errorf("container %q reaches outside its container (host paths, host network or devices): only admins may back it up: %w",
 			c.Ref(), domain.ErrForbidden)
 	}
+	// A volume being replaced is no consistent source.
+	rs, err := s.store.RunningRestores(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range rs {
+		if r.ContainerID == c.ID {
+			return nil, nil, fmt.Errorf("container %s is being restored from backup %s: back it up once that is done: %w", c.Name, r.BackupID, domain.ErrConflict)
+		}
+	}
 	var bs []domain.Backup
 	j := job{c: c}
 	var skipped []domain.SkippedVolume

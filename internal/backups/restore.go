@@ -51,6 +51,16 @@ func (s *Service) Restore(ctx context.Context, cr domain.ContainerRef, id string
 	if !hasVolume(c, b.Volume) {
 		return domain.Restore{}, fmt.Errorf("container %s has no volume %q any more: the backup cannot go back: %w", c.Name, b.Volume, domain.ErrConflict)
 	}
+	// The volume cannot be replaced while a helper reads it.
+	all, err := s.store.Backups(ctx, cr)
+	if err != nil {
+		return domain.Restore{}, err
+	}
+	for _, o := range all {
+		if o.Status == domain.BackupRunning && o.ContainerID == c.ID {
+			return domain.Restore{}, fmt.Errorf("a backup of container %s is running (%s): restore once it is done: %w", c.Name, o.ID, domain.ErrConflict)
+		}
+	}
 	if err := s.verify(ctx, b); err != nil {
 		return domain.Restore{}, err
 	}
