@@ -195,7 +195,7 @@ func TestVolumeBackup(t *testing.T) {
 
 	// A backup a killed moor left running is failed at the next start.
 	m.Kill()
-	e.Query(`INSERT INTO backups (id, project, container_name, volume, target, object_key, status, created_by)
+	e.Query(`INSERT INTO volume_backups (id, project, container_name, volume, target, object_key, status, created_by)
 		VALUES ('00000000-0000-4000-8000-000000000001', 'default', 'bk', 'data', 'local', 'volumes/x', 'running', 't')`)
 	m = e.Start("MOOR_BACKUP_DIR=" + dir)
 	m.WaitStatus("bk", "running", 60*time.Second)
@@ -277,18 +277,18 @@ func TestVolumeRestore(t *testing.T) {
 	restore := "/api/v1/containers/rs/backups/" + b.ID + "/restore"
 
 	// Not while a backup of it runs, nor a backup while a restore runs.
-	e.Query(`INSERT INTO backups (id, container_id, project, container_name, volume, target, object_key, status, created_by)
+	e.Query(`INSERT INTO volume_backups (id, container_id, project, container_name, volume, target, object_key, status, created_by)
 		SELECT '00000000-0000-4000-8000-0000000000bb', id, 'default', 'rs', 'data', 'local', 'volumes/y', 'running', 't' FROM containers WHERE name = 'rs'`)
 	if status, body := m.Do("POST", restore, nil); status != 409 || !strings.Contains(string(body), "is running") {
 		t.Fatalf("restore while a backup runs: %d %s", status, body)
 	}
-	e.Query(`DELETE FROM backups WHERE id = '00000000-0000-4000-8000-0000000000bb'`)
-	e.Query(`INSERT INTO backup_restores (id, backup_id, container_id, status, created_by)
+	e.Query(`DELETE FROM volume_backups WHERE id = '00000000-0000-4000-8000-0000000000bb'`)
+	e.Query(`INSERT INTO volume_restores (id, backup_id, container_id, status, created_by)
 		SELECT '00000000-0000-4000-8000-0000000000cc', $1, id, 'running', 't' FROM containers WHERE name = 'rs'`, b.ID)
 	if status, body := m.Do("POST", "/api/v1/containers/rs/backups", nil); status != 409 || !strings.Contains(string(body), "being restored") {
 		t.Fatalf("backup while a restore runs: %d %s", status, body)
 	}
-	e.Query(`DELETE FROM backup_restores`)
+	e.Query(`DELETE FROM volume_restores`)
 
 	// A damaged archive: refused, nothing changed.
 	object := filepath.Join(dir, filepath.FromSlash(b.ObjectKey))
@@ -324,7 +324,7 @@ func TestVolumeRestore(t *testing.T) {
 	if s, _ := readVolumeFile(t, id, "hello.txt"); s != "changed\n" {
 		t.Fatalf("a refused restore touched the volume: %q", s)
 	}
-	if n := e.Count(`SELECT count(*) FROM backup_restores`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM volume_restores`); n != 0 {
 		t.Fatalf("a refused restore was recorded: %d", n)
 	}
 	// An unknown backup.
@@ -347,7 +347,7 @@ func TestVolumeRestore(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if rows := e.Query(`SELECT status, error FROM backup_restores`); len(rows) != 1 || rows[0][0] != "done" {
+	if rows := e.Query(`SELECT status, error FROM volume_restores`); len(rows) != 1 || rows[0][0] != "done" {
 		t.Fatalf("restore: %v", rows)
 	}
 	m.WaitFor("rs", 60*time.Second, "running on a new replica", func(c Container, ok bool) bool {
@@ -367,17 +367,17 @@ func TestVolumeRestore(t *testing.T) {
 	// leaves it).
 	put(id, "hello.txt", "changed again\n")
 	m.Kill()
-	e.Query(`INSERT INTO backup_restores (id, backup_id, container_id, status, created_by)
+	e.Query(`INSERT INTO volume_restores (id, backup_id, container_id, status, created_by)
 		SELECT '00000000-0000-4000-8000-0000000000aa', $1, id, 'running', 't' FROM containers WHERE name = 'rs'`, b.ID)
 	m = e.Start("MOOR_BACKUP_DIR=" + dir)
 	deadline = time.Now().Add(60 * time.Second)
-	for e.Count(`SELECT count(*) FROM backup_restores WHERE status = 'running'`) != 0 {
+	for e.Count(`SELECT count(*) FROM volume_restores WHERE status = 'running'`) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the restore left running was not taken up\n%s", m.Logs())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if rows := e.Query(`SELECT status, error FROM backup_restores WHERE id = '00000000-0000-4000-8000-0000000000aa'`); rows[0][0] != "done" {
+	if rows := e.Query(`SELECT status, error FROM volume_restores WHERE id = '00000000-0000-4000-8000-0000000000aa'`); rows[0][0] != "done" {
 		t.Fatalf("taken-up restore: %v", rows)
 	}
 	m.WaitFor("rs", 60*time.Second, "running on a new replica", func(c Container, ok bool) bool {

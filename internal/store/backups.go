@@ -28,7 +28,7 @@ func (s *Store) StartBackups(ctx context.Context, bs []domain.Backup) ([]domain.
 		out = out[:0]
 		for _, b := range bs {
 			rows, err := tx.Query(ctx, `
-				INSERT INTO backups (id, container_id, project, container_name, volume, kind, target, object_key, status, created_by)
+				INSERT INTO volume_backups (id, container_id, project, container_name, volume, kind, target, object_key, status, created_by)
 				VALUES ($1, $2, $3, $4, $5, coalesce(nullif($9, ''), 'volume'), $6, $7, 'running', $8)
 				RETURNING `+backupColumns, b.ID, nullUUID(b.ContainerID), b.Project, b.Container, b.Volume, b.Target, b.ObjectKey, actor, b.Kind)
 			if err != nil {
@@ -61,7 +61,7 @@ func (s *Store) FinishBackup(ctx context.Context, id, sha string, tarBytes, stor
 			status, sha, tarBytes, storedBytes = domain.BackupFailed, "", 0, 0
 		}
 		rows, err := tx.Query(ctx, `
-			UPDATE backups SET status = $2, error = $3, sha256 = $4, tar_bytes = $5, stored_bytes = $6, finished_at = now()
+			UPDATE volume_backups SET status = $2, error = $3, sha256 = $4, tar_bytes = $5, stored_bytes = $6, finished_at = now()
 			WHERE id = $1 AND status = 'running'
 			RETURNING `+backupColumns, id, status, errText, sha, tarBytes, storedBytes)
 		if err != nil {
@@ -91,7 +91,7 @@ func (s *Store) FailRunningBackups(ctx context.Context, why string) (int, error)
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			UPDATE backups SET status = 'failed', error = $1, finished_at = now()
+			UPDATE volume_backups SET status = 'failed', error = $1, finished_at = now()
 			WHERE status = 'running' RETURNING `+backupColumns, why)
 		if err != nil {
 			return mapErr(err, "running backups")
@@ -116,7 +116,7 @@ func (s *Store) FailRunningBackups(ctx context.Context, why string) (int, error)
 // containers of the same name too: their archives restore there as well),
 // newest first.
 func (s *Store) Backups(ctx context.Context, cr domain.ContainerRef) ([]domain.Backup, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+backupColumns+` FROM backups
+	rows, err := s.pool.Query(ctx, `SELECT `+backupColumns+` FROM volume_backups
 		WHERE project = $1 AND container_name = $2 ORDER BY created_at DESC, id`, cr.Project, cr.Name)
 	if err != nil {
 		return nil, mapErr(err, "backups")
@@ -127,7 +127,7 @@ func (s *Store) Backups(ctx context.Context, cr domain.ContainerRef) ([]domain.B
 
 // Backup returns one backup of the container named cr.
 func (s *Store) Backup(ctx context.Context, cr domain.ContainerRef, id string) (domain.Backup, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+backupColumns+` FROM backups
+	rows, err := s.pool.Query(ctx, `SELECT `+backupColumns+` FROM volume_backups
 		WHERE project = $1 AND container_name = $2 AND id::text = $3`, cr.Project, cr.Name, id)
 	if err != nil {
 		return domain.Backup{}, mapErr(err, "backup "+id)
@@ -152,11 +152,11 @@ func scanRestore(row pgx.CollectableRow) (domain.Restore, error) {
 func (s *Store) StartRestore(ctx context.Context, r domain.Restore) (domain.Restore, error) {
 	actor := domain.ActorFrom(ctx).String()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO backup_restores (id, backup_id, container_id, status, created_by)
+		if _, err := tx.Exec(ctx, `INSERT INTO volume_restores (id, backup_id, container_id, status, created_by)
 			VALUES ($1, $2, $3, 'running', $4)`, r.ID, r.BackupID, r.ContainerID, actor); err != nil {
 			return mapErr(err, "a restore of container "+r.Container+" running")
 		}
-		rows, err := tx.Query(ctx, `SELECT `+restoreColumns+` FROM backup_restores r JOIN backups b ON b.id = r.backup_id
+		rows, err := tx.Query(ctx, `SELECT `+restoreColumns+` FROM volume_restores r JOIN volume_backups b ON b.id = r.backup_id
 			WHERE r.id = $1`, r.ID)
 		if err != nil {
 			return mapErr(err, "restore")
@@ -180,7 +180,7 @@ func (s *Store) FinishRestore(ctx context.Context, id, errText string) (domain.R
 		if errText != "" {
 			status, kind = domain.BackupFailed, "backup.restore_failed"
 		}
-		tag, err := tx.Exec(ctx, `UPDATE backup_restores SET status = $2, error = $3, finished_at = now()
+		tag, err := tx.Exec(ctx, `UPDATE volume_restores SET status = $2, error = $3, finished_at = now()
 			WHERE id = $1 AND status = 'running'`, id, status, errText)
 		if err != nil {
 			return mapErr(err, "restore "+id)
@@ -188,7 +188,7 @@ func (s *Store) FinishRestore(ctx context.Context, id, errText string) (domain.R
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("running restore %s: %w", id, domain.ErrNotFound)
 		}
-		rows, err := tx.Query(ctx, `SELECT `+restoreColumns+` FROM backup_restores r JOIN backups b ON b.id = r.backup_id
+		rows, err := tx.Query(ctx, `SELECT `+restoreColumns+` FROM volume_restores r JOIN volume_backups b ON b.id = r.backup_id
 			WHERE r.id = $1`, id)
 		if err != nil {
 			return mapErr(err, "restore")
@@ -209,7 +209,7 @@ func (s *Store) FinishRestore(ctx context.Context, id, errText string) (domain.R
 // RunningRestores lists the restores recorded running: at start, those a
 // stopped or killed moor left half-way.
 func (s *Store) RunningRestores(ctx context.Context) ([]domain.Restore, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+restoreColumns+` FROM backup_restores r JOIN backups b ON b.id = r.backup_id
+	rows, err := s.pool.Query(ctx, `SELECT `+restoreColumns+` FROM volume_restores r JOIN volume_backups b ON b.id = r.backup_id
 		WHERE r.status = 'running' ORDER BY r.created_at`)
 	if err != nil {
 		return nil, mapErr(err, "running restores")

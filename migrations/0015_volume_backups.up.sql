@@ -3,7 +3,7 @@
 -- checksum and sizes) or 'failed' (with the error); a row a killed moor left
 -- 'running' is marked failed at the next start. The row outlives its
 -- container: the archive does.
-CREATE TABLE backups (
+CREATE TABLE volume_backups (
     id             uuid PRIMARY KEY,
     container_id   uuid REFERENCES containers (id) ON DELETE SET NULL,
     project        text NOT NULL,
@@ -21,17 +21,17 @@ CREATE TABLE backups (
     created_at     timestamptz NOT NULL DEFAULT now(),
     finished_at    timestamptz
 );
-CREATE INDEX backups_container ON backups (project, container_name, created_at DESC);
-CREATE INDEX backups_running ON backups (status) WHERE status = 'running';
+CREATE INDEX volume_backups_container ON volume_backups (project, container_name, created_at DESC);
+CREATE INDEX volume_backups_running ON volume_backups (status) WHERE status = 'running';
 
 -- Restores of a backup into its container. A restore is recorded 'running'
 -- (with the container's lock held) before the container's replicas are
 -- removed; a row a killed moor left running is taken up again at the next
 -- start (the archive checked again, the volume replaced, the replicas
 -- recreated by the reconciler).
-CREATE TABLE backup_restores (
+CREATE TABLE volume_restores (
     id             uuid PRIMARY KEY,
-    backup_id      uuid NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+    backup_id      uuid NOT NULL REFERENCES volume_backups (id) ON DELETE CASCADE,
     container_id   uuid NOT NULL REFERENCES containers (id) ON DELETE CASCADE,
     status         text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
     error          text NOT NULL DEFAULT '',
@@ -39,4 +39,4 @@ CREATE TABLE backup_restores (
     created_at     timestamptz NOT NULL DEFAULT now(),
     finished_at    timestamptz
 );
-CREATE UNIQUE INDEX backup_restores_one_running ON backup_restores (container_id) WHERE status = 'running';
+CREATE UNIQUE INDEX volume_restores_one_running ON volume_restores (container_id) WHERE status = 'running';

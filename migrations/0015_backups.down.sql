@@ -1,2 +1,0 @@
-DROP TABLE backup_restores;
-DROP TABLE backups;

@@ -1,0 +1,2 @@
+DROP TABLE volume_restores;
+DROP TABLE volume_backups;
