@@ -276,6 +276,19 @@ func (f memberFlags) kindName() (kind, name string, err error) {
 	return "", "", usagef("--user NAME or --key NAME is required")
 }
 
+// memberArgs checks a member command's project and member, then makes the
+// client: nothing is sent when either is wrong.
+func (a *app) memberArgs(project string, who memberFlags) (cl *client.Client, kind, name string, err error) {
+	if err := projectArg(project); err != nil {
+		return nil, "", "", err
+	}
+	if kind, name, err = who.kindName(); err != nil {
+		return nil, "", "", err
+	}
+	cl, err = a.client()
+	return cl, kind, name, err
+}
+
 func (a *app) projectMembersCommand() *cobra.Command {
 	var out outputFormat
 	cmd := &cobra.Command{
@@ -330,14 +343,7 @@ role. A project's admins may grant any role in it.`,
 		Args:              exactArgs("PROJECT"),
 		ValidArgsFunction: a.completeOneProject,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := projectArg(args[0]); err != nil {
-				return err
-			}
-			kind, name, err := who.kindName()
-			if err != nil {
-				return err
-			}
-			cl, err := a.client()
+			cl, kind, name, err := a.memberArgs(args[0], who)
 			if err != nil {
 				return err
 			}
@@ -363,14 +369,7 @@ func (a *app) projectRevokeCommand() *cobra.Command {
 		Args:              exactArgs("PROJECT"),
 		ValidArgsFunction: a.completeOneProject,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := projectArg(args[0]); err != nil {
-				return err
-			}
-			kind, name, err := who.kindName()
-			if err != nil {
-				return err
-			}
-			cl, err := a.client()
+			cl, kind, name, err := a.memberArgs(args[0], who)
 			if err != nil {
 				return err
 			}

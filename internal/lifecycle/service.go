@@ -352,8 +352,8 @@ func (s *Service) Get(ctx context.Context, cr domain.ContainerRef) (domain.Conta
 // validRef refuses a reference no container can have as not found: a
 // malformed name in a path is a container that does not exist.
 func validRef(cr domain.ContainerRef) error {
-	if domain.ValidateProjectName("project", cr.Project) != nil {
-		return fmt.Errorf("project %q: %w", cr.Project, domain.ErrNotFound)
+	if err := knownProject(cr.Project); err != nil {
+		return err
 	}
 	if domain.ValidateName(cr.Name) != nil {
 		return fmt.Errorf("container %q: %w", cr, domain.ErrNotFound)
@@ -363,8 +363,8 @@ func validRef(cr domain.ContainerRef) error {
 
 // List returns the containers of a project.
 func (s *Service) List(ctx context.Context, project string) ([]domain.Container, error) {
-	if domain.ValidateProjectName("project", project) != nil {
-		return nil, fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	if err := knownProject(project); err != nil {
+		return nil, err
 	}
 	cs, err := s.store.ProjectContainers(ctx, project)
 	if err == nil && len(cs) == 0 && project != domain.DefaultProject {
@@ -641,8 +641,8 @@ func (s *Service) CreateProject(ctx context.Context, np domain.NewProject) (doma
 
 // GetProject returns one project.
 func (s *Service) GetProject(ctx context.Context, name string) (domain.Project, error) {
-	if domain.ValidateProjectName("project", name) != nil {
-		return domain.Project{}, fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	if err := knownProject(name); err != nil {
+		return domain.Project{}, err
 	}
 	p, err := s.store.GetProject(ctx, name)
 	return s.decorateProject(p), err
@@ -659,8 +659,8 @@ func (s *Service) ListProjects(ctx context.Context) ([]domain.Project, error) {
 
 // UpdateProject changes a project's quotas.
 func (s *Service) UpdateProject(ctx context.Context, name string, pp domain.ProjectPatch) (domain.Project, error) {
-	if domain.ValidateProjectName("project", name) != nil {
-		return domain.Project{}, fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	if err := knownProject(name); err != nil {
+		return domain.Project{}, err
 	}
 	if err := pp.Validate(); err != nil {
 		return domain.Project{}, err
@@ -672,8 +672,8 @@ func (s *Service) UpdateProject(ctx context.Context, name string, pp domain.Proj
 // DeleteProject deletes an empty project; the reconciler removes its
 // network.
 func (s *Service) DeleteProject(ctx context.Context, name string) error {
-	if domain.ValidateProjectName("project", name) != nil {
-		return fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	if err := knownProject(name); err != nil {
+		return err
 	}
 	return s.store.DeleteProject(ctx, name, domain.ActorFrom(ctx).String())
 }
@@ -714,8 +714,8 @@ func (s *Service) Members(ctx context.Context, project string) ([]domain.Member,
 // SetMember gives a user or API key a role in a project. A project's admin
 // may give any role there, admin included: it reaches that project only.
 func (s *Service) SetMember(ctx context.Context, project string, m domain.MemberRequest) (domain.Member, error) {
-	if domain.ValidateProjectName("project", project) != nil {
-		return domain.Member{}, fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	if err := knownProject(project); err != nil {
+		return domain.Member{}, err
 	}
 	if m.Kind != "user" && m.Kind != "apikey" {
 		return domain.Member{}, domain.Invalid("kind", "must be user or apikey (got %q)", m.Kind)
@@ -732,11 +732,20 @@ func (s *Service) SetMember(ctx context.Context, project string, m domain.Member
 
 // RemoveMember takes a user's or API key's role in a project away.
 func (s *Service) RemoveMember(ctx context.Context, project, kind, name string) error {
-	if domain.ValidateProjectName("project", project) != nil {
-		return fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	if err := knownProject(project); err != nil {
+		return err
 	}
 	if kind != "user" && kind != "apikey" {
 		return fmt.Errorf("member kind %q: %w", kind, domain.ErrNotFound)
 	}
 	return s.store.RemoveMember(ctx, project, kind, name, domain.ActorFrom(ctx).String())
+}
+
+// knownProject refuses a project name no project can have as not found: a
+// malformed name in a path is a project that does not exist.
+func knownProject(name string) error {
+	if domain.ValidateProjectName("project", name) != nil {
+		return fmt.Errorf("project %q: %w", name, domain.ErrNotFound)
+	}
+	return nil
 }

@@ -119,8 +119,8 @@ func (s *Service) ListStacks(ctx context.Context, project string) ([]domain.Stac
 }
 
 func validProject(project string) error {
-	if domain.ValidateProjectName("project", project) != nil {
-		return fmt.Errorf("project %q: %w", project, domain.ErrNotFound)
+	if err := knownProject(project); err != nil {
+		return err
 	}
 	return nil
 }
